@@ -1,0 +1,307 @@
+// Package config loads and validates shipbot.yaml, the one file that tells
+// shipbot where to listen, how to reach GitLab and which refs deploy where.
+//
+// Loading is strict: an unknown key, a wrong type or a bad value fails with
+// the file name, the line and what is wrong, before anything starts.
+package config
+
+import (
+	"bytes"
+		"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Trigger says which GitLab event starts a deploy of an app.
+type Trigger string
+
+// Triggers: the default waits for the pipeline because the image only exists
+// once CI has built it.
+const (
+	TriggerPipeline Trigger = "pipeline"
+	TriggerPush     Trigger = "push"
+)
+
+// DefaultImage is the image reference template used when an app sets none.
+const DefaultImage = "{{.Registry}}/{{.Project}}:{{.ShortSHA}}"
+
+// Config is the whole of shipbot.yaml.
+type Config struct {
+	Listen       string        `yaml:"listen"`
+	Log          Log           `yaml:"log"`
+	GitLab       GitLab        `yaml:"gitlab"`
+	Webhook      Webhook       `yaml:"webhook"`
+	Store        Store         `yaml:"store"`
+	Clusters     []Cluster     `yaml:"clusters"`
+	Environments []Environment `yaml:"environments"`
+	Apps         []App         `yaml:"apps"`
+
+	file string
+}
+
+// Log sets the log level and format.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// GitLab says how to reach the GitLab API and how webhooks authenticate.
+type GitLab struct {
+	BaseURL       string `yaml:"baseURL"`
+	Token         Secret `yaml:"token"`
+	WebhookSecret Secret `yaml:"webhookSecret"`
+}
+
+// Webhook tunes webhook intake.
+type Webhook struct {
+	// MaxBodyBytes caps a delivery's size; GitLab's largest pushes stay well below 5 MiB.
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+}
+
+// Store locates the bbolt file.
+type Store struct {
+	Path string `yaml:"path"`
+}
+
+// Cluster names a Kubernetes API shipbot deploys to.
+type Cluster struct {
+	Name       string `yaml:"name"`
+	Kubeconfig string `yaml:"kubeconfig"`
+	Context    string `yaml:"context"`
+	InCluster  bool   `yaml:"inCluster"`
+}
+
+// Environment is a deploy target: a namespace in one or more clusters, fed by
+// the refs that match its rules.
+type Environment struct {
+	Name      string   `yaml:"name"`
+	Clusters  []string `yaml:"clusters"`
+	Namespace string   `yaml:"namespace"`
+	Refs      Refs     `yaml:"refs"`
+
+	branches []*regexp.Regexp
+	tags     []*regexp.Regexp
+}
+
+// Refs are the rules that map GitLab refs to an environment.
+type Refs struct {
+	Branches      []string `yaml:"branches"`
+	Tags          []string `yaml:"tags"`
+	MergeRequests bool     `yaml:"mergeRequests"`
+}
+
+// App maps a GitLab project to a template and its per-environment parameters.
+type App struct {
+	Name           string            `yaml:"name"`
+	Project        string            `yaml:"project"`
+	Template       string            `yaml:"template"`
+	TemplateDir    string            `yaml:"templateDir"`
+	Registry       string            `yaml:"registry"`
+	Image          string            `yaml:"image"`
+	Trigger        Trigger           `yaml:"trigger"`
+	Job            string            `yaml:"job"`
+	RolloutTimeout Duration          `yaml:"rolloutTimeout"`
+	Params         Params            `yaml:"params"`
+	Environments   map[string]Params `yaml:"environments"`
+}
+
+// Params are the values an app's templates see in one environment. Fields
+// left empty in an environment fall back to the app's params.
+type Params struct {
+	Replicas  *int32            `yaml:"replicas"`
+	Ports     []Port            `yaml:"ports"`
+	Env       map[string]string `yaml:"env"`
+	Host      string            `yaml:"host"`
+	Config    map[string]string `yaml:"config"`
+	Resources Resources         `yaml:"resources"`
+	Values    map[string]any    `yaml:"values"`
+}
+
+// Port is a container and Service port.
+type Port struct {
+	Name     string `yaml:"name"`
+	Port     int32  `yaml:"port"`
+	Protocol string `yaml:"protocol"`
+}
+
+// Resources are container requests and limits, as Kubernetes quantities.
+type Resources struct {
+	CPURequest    string `yaml:"cpuRequest"`
+	MemoryRequest string `yaml:"memoryRequest"`
+	CPULimit      string `yaml:"cpuLimit"`
+	MemoryLimit   string `yaml:"memoryLimit"`
+}
+
+// Duration is a time.Duration written as "90s" or "5m".
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration such as 90s or 5m", n.Line, s)}}
+	}
+	d.Duration = v
+	return nil
+}
+
+// Load reads, decodes and validates a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse decodes and validates config text; file is used only in messages.
+func Parse(file string, data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &Error{File: file, Msg: trimYAML(err.Error())}
+	}
+	if root.Kind == 0 {
+		return nil, &Error{File: file, Msg: "the file is empty"}
+	}
+	cfg := &Config{file: file}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		return nil, yamlError(file, err)
+	}
+	cfg.setDefaults()
+	v := &validator{file: file, root: &root}
+	cfg.validate(v)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = ":8080"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Webhook.MaxBodyBytes == 0 {
+		c.Webhook.MaxBodyBytes = 5 << 20
+	}
+	if c.Store.Path == "" {
+		c.Store.Path = "shipbot.db"
+	}
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		if a.Image == "" {
+			a.Image = DefaultImage
+		}
+		if a.Trigger == "" {
+			a.Trigger = TriggerPipeline
+		}
+		if a.Template == "" && a.TemplateDir == "" {
+			a.Template = "web-service"
+		}
+		if a.RolloutTimeout.Duration == 0 {
+			a.RolloutTimeout.Duration = 5 * time.Minute
+		}
+	}
+}
+
+// File is the path the config was loaded from.
+func (c *Config) File() string { return c.file }
+
+// Cluster returns the cluster with the given name.
+func (c *Config) Cluster(name string) (Cluster, bool) {
+	for _, cl := range c.Clusters {
+		if cl.Name == name {
+			return cl, true
+		}
+	}
+	return Cluster{}, false
+}
+
+// Environment returns the environment with the given name.
+func (c *Config) Environment(name string) (Environment, bool) {
+	for _, e := range c.Environments {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Environment{}, false
+}
+
+// App returns the app with the given name.
+func (c *Config) App(name string) (App, bool) {
+	for _, a := range c.Apps {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return App{}, false
+}
+
+// MatchBranch reports whether a branch deploys to this environment.
+func (e Environment) MatchBranch(branch string) bool { return matchAny(e.branches, branch) }
+
+// MatchTag reports whether a tag deploys to this environment.
+func (e Environment) MatchTag(tag string) bool { return matchAny(e.tags, tag) }
+
+func matchAny(res []*regexp.Regexp, s string) bool {
+	for _, re := range res {
+		if re.MatchString(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParamsFor merges the app's params with its params for one environment;
+// the environment's win field by field.
+func (a App) ParamsFor(env string) (Params, bool) {
+	e, ok := a.Environments[env]
+	if !ok {
+		return Params{}, false
+	}
+	p := a.Params
+	if e.Replicas != nil {
+		p.Replicas = e.Replicas
+	}
+	if len(e.Ports) > 0 {
+		p.Ports = e.Ports
+	}
+	if e.Host != "" {
+		p.Host = e.Host
+	}
+	if (e.Resources != Resources{}) {
+		p.Resources = e.Resources
+	}
+	p.Env = mergeMap(p.Env, e.Env)
+	p.Config = mergeMap(p.Config, e.Config)
+	p.Values = mergeMap(p.Values, e.Values)
+	return p, true
+}
+
+func mergeMap[V any](base, over map[string]V) map[string]V {
+	if len(over) == 0 {
+		return base
+	}
+	out := make(map[string]V, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}

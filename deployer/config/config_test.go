@@ -1,0 +1,162 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+const base = `
+gitlab:
+  baseURL: https://gitlab.example.com
+  webhookSecret: s3cret
+clusters:
+  - name: local
+    kubeconfig: /tmp/kubeconfig
+environments:
+  - name: dev
+    clusters: [local]
+    namespace: apps-dev
+    refs:
+      branches: ['^dev$']
+apps:
+  - name: web
+    project: shop/web
+    environments:
+      dev: {}
+`
+
+func TestExampleLoads(t *testing.T) {
+	t.Setenv("SHIPBOT_GITLAB_TOKEN", "glpat-x")
+	t.Setenv("SHIPBOT_WEBHOOK_SECRET", "hook-secret")
+	cfg, err := Load("../../docs/examples/shipbot.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.GitLab.WebhookSecret.Value(); got != "hook-secret" {
+		t.Errorf("webhook secret = %q, want it from the environment", got)
+	}
+	cases := []struct {
+		env, ref string
+		tag, want bool
+	}{
+		{"dev", "dev", false, true},
+		{"dev", "dev2", false, false},
+		{"feature", "feature-login-v2", false, true},
+		{"feature", "feature-", false, false},
+		{"feature", "feature-Login", false, false},
+		{"release", "release-1.4", false, true},
+		{"release", "release-1.", false, false},
+		{"prod1", "v1.4.0", true, true},
+		{"prod2", "v1.4.0", true, true},
+		{"prod1", "v1.4", true, false},
+	}
+	for _, c := range cases {
+		e, ok := cfg.Environment(c.env)
+		if !ok {
+			t.Fatalf("no environment %s", c.env)
+		}
+		got := e.MatchBranch(c.ref)
+		if c.tag {
+			got = e.MatchTag(c.ref)
+		}
+		if got != c.want {
+			t.Errorf("%s matches %q = %v, want %v", c.env, c.ref, got, c.want)
+		}
+	}
+	web, _ := cfg.App("web")
+	p, _ := web.ParamsFor("dev")
+	if *p.Replicas != 1 || p.Env["LOG_LEVEL"] != "debug" || p.Ports[0].Port != 8080 || p.Resources.CPURequest != "100m" {
+		t.Errorf("dev params not merged over app params: %+v", p)
+	}
+	img, err := web.ImageFor(ImageData{Project: "shop/web", ShortSHA: "abc12345"})
+	if err != nil || img != "registry.example.com/shop/web:abc12345" {
+		t.Errorf("image = %q, %v", img, err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse("shipbot.yaml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Apps[0]
+	if cfg.Listen != ":8080" || a.Trigger != TriggerPipeline || a.Image != DefaultImage || a.Template != "web-service" || cfg.Webhook.MaxBodyBytes != 5<<20 {
+		t.Errorf("defaults not applied: listen=%q app=%+v", cfg.Listen, a)
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	t.Setenv("HOOK", "very-secret-value")
+	cfg, err := Parse("f.yaml", []byte(strings.Replace(base, "s3cret", "${HOOK}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{cfg.GitLab.WebhookSecret.String(), fmt.Sprintf("%v %+v", cfg.GitLab, cfg)} {
+		if strings.Contains(s, "very-secret-value") {
+			t.Errorf("secret leaked: %s", s)
+		}
+	}
+	if cfg.GitLab.WebhookSecret.String() != "(from $HOOK)" {
+		t.Errorf("String() = %q", cfg.GitLab.WebhookSecret.String())
+	}
+}
+
+// TestErrors checks that each kind of mistake is reported with the file, the
+// line it is on and a message that says what to do.
+func TestErrors(t *testing.T) {
+	cases := []struct {
+		name, old, new string
+		want           []string
+	}{
+		{"unknown key", "    namespace: apps-dev", "    namespace: apps-dev\n    namespce: x", []string{"f.yaml:12:", `unknown key "namespce" in environment`}},
+		{"bad regex", "'^dev$'", "'^dev($'", []string{"f.yaml:13:", "environments[0].refs.branches[0]", "bad regular expression"}},
+		{"unknown cluster", "clusters: [local]", "clusters: [locl]", []string{"f.yaml:10:", `unknown cluster "locl"`}},
+		{"unknown env", "      dev: {}", "      dve: {}", []string{"f.yaml:18:", `unknown environment "dve"`}},
+		{"bad namespace", "apps-dev", "Apps_Dev", []string{"f.yaml:11:", "not a valid namespace"}},
+		{"bad duration", "    project: shop/web", "    project: shop/web\n    rolloutTimeout: soon", []string{"f.yaml:17:", "not a duration"}},
+		{"wrong type", "      dev: {}", "      dev: {replicas: many}", []string{"f.yaml:18:", "cannot unmarshal"}},
+		{"negative replicas", "      dev: {}", "      dev: {replicas: -1}", []string{"f.yaml:18:", "must be 0 or more"}},
+		{"bad image template", "    project: shop/web", "    project: shop/web\n    image: '{{.Sha}}'", []string{"f.yaml:17:", "bad image template"}},
+		{"no secret", "  webhookSecret: s3cret\n", "", []string{"f.yaml:2:", "webhookSecret: required"}},
+		{"missing env var", "s3cret", "${SHIPBOT_TEST_UNSET_VAR}", []string{"f.yaml:4:", "SHIPBOT_TEST_UNSET_VAR is not set"}},
+		{"duplicate env", "apps:", "  - name: dev\n    clusters: [local]\n    namespace: x\n    refs: {mergeRequests: true}\napps:", []string{"f.yaml:14:", `duplicate name "dev"`}},
+		{"bad trigger", "    project: shop/web", "    project: shop/web\n    trigger: merge", []string{"f.yaml:17:", `"merge" is not one of pipeline, push`}},
+		{"no ref rules", "    refs:\n      branches: ['^dev$']\n", "", []string{"f.yaml:", "has no ref rules"}},
+		{"bad yaml", "apps:", "apps: [", []string{"f.yaml:", "line"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			text := strings.Replace(base, c.old, c.new, 1)
+			if text == base {
+				t.Fatalf("case does not change the config: %q not found", c.old)
+			}
+			_, err := Parse("f.yaml", []byte(text))
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(base))
+	if b, err := os.ReadFile("../../docs/examples/shipbot.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("fuzz.yaml", data)
+		if err == nil && cfg == nil {
+			t.Fatal("nil config without an error")
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+			t.Fatalf("error does not name the file: %v", err)
+		}
+	})
+}
