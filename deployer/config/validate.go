@@ -13,6 +13,8 @@ import (
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/shipbot/shipbot/templates"
 )
 
 // validator collects every problem in one pass, so a user fixes the file once
@@ -137,8 +139,11 @@ func (a App) validate(v *validator, path []any, seen, envs map[string]bool) {
 	if strings.Count(a.Project, "/") < 1 || strings.HasPrefix(a.Project, "/") || strings.HasSuffix(a.Project, "/") {
 		v.failf(at(path, "project"), "%q is not a GitLab project path such as group/app", a.Project)
 	}
-	if a.Template != "" && a.TemplateDir != "" && a.Template != "web-service" {
+	switch {
+	case a.Template != "" && a.TemplateDir != "":
 		v.failf(at(path, "templateDir"), "set template or templateDir, not both")
+	case a.TemplateDir == "" && !slices.Contains(templates.BuiltinNames(), a.Template):
+		v.failf(at(path, "template"), "no built-in template %q (have %s); use templateDir for your own", a.Template, strings.Join(templates.BuiltinNames(), ", "))
 	}
 	if _, err := a.ImageFor(sampleImage); err != nil {
 		v.failf(at(path, "image"), "%v", err)

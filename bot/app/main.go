@@ -1,0 +1,146 @@
+// Package app wires shipbot together: store, clusters, engine, inbox worker
+// and HTTP server. cmd/shipbot and the end-to-end tests run the same Main.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/shipbot/shipbot/bot/inbox"
+	"github.com/shipbot/shipbot/deployer"
+	"github.com/shipbot/shipbot/deployer/config"
+	"github.com/shipbot/shipbot/deployer/kube"
+	"github.com/shipbot/shipbot/deployer/store"
+)
+
+// Main is one running shipbot.
+type Main struct {
+	Config *config.Config
+	Log    *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	store    *store.Store
+	clusters map[string]*kube.Client
+	engine   *deployer.Engine
+	worker   *inbox.Worker
+	echo     *echo.Echo
+	listener net.Listener
+	registry *prometheus.Registry
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Run opens the store, connects the clusters and starts serving. It returns
+// once everything is started; Close stops it.
+func (m *Main) Run(ctx context.Context) (err error) {
+	if m.Log == nil {
+		m.Log = slog.Default()
+	}
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if m.store, err = store.Open(m.Config.Store.Path, store.Options{}); err != nil {
+		return err
+	}
+	if m.clusters, err = connect(m.Config); err != nil {
+		return err
+	}
+	m.registry = prometheus.NewRegistry()
+	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shipbot_inbox_depth", Help: "Webhook deliveries acknowledged but not yet processed.",
+	}, func() float64 { return float64(m.store.InboxDepth()) }))
+	m.engine, err = deployer.NewEngine(deployer.Options{
+		Config: m.Config, Store: m.store, Clusters: m.clusters, Log: m.Log, Now: m.Now, Registry: m.registry,
+	})
+	if err != nil {
+		return err
+	}
+	m.worker = inbox.NewWorker(m.Config, m.store, m.engine, m.Log)
+	m.worker.Now = m.Now
+	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
+		return fmt.Errorf("listen %s: %w", m.Config.Listen, err)
+	}
+	m.echo = m.routes()
+	m.start(ctx)
+	m.Log.Info("shipbot started", "addr", m.Addr(), "store", m.store.Path(), "clusters", len(m.clusters))
+	return nil
+}
+
+func connect(cfg *config.Config) (map[string]*kube.Client, error) {
+	out := map[string]*kube.Client{}
+	for _, c := range cfg.Clusters {
+		rc, err := kube.RESTConfig(c)
+		if err != nil {
+			return nil, err
+		}
+		if out[c.Name], err = kube.New(c.Name, rc); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (m *Main) start(ctx context.Context) {
+	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	m.wg.Add(3)
+	go func() {
+		defer m.wg.Done()
+		if err := m.echo.Server.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Log.Error("http server", "err", err)
+		}
+	}()
+	go func() { defer m.wg.Done(); _ = m.worker.Run(ctx) }()
+	go func() { defer m.wg.Done(); _ = m.engine.Run(ctx) }()
+}
+
+// Addr is the address the server listens on, e.g. 127.0.0.1:43121 for ":0".
+func (m *Main) Addr() string {
+	if m.listener == nil {
+		return ""
+	}
+	return m.listener.Addr().String()
+}
+
+// Store exposes the store, for tests and the CLI.
+func (m *Main) Store() *store.Store { return m.store }
+
+// shutdownGrace bounds how long in-flight HTTP requests may finish.
+const shutdownGrace = 10 * time.Second
+
+// Close stops serving, lets the worker finish the delivery in hand and the
+// engine stop its deploys (they resume on the next start), then closes the store.
+func (m *Main) Close() error {
+	var errs []error
+	if m.echo != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		errs = append(errs, m.echo.Shutdown(ctx))
+		cancel()
+	}
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
+	if m.store != nil {
+		errs = append(errs, m.store.Close())
+		m.store = nil
+	}
+	return errors.Join(errs...)
+}

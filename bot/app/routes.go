@@ -1,0 +1,52 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/shipbot/shipbot/bot/webhook"
+)
+
+func (m *Main) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Use(middleware.Recover())
+	h := webhook.NewHandler(m.Config.GitLab.WebhookSecret.Value(), m.Config.Webhook.MaxBodyBytes, m.store, m.Log, m.registry)
+	h.Now = m.Now
+	h.Accepted = m.worker.Wake
+	h.Register(e)
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", m.readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})))
+	return e
+}
+
+// readyz reports ready when the store is open and every cluster answers.
+func (m *Main) readyz(c echo.Context) error {
+	checks := map[string]string{}
+	ok := true
+	if err := m.store.Ping(); err != nil {
+		checks["store"], ok = err.Error(), false
+	} else {
+		checks["store"] = "ok"
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	for name, cl := range m.clusters {
+		if err := cl.Ping(ctx); err != nil {
+			checks["cluster/"+name], ok = err.Error(), false
+		} else {
+			checks["cluster/"+name] = "ok"
+		}
+	}
+	code := http.StatusOK
+	if !ok {
+		code = http.StatusServiceUnavailable
+	}
+	return c.JSON(code, checks)
+}

@@ -1,0 +1,297 @@
+// Package hook turns GitLab webhook deliveries into shipbot's own event types.
+// GitLab SDK types stop here: nothing past this package sees them.
+package hook
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	gitlab "gitlab.com/gitlab-org/api/client-go"
+)
+
+// Kind names a GitLab event shipbot understands.
+type Kind string
+
+// The events shipbot acts on, named by their X-Gitlab-Event header.
+const (
+	KindPush         Kind = "Push Hook"
+	KindTagPush      Kind = "Tag Push Hook"
+	KindMergeRequest Kind = "Merge Request Hook"
+	KindNote         Kind = "Note Hook"
+	KindPipeline     Kind = "Pipeline Hook"
+)
+
+// ErrUnsupported means the event is not one shipbot acts on; it is acknowledged
+// and ignored, because GitLab disables hooks that keep getting 4xx answers.
+var ErrUnsupported = errors.New("unsupported event")
+
+// ErrMalformed means the body is not a valid payload for its event header.
+var ErrMalformed = errors.New("malformed payload")
+
+// zeroSHA is what GitLab sends as "after" when a ref is deleted.
+const zeroSHA = "0000000000000000000000000000000000000000"
+
+// Event is one of *Push, *TagPush, *MergeRequest, *Note or *Pipeline.
+type Event interface{ Kind() Kind }
+
+// Project identifies a GitLab project.
+type Project struct {
+	ID     int64  `json:"id"`
+	Path   string `json:"path"` // path_with_namespace, e.g. group/app
+	WebURL string `json:"webUrl,omitempty"`
+}
+
+// User is the GitLab user behind an event.
+type User struct {
+	ID       int64  `json:"id"`
+	Username string `json:"username"`
+	Name     string `json:"name,omitempty"`
+}
+
+// Push is a push to a branch.
+type Push struct {
+	Project      Project
+	Branch       string
+	Before, SHA  string
+	User         User
+	Deleted      bool
+	TotalCommits int64
+}
+
+// TagPush is a tag being pushed or deleted.
+type TagPush struct {
+	Project Project
+	Tag     string
+	SHA     string
+	User    User
+	Deleted bool
+}
+
+// MergeRequest is a merge request being opened, updated, merged or closed.
+type MergeRequest struct {
+	Project      Project
+	IID          int64
+	Title        string
+	Action       string // open, reopen, update, close, merge, approved, ...
+	State        string // opened, closed, merged, locked
+	SourceBranch string
+	TargetBranch string
+	HeadSHA      string
+	URL          string
+	Labels       []string
+	User         User
+}
+
+// Note is a comment.
+type Note struct {
+	Project      Project
+	ID           int64
+	Body         string
+	Action       string // create or update
+	System       bool
+	NoteableType string // MergeRequest, Commit, Issue, Snippet
+	MergeRequest *MergeRequestRef
+	URL          string
+	User         User
+}
+
+// MergeRequestRef is the part of a merge request a note or pipeline carries.
+type MergeRequestRef struct {
+	IID          int64
+	SourceBranch string
+	HeadSHA      string
+	State        string
+	URL          string
+}
+
+// Pipeline is a pipeline changing status.
+type Pipeline struct {
+	Project      Project
+	ID           int64
+	Ref          string
+	Tag          bool
+	SHA          string
+	Status       string // pending, running, success, failed, canceled, ...
+	Source       string // push, merge_request_event, web, ...
+	User         User
+	Jobs         []Job
+	MergeRequest *MergeRequestRef
+}
+
+// Job is one job of a pipeline.
+type Job struct {
+	ID         int64
+	Name       string
+	Stage      string
+	Status     string
+	FinishedAt string
+}
+
+// Kind implements Event.
+func (*Push) Kind() Kind { return KindPush }
+
+// Kind implements Event.
+func (*TagPush) Kind() Kind { return KindTagPush }
+
+// Kind implements Event.
+func (*MergeRequest) Kind() Kind { return KindMergeRequest }
+
+// Kind implements Event.
+func (*Note) Kind() Kind { return KindNote }
+
+// Kind implements Event.
+func (*Pipeline) Kind() Kind { return KindPipeline }
+
+// Supported reports whether shipbot decodes events with this header.
+func Supported(header string) bool {
+	switch Kind(header) {
+	case KindPush, KindTagPush, KindMergeRequest, KindNote, KindPipeline:
+		return true
+	}
+	return false
+}
+
+// Decode parses a delivery by its X-Gitlab-Event header. It returns
+// ErrUnsupported for events shipbot does not act on, and ErrMalformed (with
+// the parser's reason) for bodies that do not fit their header.
+func Decode(header string, body []byte) (Event, error) {
+	if !Supported(header) {
+		return nil, fmt.Errorf("%w: %q", ErrUnsupported, header)
+	}
+	raw, err := gitlab.ParseWebhook(gitlab.EventType(header), body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, header, err)
+	}
+	switch e := raw.(type) {
+	case *gitlab.PushEvent:
+		return fromPush(e), nil
+	case *gitlab.TagEvent:
+		return fromTag(e), nil
+	case *gitlab.MergeEvent:
+		return fromMerge(e), nil
+	case *gitlab.MergeCommentEvent:
+		return fromMergeComment(e), nil
+	case *gitlab.CommitCommentEvent:
+		return fromCommitComment(e), nil
+	case *gitlab.IssueCommentEvent, *gitlab.SnippetCommentEvent:
+		// Comments on issues and snippets carry no deploy commands.
+		return nil, fmt.Errorf("%w: %s on %T", ErrUnsupported, header, raw)
+	case *gitlab.PipelineEvent:
+		return fromPipeline(e), nil
+	}
+	return nil, fmt.Errorf("%w: %s decoded as %T", ErrUnsupported, header, raw)
+}
+
+func fromPush(e *gitlab.PushEvent) *Push {
+	return &Push{
+		Project:      Project{ID: e.Project.ID, Path: e.Project.PathWithNamespace, WebURL: e.Project.WebURL},
+		Branch:       strings.TrimPrefix(e.Ref, "refs/heads/"),
+		Before:       e.Before,
+		SHA:          e.After,
+		User:         User{ID: e.UserID, Username: e.UserUsername, Name: e.UserName},
+		Deleted:      e.After == zeroSHA,
+		TotalCommits: e.TotalCommitsCount,
+	}
+}
+
+func fromTag(e *gitlab.TagEvent) *TagPush {
+	sha := e.CheckoutSHA
+	if sha == "" {
+		sha = e.After
+	}
+	return &TagPush{
+		Project: Project{ID: e.Project.ID, Path: e.Project.PathWithNamespace, WebURL: e.Project.WebURL},
+		Tag:     strings.TrimPrefix(e.Ref, "refs/tags/"),
+		SHA:     sha,
+		User:    User{ID: e.UserID, Username: e.UserUsername, Name: e.UserName},
+		Deleted: e.After == zeroSHA,
+	}
+}
+
+func fromMerge(e *gitlab.MergeEvent) *MergeRequest {
+	a := e.ObjectAttributes
+	labels := make([]string, 0, len(e.Labels))
+	for _, l := range e.Labels {
+		if l != nil {
+			labels = append(labels, l.Title)
+		}
+	}
+	return &MergeRequest{
+		Project:      Project{ID: e.Project.ID, Path: e.Project.PathWithNamespace, WebURL: e.Project.WebURL},
+		IID:          a.IID,
+		Title:        a.Title,
+		Action:       a.Action,
+		State:        a.State,
+		SourceBranch: a.SourceBranch,
+		TargetBranch: a.TargetBranch,
+		HeadSHA:      a.LastCommit.ID,
+		URL:          a.URL,
+		Labels:       labels,
+		User:         user(e.User),
+	}
+}
+
+func fromMergeComment(e *gitlab.MergeCommentEvent) *Note {
+	a, mr := e.ObjectAttributes, e.MergeRequest
+	return &Note{
+		Project:      Project{ID: e.Project.ID, Path: e.Project.PathWithNamespace, WebURL: e.Project.WebURL},
+		ID:           a.ID,
+		Body:         a.Note,
+		Action:       string(a.Action),
+		System:       a.System,
+		NoteableType: a.NoteableType,
+		MergeRequest: &MergeRequestRef{IID: mr.IID, SourceBranch: mr.SourceBranch, HeadSHA: mr.LastCommit.ID, State: mr.State, URL: mr.URL},
+		URL:          a.URL,
+		User:         user(e.User),
+	}
+}
+
+func fromCommitComment(e *gitlab.CommitCommentEvent) *Note {
+	a := e.ObjectAttributes
+	return &Note{
+		Project:      Project{ID: e.Project.ID, Path: e.Project.PathWithNamespace, WebURL: e.Project.WebURL},
+		ID:           a.ID,
+		Body:         a.Note,
+		Action:       string(a.Action),
+		System:       a.System,
+		NoteableType: a.NoteableType,
+		URL:          a.URL,
+		User:         commentUser(e.User),
+	}
+}
+
+func fromPipeline(e *gitlab.PipelineEvent) *Pipeline {
+	a := e.ObjectAttributes
+	p := &Pipeline{
+		Project: Project{ID: e.Project.ID, Path: e.Project.PathWithNamespace, WebURL: e.Project.WebURL},
+		ID:      a.ID,
+		Ref:     a.Ref,
+		Tag:     a.Tag,
+		SHA:     a.SHA,
+		Status:  a.Status,
+		Source:  a.Source,
+		User:    user(e.User),
+	}
+	for _, b := range e.Builds {
+		p.Jobs = append(p.Jobs, Job{ID: b.ID, Name: b.Name, Stage: b.Stage, Status: b.Status, FinishedAt: b.FinishedAt})
+	}
+	if mr := e.MergeRequest; mr.IID != 0 {
+		p.MergeRequest = &MergeRequestRef{IID: mr.IID, SourceBranch: mr.SourceBranch, State: mr.State, URL: mr.URL, HeadSHA: a.SHA}
+	}
+	return p
+}
+
+func user(u *gitlab.EventUser) User {
+	if u == nil {
+		return User{}
+	}
+	return User{ID: u.ID, Username: u.Username, Name: u.Name}
+}
+
+func commentUser(u *gitlab.User) User {
+	if u == nil {
+		return User{}
+	}
+	return User{ID: u.ID, Username: u.Username, Name: u.Name}
+}

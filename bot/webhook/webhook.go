@@ -1,0 +1,146 @@
+// Package webhook is shipbot's GitLab intake: it authenticates a delivery,
+// checks that it parses, stores it durably in the inbox and answers. The
+// inbox worker does everything else, so GitLab's 10-second timeout and its
+// redeliveries never cause a second deploy.
+package webhook
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shipbot/shipbot/bot/hook"
+	"github.com/shipbot/shipbot/deployer/store"
+)
+
+// Path is where GitLab posts.
+const Path = "/webhooks/gitlab"
+
+// Inbox is where accepted deliveries are kept until the worker takes them.
+type Inbox interface {
+	Accept(ctx context.Context, d store.Delivery) (store.Delivery, bool, error)
+}
+
+// Handler receives GitLab webhooks.
+type Handler struct {
+	Secret  string
+	MaxBody int64
+	Inbox   Inbox
+	Log     *slog.Logger
+	Now     func() time.Time
+	// Accepted is called after a new delivery is stored, to wake the worker.
+	Accepted func()
+	metrics  *metrics
+}
+
+type metrics struct {
+	received *prometheus.CounterVec
+}
+
+// Results a delivery ends in, the values of the result label.
+const (
+	resultAccepted  = "accepted"
+	resultDuplicate = "duplicate"
+	resultIgnored   = "ignored"
+	resultToken     = "rejected_token"
+	resultTooLarge  = "rejected_too_large"
+	resultMalformed = "rejected_malformed"
+	resultError     = "error"
+)
+
+// NewHandler builds a handler and registers its metrics.
+func NewHandler(secret string, maxBody int64, inbox Inbox, log *slog.Logger, reg prometheus.Registerer) *Handler {
+	m := &metrics{received: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shipbot_webhooks_total",
+		Help: "GitLab webhook deliveries by event and result (accepted, duplicate, ignored, rejected_*).",
+	}, []string{"event", "result"})}
+	reg.MustRegister(m.received)
+	return &Handler{Secret: secret, MaxBody: maxBody, Inbox: inbox, Log: log, Now: time.Now, metrics: m}
+}
+
+// Register mounts the handler on e.
+func (h *Handler) Register(e *echo.Echo) { e.POST(Path, h.Receive) }
+
+type reply struct {
+	Status string `json:"status"`
+	Seq    uint64 `json:"seq,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Receive handles one delivery.
+func (h *Handler) Receive(c echo.Context) error {
+	r := c.Request()
+	event := r.Header.Get("X-Gitlab-Event")
+	label := event
+	if !hook.Supported(event) {
+		label = "other"
+	}
+	// GitLab sends the secret verbatim; compare in constant time so response
+	// timing does not reveal how much of a guess was right.
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get("X-Gitlab-Token")), []byte(h.Secret)) != 1 {
+		return h.answer(c, label, resultToken, http.StatusUnauthorized, reply{Status: "rejected", Error: "missing or wrong X-Gitlab-Token"})
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, h.MaxBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return h.answer(c, label, resultTooLarge, http.StatusRequestEntityTooLarge, reply{Status: "rejected", Error: "body exceeds the size limit"})
+	case err != nil:
+		return h.answer(c, label, resultError, http.StatusBadRequest, reply{Status: "rejected", Error: "could not read body"})
+	}
+	if !hook.Supported(event) {
+		h.Log.Debug("ignoring webhook event", "event", event)
+		return h.answer(c, label, resultIgnored, http.StatusAccepted, reply{Status: "ignored"})
+	}
+	if _, err := hook.Decode(event, body); err != nil {
+		if errors.Is(err, hook.ErrUnsupported) {
+			return h.answer(c, label, resultIgnored, http.StatusAccepted, reply{Status: "ignored"})
+		}
+		h.Log.Warn("malformed webhook", "event", event, "err", err)
+		return h.answer(c, label, resultMalformed, http.StatusBadRequest, reply{Status: "rejected", Error: err.Error()})
+	}
+	d, dup, err := h.Inbox.Accept(r.Context(), store.Delivery{Key: deliveryKey(r, event, body), Event: event, Body: body, ReceivedAt: h.Now()})
+	if err != nil {
+		h.Log.Error("store webhook", "event", event, "err", err)
+		return h.answer(c, label, resultError, http.StatusInternalServerError, reply{Status: "error", Error: "internal error"})
+	}
+	if dup {
+		h.Log.Info("duplicate webhook acknowledged", "event", event, "key", d.Key, "seq", d.Seq)
+		return h.answer(c, label, resultDuplicate, http.StatusOK, reply{Status: "duplicate", Seq: d.Seq})
+	}
+	if h.Accepted != nil {
+		h.Accepted()
+	}
+	return h.answer(c, label, resultAccepted, http.StatusOK, reply{Status: "accepted", Seq: d.Seq})
+}
+
+func (h *Handler) answer(c echo.Context, event, result string, code int, body reply) error {
+	h.metrics.received.WithLabelValues(event, result).Inc()
+	return c.JSON(code, body)
+}
+
+// deliveryKey picks what makes a delivery unique: the caller's
+// Idempotency-Key, else GitLab's per-delivery UUID (the same on a manual
+// redelivery), else the content itself.
+func deliveryKey(r *http.Request, event string, body []byte) string {
+	if k := r.Header.Get("Idempotency-Key"); k != "" {
+		return "idem:" + k
+	}
+	if k := r.Header.Get("X-Gitlab-Event-UUID"); k != "" {
+		return "uuid:" + k
+	}
+	sum := sha256.New()
+	sum.Write([]byte(event))
+	sum.Write([]byte{0})
+	sum.Write(body)
+	return "sha256:" + hex.EncodeToString(sum.Sum(nil))
+}

@@ -1,0 +1,166 @@
+package deployer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/shipbot/shipbot/deployer/config"
+	"github.com/shipbot/shipbot/deployer/kube"
+	"github.com/shipbot/shipbot/deployer/store"
+	"github.com/shipbot/shipbot/templates"
+)
+
+// Annotations stamped on every applied object, so that `kubectl get -o yaml`
+// tells who deployed it, from which commit, pipeline and job.
+const (
+	AnnotationDeployment  = "shipbot.io/deployment"
+	AnnotationProject     = "shipbot.io/project"
+	AnnotationEnvironment = "shipbot.io/environment"
+	AnnotationRef         = "shipbot.io/ref"
+	AnnotationSHA         = "shipbot.io/sha"
+	AnnotationPipeline    = "shipbot.io/pipeline-id"
+	AnnotationJob         = "shipbot.io/job-id"
+	AnnotationUser        = "shipbot.io/deployed-by"
+)
+
+// deploy runs one deployment to its end and records the outcome. Every step
+// is idempotent, so a deployment resumed after a crash simply runs again.
+func (e *Engine) deploy(ctx context.Context, d store.Deployment) {
+	if d.Status == store.StatusPending {
+		d.Status, d.Started = store.StatusRunning, e.now()
+		if err := e.store.PutDeployment(d); err != nil {
+			e.log.Error("start deployment", "id", d.ID, "err", err)
+			return
+		}
+		e.emit(ctx, Event{Reason: ReasonDeployStarted, Deployment: d})
+	}
+	err := e.rollout(ctx, d)
+	if ctx.Err() != nil {
+		// Leave it running: the next start resumes it.
+		e.log.Info("deployment interrupted; it resumes on restart", "id", d.ID, "err", errors.Join(errStopped, err))
+		return
+	}
+	d.Finished = e.now()
+	reason := ReasonDeploySucceeded
+	d.Status, d.Reason = store.StatusSucceeded, ""
+	if err != nil {
+		reason = ReasonDeployFailed
+		d.Status, d.Reason = store.StatusFailed, err.Error()
+	}
+	if perr := e.store.PutDeployment(d); perr != nil {
+		e.log.Error("record deployment result", "id", d.ID, "err", perr)
+		return
+	}
+	e.emit(ctx, Event{Reason: reason, Deployment: d, Message: d.Reason})
+}
+
+// rollout renders, applies and waits.
+func (e *Engine) rollout(ctx context.Context, d store.Deployment) error {
+	app, ok := e.cfg.App(d.App)
+	if !ok {
+		return fmt.Errorf("app %s is no longer configured", d.App)
+	}
+	client := e.clusters[d.Cluster]
+	if client == nil {
+		return fmt.Errorf("cluster %s is no longer configured", d.Cluster)
+	}
+	objs, err := e.Render(app, d)
+	if err != nil {
+		return err
+	}
+	if err := client.EnsureNamespace(ctx, d.Namespace, map[string]string{"app.kubernetes.io/managed-by": "shipbot"}); err != nil {
+		return err
+	}
+	if err := client.Apply(ctx, objs); err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if o.GetKind() == "Deployment" && o.GroupVersionKind().Group == "apps" {
+			if err := client.WaitRollout(ctx, o.GetNamespace(), o.GetName(), app.RolloutTimeout.Duration); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Render produces the objects of one deployment, stamped with its
+// traceability annotations.
+func (e *Engine) Render(app config.App, d store.Deployment) ([]*unstructured.Unstructured, error) {
+	t := e.templates[app.Name]
+	if t == nil {
+		return nil, fmt.Errorf("app %s has no template loaded", app.Name)
+	}
+	objs, err := RenderApp(t, app, d)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		out[i] = o.Obj
+	}
+	return out, nil
+}
+
+// RenderApp renders an app's template for one deployment; `shipbot render`
+// uses it without an engine.
+func RenderApp(t *templates.Template, app config.App, d store.Deployment) ([]templates.Object, error) {
+	p, ok := app.ParamsFor(d.Environment)
+	if !ok {
+		return nil, fmt.Errorf("app %s does not deploy to environment %s", app.Name, d.Environment)
+	}
+	objs, err := t.Render(TemplateParams(app, p, d))
+	if err != nil {
+		return nil, fmt.Errorf("render app %s for %s: %w", app.Name, d.Environment, err)
+	}
+	for _, o := range objs {
+		stamp(o.Obj, d)
+	}
+	return objs, nil
+}
+
+// TemplateParams maps an app's configured parameters onto template values.
+func TemplateParams(app config.App, p config.Params, d store.Deployment) templates.Params {
+	replicas := int32(1)
+	if p.Replicas != nil {
+		replicas = *p.Replicas
+	}
+	tp := templates.Params{
+		App: app.Name, Project: app.Project, Environment: d.Environment, Namespace: d.Namespace,
+		Image: d.Image, Replicas: replicas, Host: p.Host, Config: p.Config, Values: p.Values,
+		Resources: templates.Resources{
+			Requests: templates.Quantities{CPU: p.Resources.CPURequest, Memory: p.Resources.MemoryRequest},
+			Limits:   templates.Quantities{CPU: p.Resources.CPULimit, Memory: p.Resources.MemoryLimit},
+		},
+	}
+	for _, port := range p.Ports {
+		tp.Ports = append(tp.Ports, templates.Port{Name: port.Name, Port: port.Port, Protocol: port.Protocol})
+	}
+	for _, k := range sortedKeys(p.Env) {
+		tp.Env = append(tp.Env, templates.EnvVar{Name: k, Value: p.Env[k]})
+	}
+	return tp
+}
+
+func stamp(o *unstructured.Unstructured, d store.Deployment) {
+	a := o.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[AnnotationDeployment] = d.ID
+	a[AnnotationProject] = d.Project
+	a[AnnotationEnvironment] = d.Environment
+	a[AnnotationRef] = d.Ref
+	a[AnnotationSHA] = d.SHA
+	a[AnnotationPipeline] = strconv.FormatInt(d.PipelineID, 10)
+	a[AnnotationJob] = strconv.FormatInt(d.JobID, 10)
+	a[AnnotationUser] = d.User
+	o.SetAnnotations(a)
+}
+
+// ErrRollout is matched by errors.As against *kube.RolloutError.
+type ErrRollout = kube.RolloutError

@@ -1,0 +1,208 @@
+package deployer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shipbot/shipbot/deployer/config"
+	"github.com/shipbot/shipbot/deployer/kube"
+	"github.com/shipbot/shipbot/deployer/store"
+	"github.com/shipbot/shipbot/templates"
+)
+
+// Engine runs the deployments recorded in the store. One deployment per
+// target (app, environment, cluster) runs at a time; when several wait for the
+// same target, only the newest runs and the others are superseded.
+type Engine struct {
+	cfg       *config.Config
+	store     *store.Store
+	clusters  map[string]*kube.Client
+	templates map[string]*templates.Template // by app name
+	notifier  Notifier
+	log       *slog.Logger
+	now       func() time.Time
+	metrics   *engineMetrics
+
+	wake    chan struct{}
+	mu      sync.Mutex
+	running map[string]bool // targets with a deploy in hand
+	wg      sync.WaitGroup
+}
+
+type engineMetrics struct {
+	deploys  *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// Options are the Engine's collaborators.
+type Options struct {
+	Config   *config.Config
+	Store    *store.Store
+	Clusters map[string]*kube.Client
+	Notifier Notifier // may be nil
+	Log      *slog.Logger
+	Now      func() time.Time // the clock; time.Now when nil
+	Registry prometheus.Registerer
+}
+
+// NewEngine loads every app's templates, so a missing template fails at
+// start rather than at the first deploy.
+func NewEngine(o Options) (*Engine, error) {
+	e := &Engine{
+		cfg: o.Config, store: o.Store, clusters: o.Clusters, notifier: o.Notifier, log: o.Log, now: o.Now,
+		templates: map[string]*templates.Template{},
+		wake:      make(chan struct{}, 1),
+		running:   map[string]bool{},
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.notifier == nil {
+		e.notifier = NotifierFunc(func(context.Context, Event) error { return nil })
+	}
+	for _, app := range o.Config.Apps {
+		t, err := LoadTemplate(app)
+		if err != nil {
+			return nil, err
+		}
+		e.templates[app.Name] = t
+	}
+	for _, env := range o.Config.Environments {
+		for _, c := range env.Clusters {
+			if e.clusters[c] == nil {
+				return nil, fmt.Errorf("environment %s: no client for cluster %s", env.Name, c)
+			}
+		}
+	}
+	e.metrics = &engineMetrics{
+		deploys: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shipbot_deploys_total", Help: "Finished deployments by environment and result.",
+		}, []string{"environment", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "shipbot_deploy_duration_seconds", Help: "Time from a deployment starting to its end, by result.",
+			Buckets: prometheus.ExponentialBuckets(0.25, 2, 12),
+		}, []string{"result"}),
+	}
+	if o.Registry != nil {
+		o.Registry.MustRegister(e.metrics.deploys, e.metrics.duration)
+	}
+	return e, nil
+}
+
+// LoadTemplate loads an app's built-in template or template folder.
+func LoadTemplate(app config.App) (*templates.Template, error) {
+	if app.TemplateDir != "" {
+		t, err := templates.Load(os.DirFS(app.TemplateDir), ".")
+		if err != nil {
+			return nil, fmt.Errorf("app %s: %w", app.Name, err)
+		}
+		return t, nil
+	}
+	t, err := templates.Builtin(app.Template)
+	if err != nil {
+		return nil, fmt.Errorf("app %s: %w", app.Name, err)
+	}
+	return t, nil
+}
+
+// Wake asks the engine to look for new work now.
+func (e *Engine) Wake() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// rescanEvery bounds how long work can wait if a wake-up is ever missed.
+const rescanEvery = 5 * time.Second
+
+// Run starts pending deployments until ctx ends, then waits for the ones in
+// hand. A deployment cut short stays "running" in the store and is resumed by
+// the next Run; applying it again is harmless.
+func (e *Engine) Run(ctx context.Context) error {
+	t := time.NewTicker(rescanEvery)
+	defer t.Stop()
+	for {
+		if err := e.schedule(ctx); err != nil {
+			e.log.Error("schedule deployments", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			e.wg.Wait()
+			return nil
+		case <-e.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// schedule starts the newest active deployment of every idle target.
+func (e *Engine) schedule(ctx context.Context) error {
+	active, err := e.store.Deployments(func(d store.Deployment) bool { return d.Status.Active() })
+	if err != nil {
+		return err
+	}
+	byTarget := map[string][]store.Deployment{}
+	for _, d := range active {
+		byTarget[d.Target()] = append(byTarget[d.Target()], d)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for target, ds := range byTarget {
+		if e.running[target] {
+			continue
+		}
+		newestFirst(ds)
+		for _, old := range ds[1:] {
+			e.supersede(ctx, old, ds[0])
+		}
+		e.running[target] = true
+		e.wg.Add(1)
+		go func(d store.Deployment) {
+			defer e.wg.Done()
+			e.deploy(ctx, d)
+			e.mu.Lock()
+			delete(e.running, d.Target())
+			e.mu.Unlock()
+			e.Wake()
+		}(ds[0])
+	}
+	return nil
+}
+
+func (e *Engine) supersede(ctx context.Context, old, by store.Deployment) {
+	old.Status, old.Reason, old.Finished = store.StatusSuperseded, "superseded by "+by.ID+" ("+short(by.SHA)+")", e.now()
+	if err := e.store.PutDeployment(old); err != nil {
+		e.log.Error("supersede deployment", "id", old.ID, "err", err)
+		return
+	}
+	e.emit(ctx, Event{Reason: ReasonDeploySuperseded, Deployment: old, Message: old.Reason})
+}
+
+// emit is the one funnel for everything that happens: log, metrics, notifiers.
+func (e *Engine) emit(ctx context.Context, ev Event) {
+	d := ev.Deployment
+	level := slog.LevelInfo
+	if ev.Reason == ReasonDeployFailed {
+		level = slog.LevelWarn
+	}
+	e.log.Log(ctx, level, string(ev.Reason), "deployment", d.ID, "app", d.App, "env", d.Environment, "cluster", d.Cluster,
+		"ref", d.Ref, "sha", d.SHA, "pipeline", d.PipelineID, "job", d.JobID, "user", d.User, "msg", ev.Message)
+	if d.Status == store.StatusSucceeded || d.Status == store.StatusFailed {
+		e.metrics.deploys.WithLabelValues(d.Environment, string(d.Status)).Inc()
+		e.metrics.duration.WithLabelValues(string(d.Status)).Observe(d.Finished.Sub(d.Started).Seconds())
+	}
+	if err := e.notifier.Notify(ctx, ev); err != nil {
+		e.log.Warn("notify", "reason", ev.Reason, "deployment", d.ID, "err", err)
+	}
+}
+
+// errStopped marks a deploy cut short by shutdown; it is resumed on restart.
+var errStopped = errors.New("shipbot is stopping")
