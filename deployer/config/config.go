@@ -7,7 +7,7 @@ package config
 
 import (
 	"bytes"
-		"fmt"
+	"fmt"
 	"os"
 	"regexp"
 	"time"

@@ -38,7 +38,7 @@ func TestExampleLoads(t *testing.T) {
 		t.Errorf("webhook secret = %q, want it from the environment", got)
 	}
 	cases := []struct {
-		env, ref string
+		env, ref  string
 		tag, want bool
 	}{
 		{"dev", "dev", false, true},
