@@ -1,0 +1,171 @@
+// Package e2e runs shipbot end to end: the real Main on a loopback port, a
+// real bbolt file and a real Kubernetes control plane from test/cluster.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shipbot/shipbot/bot/app"
+	"github.com/shipbot/shipbot/deployer/config"
+	"github.com/shipbot/shipbot/deployer/store"
+	"github.com/shipbot/shipbot/test/cluster"
+)
+
+var kc *cluster.Cluster
+
+func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: false}, &kc) }
+
+const secret = "e2e-secret"
+
+// env describes the one app and environment a test deploys.
+type env struct {
+	Namespace      string
+	Image          string // image template
+	RolloutTimeout string
+	Trigger        string
+	CPURequest     string
+	StorePath      string
+}
+
+func (e env) config(t *testing.T) *config.Config {
+	t.Helper()
+	if e.Image == "" {
+		e.Image = "{{.Registry}}/{{.Project}}:{{.ShortSHA}}"
+	}
+	if e.RolloutTimeout == "" {
+		e.RolloutTimeout = "60s"
+	}
+	if e.Trigger == "" {
+		e.Trigger = "pipeline"
+	}
+	if e.CPURequest == "" {
+		e.CPURequest = "10m"
+	}
+	text := fmt.Sprintf(`
+listen: 127.0.0.1:0
+log: {level: debug}
+gitlab:
+  baseURL: http://127.0.0.1:1
+  webhookSecret: %s
+store:
+  path: %s
+clusters:
+  - name: local
+    kubeconfig: %s
+environments:
+  - name: dev
+    clusters: [local]
+    namespace: %s
+    refs:
+      branches: ['^dev$']
+  - name: feature
+    clusters: [local]
+    namespace: %s
+    refs:
+      branches: ['^feature(-[a-z0-9]+)+$']
+apps:
+  - name: web
+    project: shop/web
+    registry: registry.example.com
+    image: %q
+    trigger: %s
+    rolloutTimeout: %s
+    params:
+      replicas: 3
+      ports: [{name: http, port: 8080}]
+      resources: {cpuRequest: %s, memoryRequest: 16Mi}
+    environments:
+      dev: {}
+`, secret, e.StorePath, kc.KubeconfigPath(), e.Namespace, e.Namespace, e.Image, e.Trigger, e.RolloutTimeout, e.CPURequest)
+	cfg, err := config.Parse("e2e.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// newEnv gives a test its own namespace and store file.
+func newEnv(t *testing.T) env {
+	cluster.Require(t, kc)
+	return env{Namespace: kc.NewNamespace(t), StorePath: filepath.Join(t.TempDir(), "shipbot.db")}
+}
+
+// start runs shipbot until the test ends.
+func start(t *testing.T, cfg *config.Config) *app.Main {
+	t.Helper()
+	m := &app.Main{Config: cfg, Log: testLogger(t)}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if m.Store() != nil {
+			m.Close()
+		}
+	})
+	return m
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("SHIPBOT_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// post sends a webhook the way GitLab does.
+func post(t *testing.T, m *app.Main, event string, body []byte, headers ...string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+m.Addr()+"/webhooks/gitlab", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Gitlab-Event", event)
+	req.Header.Set("X-Gitlab-Token", secret)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// waitDone waits for n deployment records to finish and returns them all.
+func waitDone(t *testing.T, st *store.Store, n int, within time.Duration) []store.Deployment {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		all, err := st.Deployments(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := 0
+		for _, d := range all {
+			if !d.Status.Active() {
+				done++
+			}
+		}
+		if done >= n {
+			return all
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s, %d of %d deployments finished: %+v", within, done, n, all)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func sha(c byte) string { return strings.Repeat(string(c), 40) }
