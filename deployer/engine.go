@@ -193,8 +193,12 @@ func (e *Engine) emit(ctx context.Context, ev Event) {
 	if ev.Reason == ReasonDeployFailed {
 		level = slog.LevelWarn
 	}
-	e.log.Log(ctx, level, string(ev.Reason), "deployment", d.ID, "app", d.App, "env", d.Environment, "cluster", d.Cluster,
-		"ref", d.Ref, "sha", d.SHA, "pipeline", d.PipelineID, "job", d.JobID, "user", d.User, "msg", ev.Message)
+	attrs := []any{"deployment", d.ID, "app", d.App, "env", d.Environment, "cluster", d.Cluster,
+		"ref", d.Ref, "sha", d.SHA, "pipeline", d.PipelineID, "job", d.JobID, "user", d.User}
+	if ev.Message != "" {
+		attrs = append(attrs, "detail", ev.Message)
+	}
+	e.log.Log(ctx, level, string(ev.Reason), attrs...)
 	if d.Status == store.StatusSucceeded || d.Status == store.StatusFailed {
 		e.metrics.deploys.WithLabelValues(d.Environment, string(d.Status)).Inc()
 		e.metrics.duration.WithLabelValues(string(d.Status)).Observe(d.Finished.Sub(d.Started).Seconds())

@@ -1,0 +1,50 @@
+# shipbot — run `make help` for the targets.
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := bin
+# Tests share one machine with a control plane per test binary; 2 packages at a
+# time keeps a 2-core machine responsive.
+TEST_FLAGS ?= -count=1 -timeout 18m -p 2
+DEMO_FLAGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/shipbot
+	$(GO) build -o $(BIN)/shipbot ./cmd/shipbot
+
+.PHONY: cluster-bins
+cluster-bins: ## Build and cache etcd, kube-apiserver, controller-manager, scheduler and kwok for the tests
+	$(GO) run ./test/cluster/cmd/localcluster -build-only
+
+.PHONY: test
+test: cluster-bins ## Run every test, against a real local control plane
+	$(GO) test $(TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: ## Run the benchmarks recorded in docs/BENCHMARKS.md
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./test/bench/
+
+.PHONY: demo
+demo: build cluster-bins ## Start a local control plane and shipbot, replay a dev pipeline webhook, show the deploy
+	$(GO) run ./test/demo -shipbot $(BIN)/shipbot $(DEMO_FLAGS)
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+.PHONY: fuzz
+fuzz: ## Fuzz each parser of outside input for 20 s
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./bot/hook
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./deployer/config
+	$(GO) test -run '^$$' -fuzz FuzzRender -fuzztime 20s ./templates
+
+.PHONY: clean
+clean: ## Remove build output (the cluster binary cache stays)
+	rm -rf $(BIN)
