@@ -91,10 +91,10 @@ func TestDuplicateDeliveryDeploysOnce(t *testing.T) {
 			t.Fatalf("delivery %d answered %d", i, code)
 		}
 	}
-	got := waitDone(t, m.Store(), 1, 60*time.Second)
+	waitDone(t, m.Store(), 1, 60*time.Second)
 	// Give a wrongly queued second deploy the time to show up.
 	time.Sleep(500 * time.Millisecond)
-	got, _ = m.Store().Deployments(nil)
+	got, _ := m.Store().Deployments(nil)
 	if len(got) != 1 || got[0].Status != store.StatusSucceeded {
 		t.Fatalf("want exactly one succeeded deployment, got %+v", got)
 	}
