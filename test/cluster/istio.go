@@ -1,0 +1,147 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
+)
+
+// istioCRDFile is where the istio.io/api module keeps the generated CRDs.
+const istioCRDFile = "kubernetes/customresourcedefinitions.gen.yaml"
+
+// CRDResource is the CustomResourceDefinition resource, for the dynamic client.
+var CRDResource = schema.GroupVersionResource{
+	Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions",
+}
+
+// installIstioCRDs server-side applies the Istio CRDs of the istio.io/api version
+// that shipbot's go.mod requires, and waits until all are Established.
+func (c *Cluster) installIstioCRDs(ctx context.Context) error {
+	dir, err := istioModuleDir(ctx, c.logw)
+	if err != nil {
+		return err
+	}
+	crds, err := readManifests(filepath.Join(dir, istioCRDFile))
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(c.cfg)
+	if err != nil {
+		return fmt.Errorf("dynamic client: %w", err)
+	}
+	client := dyn.Resource(CRDResource)
+	start := time.Now()
+	for _, crd := range crds {
+		_, err := client.Apply(ctx, crd.GetName(), crd, metav1.ApplyOptions{FieldManager: "shipbot-test-cluster", Force: true})
+		if err != nil {
+			return fmt.Errorf("apply CRD %s: %w", crd.GetName(), err)
+		}
+	}
+	logf(c.logw, "applied %d Istio CRDs from %s in %s", len(crds), dir, since(start))
+	return c.poll(ctx, "Istio CRDs Established", time.Minute, c.proc("kube-apiserver"), func(ctx context.Context) (bool, error) {
+		for _, crd := range crds {
+			got, err := client.Get(ctx, crd.GetName(), metav1.GetOptions{})
+			if err != nil || !Established(got) {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+}
+
+// Established reports whether a CustomResourceDefinition read with the dynamic
+// client has the condition Established=True, i.e. its resource is being served.
+func Established(crd *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+	for _, c := range conds {
+		m, ok := c.(map[string]any)
+		if ok && m["type"] == "Established" {
+			return m["status"] == "True"
+		}
+	}
+	return false
+}
+
+// istioAPIPinned is the istio.io/api version used while shipbot's go.mod does
+// not require the module (go mod tidy drops it when nothing imports it).
+const istioAPIPinned = "v1.31.1"
+
+// istioModuleDir finds istio.io/api in the module cache, downloading it if it is
+// missing: the version that shipbot's go.mod requires, else istioAPIPinned. The
+// download runs outside the main module, so shipbot's go.mod and go.sum stay untouched.
+func istioModuleDir(ctx context.Context, logw io.Writer) (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	var mod struct{ Version, Dir string }
+	if err := goJSON(ctx, root, &mod, "list", "-m", "-json", "istio.io/api"); err != nil {
+		logf(logw, "using istio.io/api@%s: %v", istioAPIPinned, err)
+		mod.Version = istioAPIPinned
+	}
+	if mod.Dir != "" {
+		return mod.Dir, nil
+	}
+	if err := goJSON(ctx, os.TempDir(), &mod, "mod", "download", "-json", "istio.io/api@"+mod.Version); err != nil {
+		return "", err
+	}
+	if mod.Dir == "" {
+		return "", fmt.Errorf("istio.io/api@%s: the go command reported no module directory", mod.Version)
+	}
+	return mod.Dir, nil
+}
+
+// goJSON runs a go command that prints JSON in dir and decodes its output into v.
+func goJSON(ctx context.Context, dir string, v any, args ...string) error {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("go %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		return fmt.Errorf("go %s: decode output: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// readManifests decodes every non-empty YAML document in path.
+func readManifests(path string) ([]*unstructured.Unstructured, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifests: %w", err)
+	}
+	defer f.Close()
+	dec := utilyaml.NewYAMLOrJSONDecoder(f, 64<<10)
+	var objs []*unstructured.Unstructured
+	for {
+		var obj map[string]any
+		err := dec.Decode(&obj)
+		if errors.Is(err, io.EOF) {
+			return objs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: %w", path, err)
+		}
+		if len(obj) > 0 {
+			objs = append(objs, &unstructured.Unstructured{Object: obj})
+		}
+	}
+}
