@@ -30,6 +30,13 @@ const (
 // deploy runs one deployment to its end and records the outcome. Every step
 // is idempotent, so a deployment resumed after a crash simply runs again.
 func (e *Engine) deploy(ctx context.Context, d store.Deployment) {
+	if d.Preview != "" {
+		if _, stale := e.previewCurrent(d); stale != "" {
+			e.finish(ctx, d, store.StatusSuperseded, stale, ReasonDeploySuperseded)
+			return
+		}
+		e.setPreview(ctx, d, ReasonPreviewDeploying, func(p *store.Preview) { p.Status, p.Reason = store.PreviewDeploying, "" })
+	}
 	if d.Status == store.StatusPending {
 		d.Status, d.Started = store.StatusRunning, e.now()
 		if err := e.store.PutDeployment(d); err != nil {
@@ -44,18 +51,38 @@ func (e *Engine) deploy(ctx context.Context, d store.Deployment) {
 		e.log.Info("deployment interrupted; it resumes on restart", "id", d.ID, "err", errors.Join(errStopped, err))
 		return
 	}
-	d.Finished = e.now()
-	reason := ReasonDeploySucceeded
-	d.Status, d.Reason = store.StatusSucceeded, ""
 	if err != nil {
-		reason = ReasonDeployFailed
-		d.Status, d.Reason = store.StatusFailed, err.Error()
+		e.finish(ctx, d, store.StatusFailed, err.Error(), ReasonDeployFailed)
+	} else {
+		e.finish(ctx, d, store.StatusSucceeded, "", ReasonDeploySucceeded)
 	}
-	if perr := e.store.PutDeployment(d); perr != nil {
-		e.log.Error("record deployment result", "id", d.ID, "err", perr)
+	if d.Preview == "" {
 		return
 	}
-	e.emit(ctx, Event{Reason: reason, Deployment: d, Message: d.Reason})
+	app, _ := e.cfg.App(d.App)
+	if err != nil {
+		e.setPreview(ctx, d, ReasonPreviewFailed, func(p *store.Preview) { p.Status, p.Reason = store.PreviewFailed, err.Error() })
+		return
+	}
+	e.setPreview(ctx, d, ReasonPreviewReady, func(p *store.Preview) {
+		p.Status, p.Reason, p.DeployedSHA = store.PreviewReady, "", d.SHA
+		if p.URL == "" {
+			p.URL = "https://" + PreviewHost(app.Name, p.IID, e.cfg.Previews.Domain)
+		}
+	})
+}
+
+// finish records a deployment's end and reports it.
+func (e *Engine) finish(ctx context.Context, d store.Deployment, status store.Status, reason string, ev Reason) {
+	d.Status, d.Reason, d.Finished = status, reason, e.now()
+	if d.Started.IsZero() {
+		d.Started = d.Finished
+	}
+	if err := e.store.PutDeployment(d); err != nil {
+		e.log.Error("record deployment result", "id", d.ID, "err", err)
+		return
+	}
+	e.emit(ctx, Event{Reason: ev, Deployment: d, Message: reason})
 }
 
 // rollout renders, applies and waits.
@@ -72,7 +99,16 @@ func (e *Engine) rollout(ctx context.Context, d store.Deployment) error {
 	if err != nil {
 		return err
 	}
-	if err := client.EnsureNamespace(ctx, d.Namespace, map[string]string{"app.kubernetes.io/managed-by": "shipbot"}); err != nil {
+	if d.Preview != "" {
+		rec, stale := e.previewCurrent(d)
+		if stale != "" {
+			return fmt.Errorf("not deployed: %s", stale)
+		}
+		err = e.ensurePreviewNamespace(ctx, rec)
+	} else {
+		err = client.EnsureNamespace(ctx, d.Namespace, map[string]string{LabelManagedBy: "shipbot"})
+	}
+	if err != nil {
 		return err
 	}
 	if err := client.Apply(ctx, objs); err != nil {
@@ -95,7 +131,18 @@ func (e *Engine) Render(app config.App, d store.Deployment) ([]*unstructured.Uns
 	if t == nil {
 		return nil, fmt.Errorf("app %s has no template loaded", app.Name)
 	}
-	objs, err := RenderApp(t, app, d)
+	p, ok := app.ParamsFor(d.Environment)
+	if !ok {
+		return nil, fmt.Errorf("app %s does not deploy to environment %s", app.Name, d.Environment)
+	}
+	if d.Preview != "" {
+		rec, err := e.store.Preview(d.Preview)
+		if err != nil {
+			return nil, err
+		}
+		p = e.previewParams(app, p, rec.IID)
+	}
+	objs, err := RenderApp(t, app, p, d)
 	if err != nil {
 		return nil, err
 	}
@@ -108,11 +155,7 @@ func (e *Engine) Render(app config.App, d store.Deployment) ([]*unstructured.Uns
 
 // RenderApp renders an app's template for one deployment; `shipbot render`
 // uses it without an engine.
-func RenderApp(t *templates.Template, app config.App, d store.Deployment) ([]templates.Object, error) {
-	p, ok := app.ParamsFor(d.Environment)
-	if !ok {
-		return nil, fmt.Errorf("app %s does not deploy to environment %s", app.Name, d.Environment)
-	}
+func RenderApp(t *templates.Template, app config.App, p config.Params, d store.Deployment) ([]templates.Object, error) {
 	objs, err := t.Render(TemplateParams(app, p, d))
 	if err != nil {
 		return nil, fmt.Errorf("render app %s for %s: %w", app.Name, d.Environment, err)

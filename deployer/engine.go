@@ -33,12 +33,15 @@ type Engine struct {
 	wake    chan struct{}
 	mu      sync.Mutex
 	running map[string]bool // targets with a deploy in hand
+	// lastOrphanSweep is when labelled preview namespaces were last checked.
+	lastOrphanSweep time.Time
 	wg      sync.WaitGroup
 }
 
 type engineMetrics struct {
-	deploys  *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	deploys         *prometheus.CounterVec
+	duration        *prometheus.HistogramVec
+	previewsRemoved *prometheus.CounterVec
 }
 
 // Options are the Engine's collaborators.
@@ -89,9 +92,12 @@ func NewEngine(o Options) (*Engine, error) {
 			Name: "shipbot_deploy_duration_seconds", Help: "Time from a deployment starting to its end, by result.",
 			Buckets: prometheus.ExponentialBuckets(0.25, 2, 12),
 		}, []string{"result"}),
+		previewsRemoved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shipbot_previews_removed_total", Help: "Preview environments removed, by reason (merged, closed, deleted, ttl, command, orphan).",
+		}, []string{"reason"}),
 	}
 	if o.Registry != nil {
-		o.Registry.MustRegister(e.metrics.deploys, e.metrics.duration)
+		o.Registry.MustRegister(e.metrics.deploys, e.metrics.duration, e.metrics.previewsRemoved)
 	}
 	return e, nil
 }
@@ -133,6 +139,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		if err := e.schedule(ctx); err != nil {
 			e.log.Error("schedule deployments", "err", err)
 		}
+		e.sweepPreviews(ctx)
 		select {
 		case <-ctx.Done():
 			e.wg.Wait()
@@ -189,17 +196,23 @@ func (e *Engine) supersede(ctx context.Context, old, by store.Deployment) {
 // emit is the one funnel for everything that happens: log, metrics, notifiers.
 func (e *Engine) emit(ctx context.Context, ev Event) {
 	d := ev.Deployment
+	if ev.Preview != nil && d.ID == "" {
+		d = store.Deployment{Project: ev.Preview.Project, Namespace: ev.Preview.Namespace, Preview: ev.Preview.Key}
+	}
 	level := slog.LevelInfo
-	if ev.Reason == ReasonDeployFailed {
+	if ev.Reason == ReasonDeployFailed || ev.Reason == ReasonPreviewFailed {
 		level = slog.LevelWarn
 	}
-	attrs := []any{"deployment", d.ID, "app", d.App, "env", d.Environment, "cluster", d.Cluster,
+	attrs := []any{"deployment", d.ID, "app", d.App, "env", d.Environment, "cluster", d.Cluster, "namespace", d.Namespace,
 		"ref", d.Ref, "sha", d.SHA, "pipeline", d.PipelineID, "job", d.JobID, "user", d.User}
+	if d.Preview != "" {
+		attrs = append(attrs, "preview", d.Preview)
+	}
 	if ev.Message != "" {
 		attrs = append(attrs, "detail", ev.Message)
 	}
 	e.log.Log(ctx, level, string(ev.Reason), attrs...)
-	if d.Status == store.StatusSucceeded || d.Status == store.StatusFailed {
+	if ev.Reason == ReasonDeploySucceeded || ev.Reason == ReasonDeployFailed {
 		e.metrics.deploys.WithLabelValues(d.Environment, string(d.Status)).Inc()
 		e.metrics.duration.WithLabelValues(string(d.Status)).Observe(d.Finished.Sub(d.Started).Seconds())
 	}

@@ -15,12 +15,17 @@ const (
 	ReasonDeploySucceeded  Reason = "DeploySucceeded"
 	ReasonDeployFailed     Reason = "DeployFailed"
 	ReasonDeploySuperseded Reason = "DeploySuperseded"
+	ReasonPreviewDeploying Reason = "PreviewDeploying"
+	ReasonPreviewReady     Reason = "PreviewReady"
+	ReasonPreviewFailed    Reason = "PreviewFailed"
+	ReasonPreviewStopped   Reason = "PreviewStopped"
 )
 
 // Event is something the engine did, for notifiers and the audit trail.
 type Event struct {
 	Reason     Reason
 	Deployment store.Deployment
+	Preview    *store.Preview // set for preview events
 	Message    string
 }
 

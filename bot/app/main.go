@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/shipbot/shipbot/bot/gitlab"
 	"github.com/shipbot/shipbot/bot/inbox"
+	"github.com/shipbot/shipbot/bot/review"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/kube"
@@ -32,6 +34,8 @@ type Main struct {
 
 	store    *store.Store
 	clusters map[string]*kube.Client
+	gitlab   *gitlab.Client // nil without a GitLab token
+	notifier deployer.Notifier
 	engine   *deployer.Engine
 	worker   *inbox.Worker
 	echo     *echo.Echo
@@ -67,14 +71,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "shipbot_inbox_depth", Help: "Webhook deliveries acknowledged but not yet processed.",
 	}, func() float64 { return float64(m.store.InboxDepth()) }))
+	if err := m.connectGitLab(); err != nil {
+		return err
+	}
 	m.engine, err = deployer.NewEngine(deployer.Options{
-		Config: m.Config, Store: m.store, Clusters: m.clusters, Log: m.Log, Now: m.Now, Registry: m.registry,
+		Config: m.Config, Store: m.store, Clusters: m.clusters, Log: m.Log, Now: m.Now, Registry: m.registry, Notifier: m.notifier,
 	})
 	if err != nil {
 		return err
 	}
 	m.worker = inbox.NewWorker(m.Config, m.store, m.engine, m.Log)
 	m.worker.Now = m.Now
+	if m.gitlab != nil {
+		m.worker.Notes = &review.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config}, Log: m.Log, Now: m.Now}
+	}
 	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", m.Config.Listen, err)
 	}
@@ -98,8 +108,28 @@ func connect(cfg *config.Config) (map[string]*kube.Client, error) {
 	return out, nil
 }
 
+// connectGitLab sets up the API client and what needs it: the merge request
+// comments and environments. Without a token shipbot deploys but stays mute.
+func (m *Main) connectGitLab() error {
+	if m.Config.GitLab.Token.IsZero() {
+		m.Log.Warn("no gitlab.token: merge request comments, environments and commands are off")
+		return nil
+	}
+	var err error
+	if m.gitlab, err = gitlab.New(m.Config.GitLab.BaseURL, m.Config.GitLab.Token.Value()); err != nil {
+		return err
+	}
+	m.notifier = &review.Notifier{API: m.gitlab, Store: m.store, Log: m.Log}
+	return nil
+}
+
 func (m *Main) start(ctx context.Context) {
 	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if _, ok := m.Config.PreviewEnvironment(); ok && m.gitlab != nil {
+		r := &review.Reconciler{API: m.gitlab, Store: m.store, Engine: m.engine, Log: m.Log, Now: m.Now}
+		m.wg.Add(1)
+		go func() { defer m.wg.Done(); r.Run(ctx, m.Config.Previews.GCInterval.Duration) }()
+	}
 	m.wg.Add(3)
 	go func() {
 		defer m.wg.Done()

@@ -17,11 +17,19 @@ import (
 // Engine is the part of the deploy engine the worker needs.
 type Engine interface{ Wake() }
 
+// Notes handles merge request comments. It may call GitLab (authorize,
+// react) and returns the store changes the command asks for, and what to do
+// once they are committed (reply). Either may be nil.
+type Notes interface {
+	Handle(ctx context.Context, n *hook.Note) (changes func(*store.Tx) error, after func(committed error))
+}
+
 // Worker processes deliveries one at a time, oldest first.
 type Worker struct {
 	Config *config.Config
 	Store  *store.Store
 	Engine Engine
+	Notes  Notes // nil: comments are ignored
 	Log    *slog.Logger
 	Now    func() time.Time
 
@@ -57,7 +65,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			w.process(d)
+			w.process(context.WithoutCancel(ctx), d)
 		}
 		if len(pending) == batch {
 			continue
@@ -71,43 +79,93 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
-func (w *Worker) process(d store.Delivery) {
+func (w *Worker) process(ctx context.Context, d store.Delivery) {
 	log := w.Log.With("delivery", d.Seq, "event", d.Event, "key", d.Key)
-	deps, err := w.plan(d)
-	if err != nil {
-		// A delivery that cannot be planned never will be: drop it loudly
+	ev, err := hook.Decode(d.Event, d.Body)
+	if err != nil && !errors.Is(err, hook.ErrUnsupported) {
+		// A delivery that cannot be decoded never will be: drop it loudly
 		// rather than block the inbox behind it.
 		log.Error("delivery dropped", "err", err)
-		deps = nil
 	}
-	recorded, err := w.Store.Complete(d.Seq, deps)
+	var changes func(*store.Tx) error
+	var after func(error)
+	if n, ok := ev.(*hook.Note); ok && w.Notes != nil {
+		changes, after = w.Notes.Handle(ctx, n)
+	} else if err == nil {
+		changes = w.changes(ev, d.Key)
+	}
+	recorded, err := w.Store.Complete(d.Seq, changes)
+	if after != nil {
+		after(err)
+	}
 	if err != nil {
 		log.Error("complete delivery", "err", err)
 		return
 	}
 	for _, r := range recorded {
-		log.Info("deployment queued", "deployment", r.ID, "app", r.App, "env", r.Environment, "cluster", r.Cluster, "sha", r.SHA)
+		log.Info("deployment queued", "deployment", r.ID, "app", r.App, "env", r.Environment, "cluster", r.Cluster, "namespace", r.Namespace, "sha", r.SHA)
 	}
-	if len(recorded) > 0 {
-		w.Engine.Wake()
-	}
+	// Previews may have been stopped too: the engine looks either way.
+	w.Engine.Wake()
 }
 
-// plan turns a delivery into the deployments it asks for.
-func (w *Worker) plan(d store.Delivery) ([]store.Deployment, error) {
-	ev, err := hook.Decode(d.Event, d.Body)
-	if errors.Is(err, hook.ErrUnsupported) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
+// changes decides what an event asks for, as changes to apply in the same
+// transaction that removes it from the inbox.
+func (w *Worker) changes(ev hook.Event, key string) func(*store.Tx) error {
+	now := w.Now()
+	previews := deployer.Previewer{Config: w.Config}
+	switch e := ev.(type) {
+	case *hook.MergeRequest:
+		return func(tx *store.Tx) error { return previews.ObserveMR(tx, mergeRequestOf(e), e.Action, now) }
 	}
 	b, ok := BuildOf(ev)
 	if !ok {
-		return nil, nil
+		return w.mergeRequestBuild(ev, key, now)
 	}
-	b.DeliveryKey = d.Key
-	return deployer.Plan(w.Config, b, w.Now())
+	b.DeliveryKey = key
+	return func(tx *store.Tx) error {
+		deps, err := deployer.Plan(w.Config, b, now)
+		if err != nil {
+			return err
+		}
+		for _, d := range deps {
+			if _, err := tx.AddDeployment(d); err != nil {
+				return err
+			}
+		}
+		if b.Kind == deployer.TriggerPipeline {
+			return previews.BuildBranch(tx, b, now)
+		}
+		return nil
+	}
+}
+
+// mergeRequestBuild handles a successful merge request pipeline: it deploys
+// the merge request's preview.
+func (w *Worker) mergeRequestBuild(ev hook.Event, key string, now time.Time) func(*store.Tx) error {
+	p, ok := ev.(*hook.Pipeline)
+	if !ok || p.Status != "success" || p.MergeRequest == nil {
+		return nil
+	}
+	b := pipelineBuild(p)
+	b.DeliveryKey = key
+	mr := deployer.MergeRequest{ProjectID: p.Project.ID, Project: p.Project.Path, IID: p.MergeRequest.IID,
+		SourceBranch: p.MergeRequest.SourceBranch, State: p.MergeRequest.State, WebURL: p.MergeRequest.URL, User: p.User.Username}
+	return func(tx *store.Tx) error { return deployer.Previewer{Config: w.Config}.Build(tx, mr, b, now) }
+}
+
+func mergeRequestOf(e *hook.MergeRequest) deployer.MergeRequest {
+	return deployer.MergeRequest{ProjectID: e.Project.ID, Project: e.Project.Path, IID: e.IID, Title: e.Title, State: e.State,
+		SourceBranch: e.SourceBranch, HeadSHA: e.HeadSHA, WebURL: e.URL, Labels: e.Labels, User: e.User.Username}
+}
+
+func pipelineBuild(e *hook.Pipeline) deployer.Build {
+	b := deployer.Build{Kind: deployer.TriggerPipeline, ProjectID: e.Project.ID, Project: e.Project.Path,
+		Ref: e.Ref, Tag: e.Tag, SHA: e.SHA, PipelineID: e.ID, User: e.User.Username}
+	for _, j := range e.Jobs {
+		b.Jobs = append(b.Jobs, deployer.Job{ID: j.ID, Name: j.Name, Status: j.Status})
+	}
+	return b
 }
 
 // BuildOf says whether an event is a build that may deploy: a successful
@@ -119,12 +177,7 @@ func BuildOf(ev hook.Event) (deployer.Build, bool) {
 		if e.Status != "success" || e.MergeRequest != nil || e.Source == "merge_request_event" {
 			return deployer.Build{}, false
 		}
-		b := deployer.Build{Kind: deployer.TriggerPipeline, ProjectID: e.Project.ID, Project: e.Project.Path,
-			Ref: e.Ref, Tag: e.Tag, SHA: e.SHA, PipelineID: e.ID, User: e.User.Username}
-		for _, j := range e.Jobs {
-			b.Jobs = append(b.Jobs, deployer.Job{ID: j.ID, Name: j.Name, Status: j.Status})
-		}
-		return b, true
+		return pipelineBuild(e), true
 	case *hook.Push:
 		if e.Deleted {
 			return deployer.Build{}, false

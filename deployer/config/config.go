@@ -38,6 +38,7 @@ type Config struct {
 	Clusters     []Cluster     `yaml:"clusters"`
 	Environments []Environment `yaml:"environments"`
 	Apps         []App         `yaml:"apps"`
+	Previews     Previews      `yaml:"previews"`
 
 	file string
 }
@@ -201,6 +202,7 @@ func (c *Config) setDefaults() {
 	if c.Store.Path == "" {
 		c.Store.Path = "shipbot.db"
 	}
+	c.Previews.setDefaults()
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		if a.Image == "" {

@@ -70,6 +70,7 @@ func (c *Config) validate(v *validator) {
 	for i, a := range c.Apps {
 		a.validate(v, []any{"apps", i}, apps, envs)
 	}
+	c.validatePreviews(v, clusters)
 }
 
 func (g GitLab) validate(v *validator) {
@@ -107,8 +108,12 @@ func (e *Environment) validate(v *validator, path []any, seen, clusters map[stri
 			v.failf(at(path, "clusters", i), "unknown cluster %q; define it under clusters", c)
 		}
 	}
-	for _, msg := range validation.IsDNS1123Label(e.Namespace) {
-		v.failf(at(path, "namespace"), "%q is not a valid namespace: %s", e.Namespace, msg)
+	// A preview-only environment gets a namespace per merge request instead.
+	previewOnly := e.Refs.MergeRequests && len(e.Refs.Branches)+len(e.Refs.Tags) == 0
+	if !previewOnly || e.Namespace != "" {
+		for _, msg := range validation.IsDNS1123Label(e.Namespace) {
+			v.failf(at(path, "namespace"), "%q is not a valid namespace: %s", e.Namespace, msg)
+		}
 	}
 	e.branches = compileAll(v, at(path, "refs", "branches"), e.Refs.Branches)
 	e.tags = compileAll(v, at(path, "refs", "tags"), e.Refs.Tags)

@@ -42,6 +42,7 @@ type Deployment struct {
 	PipelineID  int64     `json:"pipelineId,omitempty"`
 	JobID       int64     `json:"jobId,omitempty"`
 	User        string    `json:"user"`
+	Preview     string    `json:"preview,omitempty"` // the preview key, for merge request deployments
 	Trigger     string    `json:"trigger"`
 	Status      Status    `json:"status"`
 	Reason      string    `json:"reason,omitempty"`
@@ -51,7 +52,9 @@ type Deployment struct {
 }
 
 // Target names where a deployment goes; one deploy per target runs at a time.
-func (d Deployment) Target() string { return d.App + "/" + d.Environment + "/" + d.Cluster }
+func (d Deployment) Target() string {
+	return d.App + "/" + d.Environment + "/" + d.Cluster + "/" + d.Namespace
+}
 
 // FormatID renders a sequence number as a deployment id that sorts by time.
 func FormatID(seq uint64) string { return fmt.Sprintf("d%012d", seq) }

@@ -83,39 +83,32 @@ func (s *Store) Pending(limit int) ([]Delivery, error) {
 }
 
 // Complete removes a delivery from the inbox and, in the same transaction,
-// records the deployments it asked for. A crash either leaves the delivery
-// pending (it is processed again) or has both, never one without the other.
-func (s *Store) Complete(seq uint64, deps []Deployment) ([]Deployment, error) {
-	out := make([]Deployment, len(deps))
-	removed := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		inbox := tx.Bucket(bucketInbox)
-		removed = inbox.Get(itob(seq)) != nil
-		if !removed {
+// applies the changes it asks for. A crash leaves either the delivery pending
+// (it is processed again) or all of its changes, never a part.
+func (s *Store) Complete(seq uint64, changes func(*Tx) error) ([]Deployment, error) {
+	var added []Deployment
+	err := s.db.Update(func(btx *bolt.Tx) error {
+		inbox := btx.Bucket(bucketInbox)
+		if inbox.Get(itob(seq)) == nil {
 			return fmt.Errorf("inbox item %d: %w", seq, ErrNotFound)
 		}
 		if err := inbox.Delete(itob(seq)); err != nil {
 			return err
 		}
-		b := tx.Bucket(bucketDeployments)
-		for i, d := range deps {
-			id, err := b.NextSequence()
-			if err != nil {
+		tx := &Tx{tx: btx}
+		if changes != nil {
+			if err := changes(tx); err != nil {
 				return err
 			}
-			d.ID = FormatID(id)
-			if err := put(b, []byte(d.ID), d); err != nil {
-				return err
-			}
-			out[i] = d
 		}
+		added = tx.added
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.depth.Add(-1)
-	return out, nil
+	return added, nil
 }
 
 // InboxDepth is the number of deliveries acknowledged but not yet processed.

@@ -23,6 +23,7 @@ var (
 	bucketInbox       = []byte("inbox")
 	bucketKeys        = []byte("delivery-keys")
 	bucketDeployments = []byte("deployments")
+	bucketPreviews    = []byte("previews")
 )
 
 // ErrNotFound is returned when a record does not exist.
@@ -63,7 +64,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketInbox, bucketKeys, bucketDeployments} {
+		for _, b := range [][]byte{bucketInbox, bucketKeys, bucketDeployments, bucketPreviews, bucketReleases} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -63,14 +63,14 @@ func TestCompleteIsAtomicAndOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := s.Complete(d.Seq, []Deployment{{App: "web", Environment: "prod1", Status: StatusPending}, {App: "web", Environment: "prod2", Status: StatusPending}})
+	recs, err := s.Complete(d.Seq, adding(Deployment{App: "web", Environment: "prod1", Status: StatusPending}, Deployment{App: "web", Environment: "prod2", Status: StatusPending}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(recs) != 2 || recs[0].ID >= recs[1].ID {
 		t.Fatalf("ids not increasing: %+v", recs)
 	}
-	if _, err := s.Complete(d.Seq, []Deployment{{App: "web"}}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Complete(d.Seq, adding(Deployment{App: "web"})); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second complete: %v, want ErrNotFound", err)
 	}
 	// The failed second Complete must not have added a record.
@@ -122,5 +122,16 @@ func TestSecondOpenFailsFast(t *testing.T) {
 	}
 	if waited := time.Since(start); waited > 3*time.Second {
 		t.Errorf("second open took %s", waited)
+	}
+}
+
+func adding(ds ...Deployment) func(*Tx) error {
+	return func(tx *Tx) error {
+		for _, d := range ds {
+			if _, err := tx.AddDeployment(d); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }

@@ -1,0 +1,140 @@
+package review
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/shipbot/shipbot/bot/command"
+	"github.com/shipbot/shipbot/bot/gitlab"
+	"github.com/shipbot/shipbot/bot/hook"
+	"github.com/shipbot/shipbot/deployer"
+	"github.com/shipbot/shipbot/deployer/store"
+)
+
+// Commands handles merge request comments: it parses them, checks the
+// commenter's role in GitLab, records what the command asks for and answers
+// with an emoji and one reply.
+type Commands struct {
+	API      GitLab
+	Previews deployer.Previewer
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Emojis shipbot reacts with.
+const (
+	emojiSeen = "eyes"
+	emojiDone = "white_check_mark"
+	emojiNo   = "x"
+)
+
+// previewAccess is the role `/preview` needs: the one that may push to the branch.
+const previewAccess = gitlab.Developer
+
+// Handle implements inbox.Notes. Network calls happen here, before the store
+// transaction; the returned changes are pure; after replies once they are
+// committed.
+func (c *Commands) Handle(ctx context.Context, n *hook.Note) (func(*store.Tx) error, func(error)) {
+	if n.Action == "update" || n.System || n.MergeRequest == nil || strings.Contains(n.Body, "<!-- shipbot") {
+		return nil, nil // edits, system notes and shipbot's own notes
+	}
+	res := command.Parse(n.Body)
+	if res.Outcome == command.OutcomeIgnore {
+		return nil, nil
+	}
+	log := c.Log.With("project", n.Project.Path, "mr", n.MergeRequest.IID, "note", n.ID, "user", n.User.Username)
+	c.react(ctx, n, emojiSeen, log)
+	if res.Outcome == command.OutcomeHelp {
+		return nil, func(error) { c.reply(ctx, n, res.Reply, log) }
+	}
+	cmd := res.Command
+	if cmd.Name != command.NamePreview && cmd.Name != command.NamePreviewStop {
+		return nil, func(error) {
+			c.finish(ctx, n, fmt.Errorf("`%s`: staged releases are not available in this shipbot yet; nothing was done: %w", cmd, deployer.ErrInvalid), "", log)
+		}
+	}
+	if err := c.authorize(ctx, n); err != nil {
+		log.Info("command refused", "command", cmd.String(), "err", err)
+		return nil, func(error) { c.finish(ctx, n, err, "", log) }
+	}
+	return c.previewCommand(ctx, n, cmd, log)
+}
+
+// authorize checks the commenter holds at least Developer on the project.
+func (c *Commands) authorize(ctx context.Context, n *hook.Note) error {
+	level, err := c.API.AccessLevel(ctx, n.Project.ID, n.User.ID)
+	if err != nil {
+		return fmt.Errorf("could not check your access: %w", err)
+	}
+	if level < previewAccess {
+		return fmt.Errorf("@%s needs at least %s access to %s to do this (has %s): %w",
+			n.User.Username, previewAccess, n.Project.Path, level, deployer.ErrUnauthorized)
+	}
+	return nil
+}
+
+func (c *Commands) previewCommand(ctx context.Context, n *hook.Note, cmd command.Command, log *slog.Logger) (func(*store.Tx) error, func(error)) {
+	key := store.PreviewKey(n.Project.ID, n.MergeRequest.IID)
+	var refused error
+	changes := func(tx *store.Tx) error {
+		var err error
+		if cmd.Name == command.NamePreviewStop {
+			err = c.Previews.Stop(tx, key, deployer.StopCommand, c.Now())
+		} else {
+			err = c.Previews.Redeploy(tx, key, n.User.Username, c.Now())
+		}
+		// A refused command must not fail the transaction: the comment is
+		// handled, with a reply that says why.
+		if errors.Is(err, deployer.ErrInvalid) {
+			refused, err = err, nil
+		}
+		return err
+	}
+	after := func(committed error) {
+		done := "Redeploying this merge request's preview; the comment above follows it."
+		if cmd.Name == command.NamePreviewStop {
+			done = "Removing this merge request's preview."
+		}
+		log.Info("command", "command", cmd.String(), "refused", refused, "err", committed)
+		c.finish(ctx, n, errors.Join(committed, refused), done, log)
+	}
+	return changes, after
+}
+
+// finish reacts and replies with the outcome.
+func (c *Commands) finish(ctx context.Context, n *hook.Note, err error, done string, log *slog.Logger) {
+	if err != nil {
+		c.react(ctx, n, emojiNo, log)
+		c.reply(ctx, n, "❌ "+userMessage(err), log)
+		return
+	}
+	c.react(ctx, n, emojiDone, log)
+	c.reply(ctx, n, "✅ "+done, log)
+}
+
+// userMessage says what went wrong without internals: known kinds keep
+// their message, anything else is an internal error (the log has the chain).
+func userMessage(err error) string {
+	for _, kind := range []error{deployer.ErrInvalid, deployer.ErrUnauthorized, deployer.ErrNotFound, deployer.ErrConflict} {
+		if errors.Is(err, kind) {
+			return strings.TrimSuffix(err.Error(), ": "+kind.Error())
+		}
+	}
+	return "internal error; the shipbot log has the details."
+}
+
+func (c *Commands) react(ctx context.Context, n *hook.Note, emoji string, log *slog.Logger) {
+	if err := c.API.AwardMRNoteEmoji(ctx, n.Project.ID, n.MergeRequest.IID, n.ID, emoji); err != nil {
+		log.Warn("award emoji", "emoji", emoji, "err", err)
+	}
+}
+
+func (c *Commands) reply(ctx context.Context, n *hook.Note, body string, log *slog.Logger) {
+	if _, err := c.API.CreateMRNote(ctx, n.Project.ID, n.MergeRequest.IID, "<!-- shipbot:reply -->\n"+body); err != nil {
+		log.Warn("reply", "err", err)
+	}
+}

@@ -1,0 +1,111 @@
+package deployer
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/shipbot/shipbot/deployer/config"
+	"github.com/shipbot/shipbot/deployer/store"
+)
+
+func TestPreviewNamespace(t *testing.T) {
+	long := strings.Repeat("group/", 12) + "project"
+	cases := []struct {
+		prefix, project string
+		iid             int64
+		want            string
+	}{
+		{"preview-", "shop/web", 12, "preview-shop-web-mr-12"},
+		{"preview-", "Shop/Web_App.v2", 7, "preview-shop-web-app-v2-mr-7"},
+		{"", "shop/web", 1, "shop-web-mr-1"},
+	}
+	for _, c := range cases {
+		if got := PreviewNamespace(c.prefix, c.project, c.iid); got != c.want {
+			t.Errorf("PreviewNamespace(%q, %q, %d) = %q, want %q", c.prefix, c.project, c.iid, got, c.want)
+		}
+	}
+	a := PreviewNamespace("preview-", long, 99999)
+	b := PreviewNamespace("preview-", long+"2", 99999)
+	for _, ns := range []string{a, b} {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 || len(ns) > 63 {
+			t.Errorf("%q is not a DNS-1123 label: %v", ns, errs)
+		}
+		if !strings.HasSuffix(ns, "-mr-99999") {
+			t.Errorf("%q lost its iid", ns)
+		}
+	}
+	if a == b {
+		t.Errorf("two long paths with a common start share namespace %q", a)
+	}
+}
+
+func previewConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("p.yaml", []byte(`
+gitlab: {baseURL: https://g.example.com, webhookSecret: s}
+clusters: [{name: c, kubeconfig: /k}]
+environments:
+  - {name: preview, clusters: [c], refs: {mergeRequests: true}}
+apps:
+  - name: web
+    project: shop/web
+    environments: {preview: {}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestPreviewerDecisions drives the merge request decisions through a real
+// store and checks what gets queued and wanted.
+func TestPreviewerDecisions(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := Previewer{Config: previewConfig(t)}
+	now := time.Unix(1000, 0)
+	mr := MergeRequest{ProjectID: 5, Project: "shop/web", IID: 3, State: "opened", SourceBranch: "feat", HeadSHA: "a1"}
+	step := func(f func(tx *store.Tx) error) []store.Deployment {
+		t.Helper()
+		added, err := st.Update(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return added
+	}
+	if got := step(func(tx *store.Tx) error { return p.ObserveMR(tx, mr, "open", now) }); len(got) != 0 {
+		t.Fatalf("opening deploys before the pipeline: %+v", got)
+	}
+	got := step(func(tx *store.Tx) error { return p.Build(tx, mr, Build{SHA: "a1", PipelineID: 1}, now) })
+	if len(got) != 1 || got[0].Namespace != "preview-shop-web-mr-3" || got[0].Preview != "5!3" || got[0].SHA != "a1" {
+		t.Fatalf("head pipeline queued %+v", got)
+	}
+	mr.HeadSHA = "b2"
+	step(func(tx *store.Tx) error { return p.ObserveMR(tx, mr, "update", now) })
+	if got := step(func(tx *store.Tx) error { return p.Build(tx, mr, Build{SHA: "a1", PipelineID: 2}, now) }); len(got) != 0 {
+		t.Errorf("a pipeline for the old head queued %+v", got)
+	}
+	if got := step(func(tx *store.Tx) error { return p.Build(tx, mr, Build{SHA: "b2", PipelineID: 3}, now) }); len(got) != 1 {
+		t.Errorf("the new head's pipeline queued %d deployments", len(got))
+	}
+	mr.State = "merged"
+	step(func(tx *store.Tx) error { return p.ObserveMR(tx, mr, "merge", now) })
+	rec, _ := st.Preview("5!3")
+	if rec.Wanted || rec.StopReason != StopMerged {
+		t.Errorf("after merge: wanted=%v reason=%q", rec.Wanted, rec.StopReason)
+	}
+	if got := step(func(tx *store.Tx) error { return p.Build(tx, mr, Build{SHA: "b2", PipelineID: 4}, now) }); len(got) != 0 {
+		t.Errorf("a merged MR's pipeline queued %+v", got)
+	}
+	other := MergeRequest{ProjectID: 6, Project: "shop/api", IID: 1, State: "opened", HeadSHA: "c3"}
+	if got := step(func(tx *store.Tx) error { return p.Build(tx, other, Build{SHA: "c3"}, now) }); len(got) != 0 {
+		t.Errorf("a project with no preview app queued %+v", got)
+	}
+}

@@ -1,0 +1,129 @@
+package release
+
+import (
+	"context"
+	"fmt"
+
+	istio "istio.io/client-go/pkg/clientset/versioned"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+
+	"github.com/shipbot/shipbot/deployer/kube"
+	"github.com/shipbot/shipbot/templates"
+)
+
+// Driver carries out one strategy on a cluster. Every method is idempotent:
+// the engine calls them again after a crash or on every requeue.
+type Driver interface {
+	// Ensure creates or updates the workloads and routing the release needs,
+	// without moving traffic or replicas between versions.
+	Ensure(ctx context.Context, r *Release) error
+	// SetTarget makes one safe move towards percent on To: it never lowers
+	// availability below the release's minimum, so it may take several calls.
+	SetTarget(ctx context.Context, r *Release, percent int) error
+	// Ready reports whether percent is fully in effect and its pods available.
+	Ready(ctx context.Context, r *Release, percent int) (Readiness, error)
+	// Finalize makes To the only version: From scaled to 0, routing plain.
+	Finalize(ctx context.Context, r *Release) (done bool, err error)
+	// Rollback makes From the only version again, restoring the routing
+	// shipbot found before the release.
+	Rollback(ctx context.Context, r *Release) (done bool, err error)
+}
+
+// Readiness is what Ready found.
+type Readiness struct {
+	Done    bool
+	Waiting string // what is not there yet, e.g. "web-v2: 3/10 available"
+	Stuck   string // the Deployment to diagnose if the progress deadline passes
+	Failure string // set when the Deployment itself reports it cannot progress
+}
+
+// Cluster is what the drivers need of one cluster.
+type Cluster struct {
+	Kube  *kube.Client
+	Istio istio.Interface // nil when the cluster has no Istio; canary needs it
+}
+
+// NewCluster connects to a cluster, with an Istio client on the same config.
+func NewCluster(name string, rc *rest.Config) (*Cluster, error) {
+	kc, err := kube.New(name, rc)
+	if err != nil {
+		return nil, err
+	}
+	rc = rest.CopyConfig(rc)
+	if rc.QPS == 0 {
+		rc.QPS, rc.Burst = 50, 100
+	}
+	ic, err := istio.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: istio client: %w", name, err)
+	}
+	return &Cluster{Kube: kc, Istio: ic}, nil
+}
+
+// Clusters finds a cluster by the name a release records.
+type Clusters interface {
+	Cluster(ctx context.Context, name string) (*Cluster, error)
+}
+
+// ClusterMap is a fixed set of clusters by name.
+type ClusterMap map[string]*Cluster
+
+// Cluster returns the named cluster.
+func (m ClusterMap) Cluster(_ context.Context, name string) (*Cluster, error) {
+	c := m[name]
+	if c == nil {
+		return nil, fmt.Errorf("cluster %q: %w: not configured", name, ErrInvalid)
+	}
+	return c, nil
+}
+
+// Renderer renders an app's objects for one revision of a release.
+type Renderer interface {
+	Render(r *Release, rev Revision) ([]*unstructured.Unstructured, error)
+}
+
+// TemplateRenderer renders with one template, the built-in web-service when nil.
+type TemplateRenderer struct{ Template *templates.Template }
+
+// Render renders r.Params with the revision's image and the release's replicas.
+func (t TemplateRenderer) Render(r *Release, rev Revision) ([]*unstructured.Unstructured, error) {
+	tpl := t.Template
+	if tpl == nil {
+		var err error
+		if tpl, err = templates.Builtin("web-service"); err != nil {
+			return nil, err
+		}
+	}
+	p := r.Params
+	p.App, p.Project, p.Environment, p.Namespace = r.App, r.Project, r.Environment, r.Namespace
+	p.Image, p.Replicas = rev.Image, r.Replicas
+	objs, err := tpl.Render(p)
+	if err != nil {
+		return nil, fmt.Errorf("render %s %s: %w", r.App, rev.Name, err)
+	}
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		out[i] = o.Obj
+	}
+	return out, nil
+}
+
+// newDriver picks the driver for a release's strategy.
+func newDriver(r *Release, c *Cluster, render Renderer) (Driver, error) {
+	w := &workloads{kube: c.Kube, render: render}
+	switch r.Strategy {
+	case Canary:
+		if c.Istio == nil {
+			return nil, fmt.Errorf("release %s: %w: canary needs Istio on cluster %s", r.ID, ErrInvalid, r.Cluster)
+		}
+		return &canary{w: w, istio: c.Istio}, nil
+	case Groups:
+		return &groups{w: w}, nil
+	case BlueGreen:
+		return &blueGreen{w: w}, nil
+	case Rolling:
+		return &rolling{w: w}, nil
+	}
+	return nil, fmt.Errorf("release %s: %w: unknown strategy %q", r.ID, ErrInvalid, r.Strategy)
+}

@@ -1,0 +1,225 @@
+// Package release moves an app in one environment from one revision to the
+// next through an ordered list of stages: canary traffic weights with Istio,
+// replica groups behind one Service, blue-green or a plain rolling update.
+//
+// A Release is data. Surfaces (chat, MR comments, CLI, API) only record
+// intents on it; the Engine acts on them in Step, an ordered pipeline of
+// idempotent actions that persists after each one, so a crash anywhere is
+// resumed by the next Step, by this process or the next.
+package release
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/shipbot/shipbot/templates"
+)
+
+// Errors callers test with errors.Is; what users see is decided from them.
+var (
+	// ErrInvalid marks a request that can never succeed as made.
+	ErrInvalid = errors.New("invalid")
+	// ErrConflict marks a request the release's current state does not allow.
+	ErrConflict = errors.New("conflict")
+)
+
+// Strategy names how a release moves from one revision to the next.
+type Strategy string
+
+// Strategies.
+const (
+	Canary    Strategy = "canary"     // Istio route weights between one Deployment per version
+	Groups    Strategy = "groups"     // replica counts of one Deployment per version behind one Service
+	BlueGreen Strategy = "blue-green" // new version at full size, then the Service selector flips
+	Rolling   Strategy = "rolling"    // the Deployment's own rolling update, in one stage
+)
+
+// ContinueMode says what happens once a stage's target is reached and its gates pass.
+type ContinueMode string
+
+// Continue modes.
+const (
+	Auto   ContinueMode = "auto"   // go on to the next stage
+	Manual ContinueMode = "manual" // pause until someone continues or promotes
+)
+
+// Revision is one version of the app.
+type Revision struct {
+	Name  string `json:"name"` // DNS label, e.g. v1-4-0; names the Deployment and its version label
+	Image string `json:"image"`
+	SHA   string `json:"sha,omitempty"`
+	Ref   string `json:"ref,omitempty"`
+}
+
+// IsZero reports whether there is no revision, as in an app's first release.
+func (v Revision) IsZero() bool { return v == Revision{} }
+
+// Stage is one step of a release.
+type Stage struct {
+	Target   int          `json:"target"`   // traffic weight (canary) or replica percentage (groups), 1..100
+	Continue ContinueMode `json:"continue"` // auto or manual
+	Before   []Gate       `json:"before,omitempty"`
+	After    []Gate       `json:"after,omitempty"`
+}
+
+// Release is one move of app App in environment Environment from From to To.
+type Release struct {
+	ID          string   `json:"id"`
+	App         string   `json:"app"`
+	Project     string   `json:"project"`
+	Environment string   `json:"environment"`
+	Cluster     string   `json:"cluster"`
+	Namespace   string   `json:"namespace"`
+	From        Revision `json:"from,omitzero"`
+	To          Revision `json:"to"`
+	Strategy    Strategy `json:"strategy"`
+
+	// Params render the app's objects; Image and Replicas come from the
+	// revision and the release. Recorded here so that a resumed release
+	// renders exactly what it started with.
+	Params           templates.Params `json:"params"`
+	Replicas         int32            `json:"replicas"`
+	MinAvailable     int32            `json:"minAvailable"`
+	ProgressDeadline time.Duration    `json:"progressDeadline"`
+	VirtualService   string           `json:"virtualService,omitempty"` // canary: the VirtualService to steer; App when empty
+
+	Stages  []Stage `json:"stages"`
+	Stage   int     `json:"stage"`   // stage being worked on or waiting to start; len(Stages) once all are done
+	Percent int     `json:"percent"` // share of traffic or replicas on To last fully in effect
+	Phase   Phase   `json:"phase"`
+	Intents []Intent `json:"intents,omitempty"`
+	Checks  []Check  `json:"checks,omitempty"`
+	History []Entry  `json:"history,omitempty"`
+	Reason  string   `json:"reason,omitempty"` // why it failed, rolled back or was aborted
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+
+	clock func() time.Time // the engine's clock, for history entries
+	by    string           // actor of the intent being applied, for history entries
+}
+
+// EntryKind says what a history entry records.
+type EntryKind string
+
+// History entry kinds.
+const (
+	EntryIntent     EntryKind = "intent"
+	EntryTransition EntryKind = "transition"
+	EntryEvent      EntryKind = "event"
+)
+
+// Entry is one line of a release's audit history.
+type Entry struct {
+	At      time.Time `json:"at"`
+	Actor   string    `json:"actor"` // a person for intents, EngineActor otherwise
+	Surface Surface   `json:"surface,omitempty"`
+	Kind    EntryKind `json:"kind"`
+	Phase   Phase     `json:"phase"` // phase after the entry
+	Stage   int       `json:"stage"`
+	Message string    `json:"message"`
+}
+
+// EngineActor is the actor of what the engine does on its own.
+const EngineActor = "shipbot"
+
+func (r *Release) now() time.Time {
+	if r.clock != nil {
+		return r.clock()
+	}
+	return time.Now()
+}
+
+func (r *Release) actorOrEngine() string {
+	if r.by != "" {
+		return r.by
+	}
+	return EngineActor
+}
+
+// Target is the percentage of the current stage, or 100 once all are done.
+func (r *Release) Target() int {
+	if r.Stage < len(r.Stages) {
+		return r.Stages[r.Stage].Target
+	}
+	return 100
+}
+
+// Validate checks what a release needs before its first step.
+func (r *Release) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, f := range []struct{ name, v string }{{"app", r.App}, {"to.name", r.To.Name}, {"namespace", r.Namespace}} {
+		if msgs := validation.IsDNS1123Label(f.v); len(msgs) > 0 {
+			add("%s %q: %s", f.name, f.v, msgs[0])
+		}
+	}
+	if !r.From.IsZero() && len(validation.IsDNS1123Label(r.From.Name)) > 0 {
+		add("from.name %q is not a DNS label", r.From.Name)
+	}
+	if r.From.Name != "" && r.From.Name == r.To.Name {
+		add("from and to are both %q", r.To.Name)
+	}
+	if r.To.Image == "" {
+		add("to.image is empty")
+	}
+	if r.Cluster == "" {
+		add("cluster is empty")
+	}
+	if r.Replicas < 1 || r.MinAvailable > r.Replicas || r.MinAvailable < 0 {
+		add("replicas %d, minAvailable %d: need replicas ≥ 1 and 0 ≤ minAvailable ≤ replicas", r.Replicas, r.MinAvailable)
+	}
+	for _, err := range validateSteps(field.NewPath("stages"), r.Strategy, r.targets()) {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("release %s: %w: %w", r.ID, ErrInvalid, err)
+	}
+	return nil
+}
+
+func (r *Release) targets() []int {
+	out := make([]int, len(r.Stages))
+	for i, s := range r.Stages {
+		out[i] = s.Target
+	}
+	return out
+}
+
+// setDefaults fills what a new release may leave out.
+func (r *Release) setDefaults() {
+	if r.Strategy == "" {
+		r.Strategy = Rolling
+	}
+	if r.Replicas == 0 {
+		r.Replicas = max(r.Params.Replicas, 1)
+	}
+	if r.MinAvailable == 0 {
+		r.MinAvailable = r.Replicas
+	}
+	if r.ProgressDeadline == 0 {
+		r.ProgressDeadline = DefaultProgressDeadline
+	}
+	if r.VirtualService == "" {
+		r.VirtualService = r.App
+	}
+	switch {
+	case len(r.Stages) == 0:
+		r.Stages = []Stage{{Target: 100, Continue: Auto}}
+	case r.From.IsZero():
+		// Nothing to shift traffic away from: a first release goes straight to
+		// 100 %, keeping the last stage's gates.
+		r.Stages = r.Stages[len(r.Stages)-1:]
+	}
+	for i := range r.Stages {
+		if r.Stages[i].Continue == "" {
+			r.Stages[i].Continue = Auto
+		}
+	}
+}
+
+// DefaultProgressDeadline bounds how long a stage waits for its pods.
+const DefaultProgressDeadline = 10 * time.Minute

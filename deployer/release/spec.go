@@ -1,0 +1,220 @@
+package release
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Spec is how an app is released, as written in shipbot.yaml:
+//
+//	release:
+//	  strategy: canary
+//	  steps: [10, 50, 100]
+//	  pauseAfter: [10]
+//	  gates:
+//	    - name: error-rate
+//	      prometheus: {address: http://prometheus:9090, query: ..., op: "<", threshold: 0.01, interval: 1m, duration: 5m}
+type Spec struct {
+	Strategy         Strategy      `yaml:"strategy"`
+	Steps            []int         `yaml:"steps,omitempty"`      // canary weights or groups replica percentages; strictly increasing, ending at 100
+	PauseAfter       []int         `yaml:"pauseAfter,omitempty"` // steps after which to wait for approval
+	Replicas         int32         `yaml:"replicas,omitempty"`
+	MinAvailable     int32         `yaml:"minAvailable,omitempty"` // pods that must stay available during a shift; replicas when 0
+	ProgressDeadline time.Duration `yaml:"progressDeadline,omitempty"`
+	VirtualService   string        `yaml:"virtualService,omitempty"` // canary: the VirtualService to steer; the app's name when empty
+	Gates            []GateSpec    `yaml:"gates,omitempty"`
+}
+
+// GateSpec places a gate on some or all steps.
+type GateSpec struct {
+	Gate  `yaml:",inline"`
+	When  When  `yaml:"when,omitempty"`  // before or after (the default) the step's actions
+	Steps []int `yaml:"steps,omitempty"` // the steps it guards; all when empty
+}
+
+// steps returns the stage targets, defaulted per strategy.
+func (s Spec) steps() []int {
+	if len(s.Steps) == 0 {
+		return []int{100}
+	}
+	return s.Steps
+}
+
+// Stages turns a valid spec into a release's stages.
+func (s Spec) Stages() []Stage {
+	var out []Stage
+	for _, t := range s.steps() {
+		st := Stage{Target: t, Continue: Auto}
+		if slices.Contains(s.PauseAfter, t) {
+			st.Continue = Manual
+		}
+		for _, g := range s.Gates {
+			if len(g.Steps) > 0 && !slices.Contains(g.Steps, t) {
+				continue
+			}
+			if g.When == Before {
+				st.Before = append(st.Before, g.Gate)
+			} else {
+				st.After = append(st.After, g.Gate)
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// Validate reports every problem at once; each error is a *field.Error whose
+// path uses the YAML names, e.g. "steps[2]".
+func (s Spec) Validate() []error {
+	var errs field.ErrorList
+	switch s.Strategy {
+	case Canary, Groups, BlueGreen, Rolling:
+	case "":
+		errs = append(errs, field.Required(field.NewPath("strategy"), "one of canary, groups, blue-green, rolling"))
+	default:
+		errs = append(errs, field.NotSupported(field.NewPath("strategy"), s.Strategy, []Strategy{Canary, Groups, BlueGreen, Rolling}))
+	}
+	errs = append(errs, validateSteps(field.NewPath("steps"), s.Strategy, s.Steps)...)
+	for i, p := range s.PauseAfter {
+		if !slices.Contains(s.steps(), p) {
+			errs = append(errs, field.Invalid(field.NewPath("pauseAfter").Index(i), p, "is not one of the steps"))
+		}
+	}
+	errs = append(errs, s.validateSizes()...)
+	names := map[string]bool{}
+	for i, g := range s.Gates {
+		p := field.NewPath("gates").Index(i)
+		if names[g.Name] {
+			errs = append(errs, field.Duplicate(p.Child("name"), g.Name))
+		}
+		names[g.Name] = true
+		errs = append(errs, g.validate(p, s.steps())...)
+	}
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e
+	}
+	return out
+}
+
+func (s Spec) validateSizes() field.ErrorList {
+	var errs field.ErrorList
+	if s.Replicas < 0 {
+		errs = append(errs, field.Invalid(field.NewPath("replicas"), s.Replicas, "must be at least 0"))
+	}
+	if s.MinAvailable < 0 || (s.Replicas > 0 && s.MinAvailable > s.Replicas) {
+		errs = append(errs, field.Invalid(field.NewPath("minAvailable"), s.MinAvailable, "must be between 0 and replicas"))
+	}
+	if s.ProgressDeadline < 0 {
+		errs = append(errs, field.Invalid(field.NewPath("progressDeadline"), s.ProgressDeadline.String(), "must not be negative"))
+	}
+	return errs
+}
+
+// validateSteps checks stage targets: each in 1..100, strictly increasing,
+// ending at 100; blue-green and rolling have the single step 100.
+func validateSteps(path *field.Path, strategy Strategy, steps []int) field.ErrorList {
+	var errs field.ErrorList
+	if (strategy == BlueGreen || strategy == Rolling) && len(steps) > 0 && !slices.Equal(steps, []int{100}) {
+		return append(errs, field.Invalid(path, steps, fmt.Sprintf("%s has the single step 100", strategy)))
+	}
+	if (strategy == Canary || strategy == Groups) && len(steps) == 0 {
+		return append(errs, field.Required(path, "e.g. [10, 50, 100]"))
+	}
+	for i, w := range steps {
+		switch {
+		case w < 1 || w > 100:
+			errs = append(errs, field.Invalid(path.Index(i), w, "must be between 1 and 100"))
+		case i > 0 && w <= steps[i-1]:
+			errs = append(errs, field.Invalid(path.Index(i), w, fmt.Sprintf("must be greater than the step before it (%d)", steps[i-1])))
+		}
+	}
+	if n := len(steps); n > 0 && steps[n-1] != 100 {
+		errs = append(errs, field.Invalid(path.Index(n-1), steps[n-1], "the last step must be 100"))
+	}
+	return errs
+}
+
+func (g GateSpec) validate(p *field.Path, steps []int) field.ErrorList {
+	var errs field.ErrorList
+	if g.Name == "" {
+		errs = append(errs, field.Required(p.Child("name"), ""))
+	}
+	switch {
+	case g.HTTP == nil && g.Prometheus == nil:
+		errs = append(errs, field.Required(p, "one of http or prometheus"))
+	case g.HTTP != nil && g.Prometheus != nil:
+		errs = append(errs, field.Forbidden(p.Child("prometheus"), "a gate is either http or prometheus"))
+	case g.HTTP != nil:
+		errs = append(errs, validateURL(p.Child("http", "url"), g.HTTP.URL)...)
+		errs = append(errs, nonNegative(p.Child("http"), map[string]time.Duration{"timeout": g.HTTP.Timeout, "interval": g.HTTP.Interval})...)
+	default:
+		errs = append(errs, g.Prometheus.validate(p.Child("prometheus"))...)
+	}
+	switch g.When {
+	case "", Before, After:
+	default:
+		errs = append(errs, field.NotSupported(p.Child("when"), g.When, []When{Before, After}))
+	}
+	switch g.OnFailure {
+	case "", FailRollback, FailPause:
+	default:
+		errs = append(errs, field.NotSupported(p.Child("onFailure"), g.OnFailure, []FailureAction{FailRollback, FailPause}))
+	}
+	for i, s := range g.Steps {
+		if !slices.Contains(steps, s) {
+			errs = append(errs, field.Invalid(p.Child("steps").Index(i), s, "is not one of the steps"))
+		}
+	}
+	return errs
+}
+
+func (pg *PrometheusGate) validate(p *field.Path) field.ErrorList {
+	errs := validateURL(p.Child("address"), pg.Address)
+	if pg.Query == "" {
+		errs = append(errs, field.Required(p.Child("query"), ""))
+	}
+	ops := []string{"<", "<=", ">", ">=", "==", "!="}
+	if !slices.Contains(ops, pg.Op) {
+		errs = append(errs, field.NotSupported(p.Child("op"), pg.Op, ops))
+	}
+	if pg.FailureLimit < 0 {
+		errs = append(errs, field.Invalid(p.Child("failureLimit"), pg.FailureLimit, "must be at least 0"))
+	}
+	return append(errs, nonNegative(p, map[string]time.Duration{"interval": pg.Interval, "duration": pg.Duration})...)
+}
+
+func validateURL(p *field.Path, raw string) field.ErrorList {
+	if raw == "" {
+		return field.ErrorList{field.Required(p, "")}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// Not echoed: a hook URL may carry a token.
+		return field.ErrorList{field.Invalid(p, "<redacted>", "must be an absolute http or https URL")}
+	}
+	return nil
+}
+
+func nonNegative(p *field.Path, ds map[string]time.Duration) field.ErrorList {
+	var errs field.ErrorList
+	for _, k := range []string{"timeout", "interval", "duration"} {
+		if d, ok := ds[k]; ok && d < 0 {
+			errs = append(errs, field.Invalid(p.Child(k), d.String(), "must not be negative"))
+		}
+	}
+	return errs
+}
+
+// Configure sets a release's strategy, stages and sizes from the spec.
+func (s Spec) Configure(r *Release) {
+	r.Strategy = s.Strategy
+	r.Stages = s.Stages()
+	r.Replicas, r.MinAvailable = s.Replicas, s.MinAvailable
+	r.ProgressDeadline = s.ProgressDeadline
+	r.VirtualService = s.VirtualService
+}
