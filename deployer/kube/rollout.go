@@ -43,11 +43,13 @@ func (c *Client) WaitRollout(ctx context.Context, ns, name string, timeout time.
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	var last *appsv1.Deployment
+	var lastErr error
 	for {
+		// A failed read is retried until the deadline: the apiserver may be
+		// restarting, and near the deadline client-go refuses to wait at all.
 		d, err := c.Kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-		switch {
-		case err == nil:
-			last = d
+		if err == nil {
+			last, lastErr = d, nil
 			done, failed := rolloutDone(d)
 			if done {
 				return nil
@@ -55,18 +57,21 @@ func (c *Client) WaitRollout(ctx context.Context, ns, name string, timeout time.
 			if failed != "" {
 				return c.rolloutError(context.WithoutCancel(ctx), d, failed)
 			}
-		case ctx.Err() == nil:
-			return fmt.Errorf("cluster %s: read deployment %s/%s: %w", c.Name, ns, name, err)
+		} else {
+			lastErr = err
 		}
 		select {
 		case <-ctx.Done():
-			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) && last != nil {
-				// Diagnose on a fresh context: the rollout's own has expired.
-				dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-				defer dcancel()
-				return c.rolloutError(dctx, last, "timed out after "+timeout.String())
+			if !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+				return ctx.Err()
 			}
-			return ctx.Err()
+			if last == nil {
+				return fmt.Errorf("cluster %s: read deployment %s/%s: %w", c.Name, ns, name, errors.Join(lastErr, ctx.Err()))
+			}
+			// Diagnose on a fresh context: the rollout's own has expired.
+			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer dcancel()
+			return c.rolloutError(dctx, last, "timed out after "+timeout.String())
 		case <-tick.C:
 		}
 	}

@@ -46,7 +46,7 @@ func describeProgress(r Release, now time.Time) string {
 	switch {
 	case c != nil && c.When == Before:
 		return describeCheck(c, now)
-	case c != nil && c.When == Readiness:
+	case c != nil && c.When == Pods:
 		return fmt.Sprintf("→ %d %% · %s %s", r.Target(), orText(c.Message, "waiting for pods"), span(c.Started, now))
 	}
 	return fmt.Sprintf("→ %d %%", r.Target())

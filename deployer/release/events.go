@@ -16,7 +16,7 @@ const (
 	ReasonWaitingForGate Reason = "WaitingForGate" // a gate is pending or still evaluating
 	ReasonGatePassed     Reason = "GatePassed"
 	ReasonGateFailed     Reason = "GateFailed"
-	ReasonNotReady       Reason = "NotReady"       // pods missed the progress deadline; the message has pod-level reasons
+	ReasonNotReady       Reason = "NotReady" // pods missed the progress deadline; the message has pod-level reasons
 	ReasonRollingBack    Reason = "RollingBack"
 	ReasonRolledBack     Reason = "RolledBack"
 	ReasonSucceeded      Reason = "Succeeded"

@@ -17,12 +17,12 @@ import (
 // When says where in a stage a gate runs.
 type When string
 
-// Gate positions. Readiness is the built-in check that the pods serving a
+// Gate positions. Pods is the built-in check that the pods serving a
 // stage's target are available before the progress deadline.
 const (
-	Before    When = "before"
-	After     When = "after"
-	Readiness When = "ready"
+	Before When = "before"
+	After  When = "after"
+	Pods   When = "pods"
 )
 
 // FailureAction is what a failed gate does to the release.

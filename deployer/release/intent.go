@@ -44,7 +44,7 @@ type Intent struct {
 	Surface Surface    `json:"surface"`
 	At      time.Time  `json:"at"`
 	Comment string     `json:"comment,omitempty"`
-	Done    time.Time  `json:"done,omitzero"`    // when the engine acted on it or refused it
+	Done    time.Time  `json:"done,omitzero"`     // when the engine acted on it or refused it
 	Outcome string     `json:"outcome,omitempty"` // "applied", or why it was refused
 }
 
@@ -206,10 +206,11 @@ func (r *Release) apply(in *Intent) error {
 	why := fmt.Sprintf("%s by %s via %s", in, in.Actor, in.Surface)
 	switch in.Kind {
 	case IntentContinue:
-		return r.To(Progressing, why)
+		r.dropRunningChecks()
+		return r.Transition(Progressing, why)
 	case IntentPause:
 		r.dropRunningChecks()
-		return r.To(Paused, why)
+		return r.Transition(Paused, why)
 	case IntentPromote, IntentPromoteFull:
 		k, _ := r.promoteStage(*in)
 		r.Stage = k
@@ -218,13 +219,13 @@ func (r *Release) apply(in *Intent) error {
 			r.note(EntryTransition, why)
 			return nil
 		}
-		return r.To(Progressing, why)
+		return r.Transition(Progressing, why)
 	case IntentRollback:
 		r.Reason = why
-		return r.To(RollingBack, why)
+		return r.Transition(RollingBack, why)
 	case IntentAbort:
 		r.Reason = why
-		return r.To(Aborted, why)
+		return r.Transition(Aborted, why)
 	}
 	return fmt.Errorf("%w: unknown intent %q", ErrInvalid, in.Kind)
 }

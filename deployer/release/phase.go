@@ -24,8 +24,8 @@ const (
 	Aborted     Phase = "Aborted"     // stopped by a person; the cluster is left as it was
 )
 
-// allowed is the one table of phase transitions. To is its only reader and
-// the only writer of Release.Phase.
+// allowed is the one table of phase transitions; Transition, the only
+// writer of Release.Phase, enforces it.
 var allowed = map[Phase][]Phase{
 	Pending:     {Progressing, Paused, RollingBack, Failed, Aborted},
 	Progressing: {Verifying, Paused, RollingBack, Succeeded, Failed, Aborted},
@@ -50,9 +50,9 @@ func (p Phase) Valid() bool {
 	return ok
 }
 
-// To moves the release to phase p and records why in its history. It fails
+// Transition moves the release to phase p and records why in its history. It fails
 // with ErrConflict when the transition table does not allow the move.
-func (r *Release) To(p Phase, why string) error {
+func (r *Release) Transition(p Phase, why string) error {
 	if !slices.Contains(allowed[r.Phase], p) {
 		return fmt.Errorf("release %s: %s → %s: %w: transition not allowed", r.ID, r.Phase, p, ErrConflict)
 	}

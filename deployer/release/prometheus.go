@@ -67,8 +67,8 @@ type promResponse struct {
 	Error     string `json:"error"`
 	ErrorType string `json:"errorType"`
 	Data      struct {
-		ResultType string            `json:"resultType"`
-		Result     json.RawMessage   `json:"result"`
+		ResultType string          `json:"resultType"`
+		Result     json.RawMessage `json:"result"`
 	} `json:"data"`
 }
 

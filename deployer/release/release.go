@@ -87,14 +87,14 @@ type Release struct {
 	ProgressDeadline time.Duration    `json:"progressDeadline"`
 	VirtualService   string           `json:"virtualService,omitempty"` // canary: the VirtualService to steer; App when empty
 
-	Stages  []Stage `json:"stages"`
-	Stage   int     `json:"stage"`   // stage being worked on or waiting to start; len(Stages) once all are done
-	Percent int     `json:"percent"` // share of traffic or replicas on To last fully in effect
-	Phase   Phase   `json:"phase"`
-	Intents []Intent `json:"intents,omitempty"`
-	Checks  []Check  `json:"checks,omitempty"`
-	History []Entry  `json:"history,omitempty"`
-	Reason  string   `json:"reason,omitempty"` // why it failed, rolled back or was aborted
+	Stages  []Stage   `json:"stages"`
+	Stage   int       `json:"stage"`   // stage being worked on or waiting to start; len(Stages) once all are done
+	Percent int       `json:"percent"` // share of traffic or replicas on To last fully in effect
+	Phase   Phase     `json:"phase"`
+	Intents []Intent  `json:"intents,omitempty"`
+	Checks  []Check   `json:"checks,omitempty"`
+	History []Entry   `json:"history,omitempty"`
+	Reason  string    `json:"reason,omitempty"` // why it failed, rolled back or was aborted
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 
@@ -176,7 +176,7 @@ func (r *Release) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("release %s: %w: %w", r.ID, ErrInvalid, err)
+		return fmt.Errorf("release of %s %s: %w: %w", r.App, r.To.Name, ErrInvalid, err)
 	}
 	return nil
 }

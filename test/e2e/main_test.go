@@ -25,7 +25,10 @@ var kc *cluster.Cluster
 
 func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: false}, &kc) }
 
-const secret = "e2e-secret"
+const (
+	secret      = "e2e-secret"
+	gitlabToken = "e2e-gitlab-token"
+)
 
 // env describes the one app and environment a test deploys.
 type env struct {
@@ -35,6 +38,14 @@ type env struct {
 	Trigger        string
 	CPURequest     string
 	StorePath      string
+	// Previews, when set, turns merge request previews on against a fake GitLab.
+	Previews *previewEnv
+}
+
+type previewEnv struct {
+	GitLabURL string
+	Prefix    string // namespace prefix, unique per test: namespaces are cluster-wide
+	TTL       string
 }
 
 func (e env) config(t *testing.T) *config.Config {
@@ -87,6 +98,22 @@ apps:
     environments:
       dev: {}
 `, secret, e.StorePath, kc.KubeconfigPath(), e.Namespace, e.Namespace, e.Image, e.Trigger, e.RolloutTimeout, e.CPURequest)
+	if p := e.Previews; p != nil {
+		text = strings.Replace(text, "  baseURL: http://127.0.0.1:1\n", "  baseURL: "+p.GitLabURL+"\n  token: "+gitlabToken+"\n", 1)
+		text = strings.Replace(text, "apps:\n", `  - name: preview
+    clusters: [local]
+    refs: {mergeRequests: true}
+apps:
+`, 1)
+		text += fmt.Sprintf(`      preview: {}
+previews:
+  domain: preview.test
+  namespacePrefix: %s
+  ttl: %s
+  gcInterval: 1s
+  quota: {cpu: "4", memory: 4Gi, pods: "10"}
+`, p.Prefix, or(p.TTL, "0s"))
+	}
 	cfg, err := config.Parse("e2e.yaml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +130,13 @@ func newEnv(t *testing.T) env {
 // start runs shipbot until the test ends.
 func start(t *testing.T, cfg *config.Config) *app.Main {
 	t.Helper()
-	m := &app.Main{Config: cfg, Log: testLogger(t)}
+	return startAt(t, cfg, nil)
+}
+
+// startAt runs shipbot with a clock of the test's own (nil: the real one).
+func startAt(t *testing.T, cfg *config.Config, now func() time.Time) *app.Main {
+	t.Helper()
+	m := &app.Main{Config: cfg, Log: testLogger(t), Now: now}
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -169,3 +202,10 @@ func waitDone(t *testing.T, st *store.Store, n int, within time.Duration) []stor
 }
 
 func sha(c byte) string { return strings.Repeat(string(c), 40) }
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

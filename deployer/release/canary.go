@@ -1,0 +1,107 @@
+package release
+
+import (
+	"context"
+	"fmt"
+
+	istio "istio.io/client-go/pkg/clientset/versioned"
+)
+
+// canary runs each version as its own Deployment, app-<version>, at full
+// size behind the app's Service, and moves Istio route weights between them:
+// a DestinationRule subset per version, and shipbot's routes in the
+// VirtualService split by weight.
+type canary struct {
+	w     *workloads
+	istio istio.Interface
+}
+
+var _ Driver = (*canary)(nil)
+
+func (c *canary) router(r *Release) router { return router{istio: c.istio, r: r} }
+
+// Ensure applies the Service, To's Deployment at full size and a subset per
+// version, then adopts the VirtualService at the current weight.
+func (c *canary) Ensure(ctx context.Context, r *Release) error {
+	if err := c.w.applyShared(ctx, r, ""); err != nil {
+		return err
+	}
+	if err := c.w.applyVersion(ctx, r, r.To, r.Replicas); err != nil {
+		return err
+	}
+	if err := applyDestinationRule(ctx, c.istio, r, r.From, r.To); err != nil {
+		return err
+	}
+	return c.router(r).ensure(ctx)
+}
+
+// SetTarget moves the weight only once To's pods are all available: no
+// request goes to a version that cannot serve it.
+func (c *canary) SetTarget(ctx context.Context, r *Release, percent int) error {
+	s, err := c.w.state(ctx, r, versionName(r, r.To))
+	if err != nil || !s.done {
+		return err
+	}
+	return c.router(r).setWeight(ctx, percent)
+}
+
+// Ready reports To's pods available and the route at percent.
+func (c *canary) Ready(ctx context.Context, r *Release, percent int) (Readiness, error) {
+	s, err := c.w.state(ctx, r, versionName(r, r.To))
+	if err != nil || !s.done {
+		return readiness(s), err
+	}
+	w, err := c.router(r).currentWeight(ctx)
+	if err != nil {
+		return Readiness{}, err
+	}
+	if w != percent {
+		return Readiness{Waiting: fmt.Sprintf("route weight %d %%, want %d %%", w, percent)}, nil
+	}
+	return Readiness{Done: true}, nil
+}
+
+// Finalize sends everything to To, scales From to 0 and, once its pods are
+// gone, gives the VirtualService back its original routes: the Service then
+// reaches To's pods only.
+func (c *canary) Finalize(ctx context.Context, r *Release) (bool, error) {
+	return c.settle(ctx, r, r.To, r.From)
+}
+
+// Rollback scales From back up if needed, sends everything to it, scales To
+// to 0 and restores the original routes.
+func (c *canary) Rollback(ctx context.Context, r *Release) (bool, error) {
+	return c.settle(ctx, r, r.From, r.To)
+}
+
+// settle leaves keep as the only version: keep at full size and available,
+// all traffic on it, gone scaled to 0, original routes and one subset.
+func (c *canary) settle(ctx context.Context, r *Release, keep, gone Revision) (bool, error) {
+	if err := c.w.scaleUp(ctx, r, versionName(r, keep), r.Replicas); err != nil {
+		return false, err
+	}
+	s, err := c.w.state(ctx, r, versionName(r, keep))
+	if err != nil || !s.done {
+		return false, err
+	}
+	percent := 0
+	if keep == r.To {
+		percent = 100
+	}
+	if err := c.router(r).setWeight(ctx, percent); err != nil {
+		return false, err
+	}
+	if gone.IsZero() {
+		return true, c.router(r).restore(ctx)
+	}
+	if err := c.w.scale(ctx, r, versionName(r, gone), 0); err != nil {
+		return false, err
+	}
+	if g, err := c.w.state(ctx, r, versionName(r, gone)); err != nil || g.pods > 0 {
+		return false, err
+	}
+	if err := c.router(r).restore(ctx); err != nil {
+		return false, err
+	}
+	return true, applyDestinationRule(ctx, c.istio, r, keep)
+}

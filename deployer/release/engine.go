@@ -1,0 +1,287 @@
+package release
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/shipbot/shipbot/deployer/store"
+)
+
+// Clock tells the engine the time; tests inject one they move by hand.
+type Clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Options are the Engine's collaborators.
+type Options struct {
+	Store    *store.Store
+	Clusters Clusters
+	Renderer Renderer     // TemplateRenderer{} (built-in web-service) when nil
+	Notifier Notifier     // may be nil
+	Clock    Clock        // the system clock when nil
+	HTTP     *http.Client // for gates; http.DefaultClient when nil (each call has its own timeout)
+	Log      *slog.Logger // slog.Default() when nil
+	// Poll is how soon to step again while pods or routes are settling; 2s when 0.
+	Poll time.Duration
+}
+
+// Engine steps releases recorded in the store. It keeps no release state of
+// its own: everything it knows is in the store, so any Engine on the same
+// file can take over.
+type Engine struct {
+	store    *store.Store
+	clusters Clusters
+	render   Renderer
+	notifier Notifier
+	clock    Clock
+	http     *http.Client
+	log      *slog.Logger
+	poll     time.Duration
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex // one Step per release at a time
+
+	// afterAction, when set, runs after each action is persisted; tests use
+	// it to stop an engine between two actions.
+	afterAction func(action string)
+}
+
+// New builds an Engine.
+func New(o Options) (*Engine, error) {
+	if o.Store == nil || o.Clusters == nil {
+		return nil, fmt.Errorf("release engine: %w: a store and clusters are required", ErrInvalid)
+	}
+	e := &Engine{
+		store: o.Store, clusters: o.Clusters, render: o.Renderer, notifier: o.Notifier,
+		clock: o.Clock, http: o.HTTP, log: o.Log, poll: o.Poll, locks: map[string]*sync.Mutex{},
+	}
+	if e.render == nil {
+		e.render = TemplateRenderer{}
+	}
+	if e.notifier == nil {
+		e.notifier = NotifierFunc(func(context.Context, Event) error { return nil })
+	}
+	if e.clock == nil {
+		e.clock = systemClock{}
+	}
+	if e.http == nil {
+		e.http = http.DefaultClient
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	if e.poll == 0 {
+		e.poll = 2 * time.Second
+	}
+	return e, nil
+}
+
+// Result says what a Step left behind and when to step again.
+type Result struct {
+	Phase   Phase
+	Summary string // Describe of the release after the step
+	// RequeueAfter is when to step again. Zero with Done false means the
+	// release waits for an intent: step it when one is recorded.
+	RequeueAfter time.Duration
+	Done         bool // the release has ended
+}
+
+// Create validates and stores a new release in phase Pending. Only one
+// release per app, environment and cluster may be active.
+func (e *Engine) Create(ctx context.Context, r Release) (Release, error) {
+	if err := ctx.Err(); err != nil {
+		return Release{}, err
+	}
+	r.setDefaults()
+	now := e.clock.Now()
+	r.Phase, r.Stage, r.Percent, r.Reason = Pending, 0, 0, ""
+	r.Intents, r.Checks = nil, nil
+	r.Created, r.Updated = now, now
+	r.History = []Entry{{At: now, Actor: EngineActor, Kind: EntryEvent, Phase: Pending,
+		Message: fmt.Sprintf("created: %s %s → %s", r.Strategy, revName(r.From), r.To.Name)}}
+	if err := r.Validate(); err != nil {
+		return Release{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.checkNoActive(r); err != nil {
+		return Release{}, err
+	}
+	_, err := e.store.CreateRelease(func(id string) ([]byte, error) {
+		r.ID = id
+		return json.Marshal(r)
+	})
+	return r, err
+}
+
+func (e *Engine) checkNoActive(r Release) error {
+	active, err := e.Active(context.Background())
+	if err != nil {
+		return err
+	}
+	for _, a := range active {
+		if a.App == r.App && a.Environment == r.Environment && a.Cluster == r.Cluster {
+			return fmt.Errorf("release of %s to %s on %s: %w: release %s is still %s", r.App, r.Environment, r.Cluster, ErrConflict, a.ID, a.Phase)
+		}
+	}
+	return nil
+}
+
+// Get reads a release.
+func (e *Engine) Get(ctx context.Context, id string) (Release, error) {
+	if err := ctx.Err(); err != nil {
+		return Release{}, err
+	}
+	raw, err := e.store.Release(id)
+	if err != nil {
+		return Release{}, err
+	}
+	return e.decode(raw)
+}
+
+func (e *Engine) decode(raw []byte) (Release, error) {
+	var r Release
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return Release{}, fmt.Errorf("decode release: %w", err)
+	}
+	r.clock = e.clock.Now
+	return r, nil
+}
+
+// Active lists the releases that have not ended, oldest first: after a
+// restart, these are the ones to step.
+func (e *Engine) Active(ctx context.Context) ([]Release, error) {
+	var out []Release
+	err := e.store.Releases(func(_ string, raw []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r, err := e.decode(raw)
+		if err != nil {
+			return err
+		}
+		if !r.Phase.Terminal() {
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Record validates an intent against the stored release and appends it in
+// one transaction. It is what every surface calls, after its authorization
+// check; the engine acts on the intent at its next Step.
+func (e *Engine) Record(ctx context.Context, id string, in Intent) (Release, error) {
+	if err := ctx.Err(); err != nil {
+		return Release{}, err
+	}
+	if in.At.IsZero() {
+		in.At = e.clock.Now()
+	}
+	var out Release
+	err := e.store.UpdateRelease(id, func(stored []byte) ([]byte, error) {
+		r, err := e.decode(stored)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.Record(in); err != nil {
+			return nil, err
+		}
+		out = r
+		return json.Marshal(r)
+	})
+	return out, err
+}
+
+// save writes r, first taking in any intent recorded since r was read, so
+// that a step never loses an intent recorded while it ran.
+func (e *Engine) save(r *Release) error {
+	r.Updated = e.clock.Now()
+	return e.store.UpdateRelease(r.ID, func(stored []byte) ([]byte, error) {
+		cur, err := e.decode(stored)
+		if err != nil {
+			return nil, err
+		}
+		r.mergeIntents(cur.Intents)
+		return json.Marshal(r)
+	})
+}
+
+func (e *Engine) lock(id string) func() {
+	e.mu.Lock()
+	l := e.locks[id]
+	if l == nil {
+		l = &sync.Mutex{}
+		e.locks[id] = l
+	}
+	e.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// Step moves a release as far as it can go now: it acts on recorded
+// intents, then runs its phase's pipeline, persisting after every action,
+// and returns when the release must wait (for pods, a gate, an intent) or
+// has ended. After a crash, the next Step resumes from what was persisted;
+// every action is idempotent, so repeating the last one does no harm.
+func (e *Engine) Step(ctx context.Context, id string) (Result, error) {
+	defer e.lock(id)()
+	r, err := e.Get(ctx, id)
+	if err != nil {
+		return Result{}, err
+	}
+	if r.Phase.Terminal() {
+		return e.result(&r, 0), nil
+	}
+	c, err := e.clusters.Cluster(ctx, r.Cluster)
+	if err != nil {
+		return e.result(&r, 0), err
+	}
+	d, err := newDriver(&r, c, e.render)
+	if err != nil {
+		return e.result(&r, 0), err
+	}
+	s := &stepper{e: e, r: &r, d: d, w: &workloads{kube: c.Kube, render: e.render}}
+	return s.run(ctx)
+}
+
+func (e *Engine) result(r *Release, after time.Duration) Result {
+	return Result{Phase: r.Phase, Summary: Describe(*r, e.clock.Now()), RequeueAfter: after, Done: r.Phase.Terminal()}
+}
+
+// emit is the one funnel for what happens to a release: it appends to the
+// history, logs, and hands the event to the notifier.
+func (e *Engine) emit(ctx context.Context, r *Release, reason Reason, msg string) {
+	r.note(EntryEvent, string(reason)+": "+msg)
+	now := e.clock.Now()
+	ev := Event{Reason: reason, Release: r.snapshot(), Summary: Describe(*r, now), Message: msg, At: now}
+	level := slog.LevelInfo
+	if slices.Contains([]Reason{ReasonGateFailed, ReasonNotReady, ReasonFailed, ReasonRollingBack}, reason) {
+		level = slog.LevelWarn
+	}
+	e.log.Log(ctx, level, "release "+string(reason), "release", r.ID, "app", r.App, "env", r.Environment,
+		"cluster", r.Cluster, "namespace", r.Namespace, "stage", r.Stage+1, "percent", r.Percent, "detail", msg)
+	if err := e.notifier.Notify(ctx, ev); err != nil && !errors.Is(err, context.Canceled) {
+		e.log.Warn("notify release event", "release", r.ID, "reason", reason, "err", err)
+	}
+}
+
+// snapshot copies a release deeply enough that a notifier keeping it is not
+// surprised by later steps.
+func (r *Release) snapshot() Release {
+	c := *r
+	c.Stages = slices.Clone(r.Stages)
+	c.Intents = slices.Clone(r.Intents)
+	c.Checks = slices.Clone(r.Checks)
+	c.History = slices.Clone(r.History)
+	return c
+}

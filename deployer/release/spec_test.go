@@ -1,0 +1,116 @@
+package release
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func TestSpecValidate(t *testing.T) {
+	prom := &PrometheusGate{Address: "http://prom:9090", Query: "up", Op: "<", Threshold: 1}
+	tests := []struct {
+		name string
+		spec Spec
+		want []string // one substring per expected error, in order
+	}{
+		{"canary ok", Spec{Strategy: Canary, Steps: []int{10, 50, 100}, PauseAfter: []int{10}}, nil},
+		{"groups ok", Spec{Strategy: Groups, Steps: []int{50, 100}, Replicas: 10, MinAvailable: 9}, nil},
+		{"blue-green default step", Spec{Strategy: BlueGreen}, nil},
+		{"rolling explicit step", Spec{Strategy: Rolling, Steps: []int{100}}, nil},
+		{"no strategy", Spec{Steps: []int{100}}, []string{"strategy: Required value"}},
+		{"unknown strategy", Spec{Strategy: "shadow"}, []string{`strategy: Unsupported value: "shadow"`}},
+		{"canary without steps", Spec{Strategy: Canary}, []string{"steps: Required value"}},
+		{"not increasing", Spec{Strategy: Canary, Steps: []int{10, 10, 100}}, []string{"steps[1]: Invalid value: 10: must be greater than the step before it (10)"}},
+		{"decreasing", Spec{Strategy: Canary, Steps: []int{50, 20, 100}}, []string{"steps[1]: Invalid value: 20: must be greater"}},
+		{"out of range", Spec{Strategy: Canary, Steps: []int{0, 50, 101}}, []string{
+			"steps[0]: Invalid value: 0: must be between 1 and 100",
+			"steps[2]: Invalid value: 101: must be between 1 and 100",
+			"steps[2]: Invalid value: 101: the last step must be 100"}},
+		{"not ending at 100", Spec{Strategy: Groups, Steps: []int{10, 50}}, []string{"steps[1]: Invalid value: 50: the last step must be 100"}},
+		{"blue-green with steps", Spec{Strategy: BlueGreen, Steps: []int{50, 100}}, []string{"steps: Invalid value: [50,100]: blue-green has the single step 100"}},
+		{"pause after a missing step", Spec{Strategy: Canary, Steps: []int{10, 100}, PauseAfter: []int{50}}, []string{"pauseAfter[0]: Invalid value: 50"}},
+		{"sizes", Spec{Strategy: Groups, Steps: []int{100}, Replicas: 3, MinAvailable: 4, ProgressDeadline: -time.Second}, []string{
+			"minAvailable: Invalid value: 4", "progressDeadline: Invalid value"}},
+		{"gate without kind", Spec{Strategy: Canary, Steps: []int{100}, Gates: []GateSpec{{Gate: Gate{Name: "g"}}}}, []string{"gates[0]: Required value: one of http or prometheus"}},
+		{"gate with both kinds", Spec{Strategy: Canary, Steps: []int{100}, Gates: []GateSpec{{Gate: Gate{Name: "g", HTTP: &HTTPGate{URL: "http://x"}, Prometheus: prom}}}}, []string{"gates[0].prometheus: Forbidden"}},
+		{"gate problems", Spec{Strategy: Canary, Steps: []int{10, 100}, Gates: []GateSpec{
+			{Gate: Gate{Name: "a", HTTP: &HTTPGate{URL: "ftp://x?token=secret"}, OnFailure: "ignore"}, When: "during", Steps: []int{20}},
+			{Gate: Gate{Name: "a", Prometheus: &PrometheusGate{Address: "http://p", Op: "=~", FailureLimit: -1}}},
+		}}, []string{
+			"gates[0].http.url: Invalid value: \"<redacted>\"",
+			`gates[0].when: Unsupported value: "during"`,
+			`gates[0].onFailure: Unsupported value: "ignore"`,
+			"gates[0].steps[0]: Invalid value: 20",
+			`gates[1].name: Duplicate value: "a"`,
+			"gates[1].prometheus.query: Required value",
+			`gates[1].prometheus.op: Unsupported value: "=~"`,
+			"gates[1].prometheus.failureLimit: Invalid value: -1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := tt.spec.Validate()
+			var got []string
+			for _, e := range errs {
+				got = append(got, e.Error())
+				if strings.Contains(e.Error(), "secret") {
+					t.Errorf("error echoes a secret: %v", e)
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("Validate() =\n  %s\nwant %d errors like\n  %s", strings.Join(got, "\n  "), len(tt.want), strings.Join(tt.want, "\n  "))
+			}
+			for i := range got {
+				if !strings.Contains(got[i], tt.want[i]) {
+					t.Errorf("error %d = %q, want it to contain %q", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestSpecFromYAML(t *testing.T) {
+	src := `
+strategy: canary
+steps: [10, 50, 100]
+pauseAfter: [10]
+replicas: 4
+minAvailable: 3
+progressDeadline: 5m
+gates:
+  - name: smoke
+    when: before
+    steps: [50]
+    http: {url: "https://hooks.example/smoke", timeout: 2m, interval: 5s}
+  - name: errors
+    onFailure: pause
+    prometheus: {address: "http://prom:9090", query: "sum(rate(errors[1m]))", op: "<", threshold: 0.5, interval: 30s, duration: 2m, failureLimit: 2}
+`
+	var s Spec
+	if err := yaml.Unmarshal([]byte(src), &s); err != nil {
+		t.Fatal(err)
+	}
+	if errs := s.Validate(); len(errs) > 0 {
+		t.Fatalf("Validate: %v", errs)
+	}
+	if s.ProgressDeadline != 5*time.Minute || s.Gates[0].HTTP.Timeout != 2*time.Minute || s.Gates[1].Prometheus.Duration != 2*time.Minute {
+		t.Errorf("durations not decoded: %+v", s)
+	}
+	stages := s.Stages()
+	if got := []int{stages[0].Target, stages[1].Target, stages[2].Target}; !slices.Equal(got, []int{10, 50, 100}) {
+		t.Errorf("targets %v", got)
+	}
+	if stages[0].Continue != Manual || stages[1].Continue != Auto {
+		t.Errorf("continue modes %s %s", stages[0].Continue, stages[1].Continue)
+	}
+	if len(stages[1].Before) != 1 || stages[1].Before[0].Name != "smoke" || len(stages[0].Before) != 0 {
+		t.Errorf("before gates %+v", stages)
+	}
+	for i, st := range stages {
+		if len(st.After) != 1 || st.After[0].OnFailure != FailPause {
+			t.Errorf("stage %d after gates %+v", i, st.After)
+		}
+	}
+}

@@ -1,0 +1,317 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/shipbot/shipbot/deployer/kube"
+)
+
+// stepper runs one Step of one release.
+type stepper struct {
+	e *Engine
+	r *Release
+	d Driver
+	w *workloads // for diagnosing pods
+}
+
+// maxHops bounds the phase changes in one Step; a release has a handful.
+const maxHops = 64
+
+// run acts on intents, then runs phase after phase until one must wait.
+// Each phase handler returns a Result to wait with, or nil once it has moved
+// the release to another phase.
+func (s *stepper) run(ctx context.Context) (Result, error) {
+	if err := s.applyIntents(ctx); err != nil {
+		return s.e.result(s.r, 0), err
+	}
+	for range maxHops {
+		wait, err := s.phase(ctx)
+		if err != nil && permanent(err) && ctx.Err() == nil {
+			err = s.giveUp(ctx, err)
+		}
+		if err != nil {
+			return s.e.result(s.r, 0), err
+		}
+		if wait != nil {
+			return *wait, nil
+		}
+	}
+	return s.e.result(s.r, 0), fmt.Errorf("release %s: %d phase changes in one step", s.r.ID, maxHops)
+}
+
+func (s *stepper) phase(ctx context.Context) (*Result, error) {
+	switch s.r.Phase {
+	case Pending:
+		return nil, s.transition(ctx, Progressing, "started", "", "")
+	case Progressing:
+		return s.progress(ctx)
+	case Verifying:
+		return s.verify(ctx)
+	case RollingBack:
+		return s.rollback(ctx)
+	}
+	return s.wait(0), nil // Paused waits for an intent; the rest have ended
+}
+
+func (s *stepper) wait(after time.Duration) *Result {
+	res := s.e.result(s.r, after)
+	return &res
+}
+
+// act runs one action on the cluster and persists the release after it.
+func (s *stepper) act(ctx context.Context, name string, fn func(context.Context, *Release) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := fn(ctx, s.r); err != nil {
+		return fmt.Errorf("release %s: %s: %w", s.r.ID, name, err)
+	}
+	return s.save(name)
+}
+
+func (s *stepper) save(action string) error {
+	if err := s.e.save(s.r); err != nil {
+		return fmt.Errorf("release %s: persist after %s: %w", s.r.ID, action, err)
+	}
+	if s.e.afterAction != nil {
+		s.e.afterAction(action)
+	}
+	return nil
+}
+
+// transition moves to another phase, reports it and persists.
+func (s *stepper) transition(ctx context.Context, p Phase, why string, reason Reason, msg string) error {
+	if err := s.r.Transition(p, why); err != nil {
+		return err
+	}
+	if reason != "" {
+		s.e.emit(ctx, s.r, reason, msg)
+	}
+	return s.save(strings.ToLower(string(p)))
+}
+
+// applyIntents acts on the intents recorded since the last step, in order.
+// One that no longer fits (say, a second continue) is refused and reported.
+func (s *stepper) applyIntents(ctx context.Context) error {
+	for _, in := range s.r.pendingIntents() {
+		err := s.r.apply(in)
+		in.Done = s.e.clock.Now()
+		switch {
+		case err != nil:
+			in.Outcome = err.Error()
+			s.e.emit(ctx, s.r, ReasonIntentRejected, fmt.Sprintf("%s by %s: %v", in, in.Actor, err))
+		case in.Kind == IntentPause:
+			in.Outcome = OutcomeApplied
+			s.e.emit(ctx, s.r, ReasonPaused, fmt.Sprintf("paused by %s via %s", in.Actor, in.Surface))
+		case in.Kind == IntentRollback:
+			in.Outcome = OutcomeApplied
+			s.e.emit(ctx, s.r, ReasonRollingBack, s.r.Reason)
+		case in.Kind == IntentAbort:
+			in.Outcome = OutcomeApplied
+			s.e.emit(ctx, s.r, ReasonAborted, s.r.Reason)
+		default:
+			in.Outcome = OutcomeApplied
+		}
+		if err := s.save("intent " + string(in.Kind)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// progress runs stage Stage: ensure workloads and routing, run the
+// before-gates, set the target and wait for it to be in effect.
+func (s *stepper) progress(ctx context.Context) (*Result, error) {
+	r := s.r
+	if r.Stage >= len(r.Stages) {
+		return s.finalize(ctx)
+	}
+	if err := s.act(ctx, "ensure", s.d.Ensure); err != nil {
+		return nil, err
+	}
+	if wait, err := s.gates(ctx, Before); wait != nil || err != nil || r.Phase != Progressing {
+		return wait, err
+	}
+	target := r.Target()
+	if r.runningCheck() == nil && !r.passed(Pods) {
+		r.check(Pods, "pods")
+		s.e.emit(ctx, r, ReasonStageStarted, fmt.Sprintf("stage %d/%d: moving to %d %%", r.Stage+1, len(r.Stages), target))
+	}
+	err := s.act(ctx, "set-target", func(ctx context.Context, r *Release) error { return s.d.SetTarget(ctx, r, target) })
+	if err != nil {
+		return nil, err
+	}
+	rd, err := s.d.Ready(ctx, r, target)
+	if err != nil {
+		return nil, err
+	}
+	if !rd.Done {
+		return s.notReady(ctx, rd)
+	}
+	c := r.check(Pods, "pods")
+	c.Status, c.Message = CheckPassed, fmt.Sprintf("%d %% in effect", target)
+	r.Percent = target
+	return nil, s.transition(ctx, Verifying, fmt.Sprintf("stage %d/%d at %d %%", r.Stage+1, len(r.Stages), target), "", "")
+}
+
+// passed reports whether the current stage's check of a kind has passed.
+func (r *Release) passed(when When) bool {
+	for _, c := range r.Checks {
+		if c.Stage == r.Stage && c.When == when && c.Status == CheckPassed {
+			return true
+		}
+	}
+	return false
+}
+
+// notReady waits for the stage's pods, or fails it once the progress
+// deadline has passed or the Deployment says it cannot progress.
+func (s *stepper) notReady(ctx context.Context, rd Readiness) (*Result, error) {
+	r := s.r
+	c := r.check(Pods, "pods")
+	c.Runs++
+	c.Message = rd.Waiting
+	failure := rd.Failure
+	if failure == "" && s.e.clock.Now().Sub(c.Started) >= r.ProgressDeadline {
+		failure = fmt.Sprintf("not available within the progress deadline (%s): %s", r.ProgressDeadline, rd.Waiting)
+	}
+	if failure == "" {
+		return s.wait(s.e.poll), s.save("wait for pods")
+	}
+	if rd.Stuck != "" {
+		if reasons := s.w.diagnose(ctx, r, rd.Stuck); len(reasons) > 0 {
+			failure += ": " + strings.Join(reasons, "; ")
+		}
+	}
+	c.Status, c.Message = CheckFailed, failure
+	s.e.emit(ctx, r, ReasonNotReady, failure)
+	return nil, s.fail(ctx, FailRollback, failure)
+}
+
+// verify runs the after-gates, then moves to the next stage, or pauses
+// there when the stage asks for approval.
+func (s *stepper) verify(ctx context.Context) (*Result, error) {
+	r := s.r
+	if wait, err := s.gates(ctx, After); wait != nil || err != nil || r.Phase != Verifying {
+		return wait, err
+	}
+	done := r.Stages[r.Stage]
+	s.e.emit(ctx, r, ReasonStageCompleted, fmt.Sprintf("stage %d/%d at %d %%", r.Stage+1, len(r.Stages), done.Target))
+	r.Stage++
+	if done.Continue == Manual {
+		msg := fmt.Sprintf("stage %d/%d done at %d %%; waiting for approval", r.Stage, len(r.Stages), done.Target)
+		return nil, s.transition(ctx, Paused, msg, ReasonPaused, msg)
+	}
+	return nil, s.transition(ctx, Progressing, fmt.Sprintf("stage %d/%d done", r.Stage, len(r.Stages)), "", "")
+}
+
+// gates runs the current stage's gates of one kind, in order. It returns a
+// Result while one is pending, and nil once all have passed or one has
+// failed (and changed the phase).
+func (s *stepper) gates(ctx context.Context, when When) (*Result, error) {
+	r := s.r
+	gates := r.Stages[r.Stage].After
+	if when == Before {
+		gates = r.Stages[r.Stage].Before
+	}
+	for _, g := range gates {
+		c := r.check(when, g.Name)
+		if c.Status == CheckPassed {
+			continue
+		}
+		now := s.e.clock.Now()
+		if c.Status == CheckRunning && now.Before(c.Next) {
+			return s.wait(c.Next.Sub(now)), nil
+		}
+		s.e.evaluate(ctx, r, g, c)
+		switch c.Status {
+		case CheckRunning:
+			if c.Runs == 1 {
+				s.e.emit(ctx, r, ReasonWaitingForGate, fmt.Sprintf("%s gate %s: %s", when, g.Name, c.Message))
+			}
+			return s.wait(c.Next.Sub(now)), s.save("gate " + g.Name)
+		case CheckFailed:
+			s.e.emit(ctx, r, ReasonGateFailed, fmt.Sprintf("%s gate %s: %s", when, g.Name, c.Message))
+			return nil, s.fail(ctx, g.OnFailure, fmt.Sprintf("gate %s failed: %s", g.Name, c.Message))
+		}
+		s.e.emit(ctx, r, ReasonGatePassed, fmt.Sprintf("%s gate %s: %s", when, g.Name, c.Message))
+		if err := s.save("gate " + g.Name); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// fail pauses or rolls back after a failed check. A first release has
+// nothing to roll back to, so it fails instead.
+func (s *stepper) fail(ctx context.Context, action FailureAction, why string) error {
+	s.r.Reason = why
+	switch {
+	case action == FailPause:
+		return s.transition(ctx, Paused, why, ReasonPaused, why)
+	case s.r.From.IsZero():
+		return s.transition(ctx, Failed, why, ReasonFailed, why)
+	}
+	return s.transition(ctx, RollingBack, why, ReasonRollingBack, why)
+}
+
+// giveUp handles an error that retrying cannot fix, such as an object the
+// API server refuses: roll back, or fail if rolling back is what failed.
+func (s *stepper) giveUp(ctx context.Context, err error) error {
+	if s.r.Phase == RollingBack || s.r.Phase.Terminal() {
+		s.r.Reason = err.Error()
+		return s.transition(ctx, Failed, err.Error(), ReasonFailed, err.Error())
+	}
+	return s.fail(ctx, FailRollback, err.Error())
+}
+
+func permanent(err error) bool { return errors.Is(err, ErrInvalid) || errors.Is(err, kube.ErrInvalid) }
+
+// finalize makes To the only version once every stage is done.
+func (s *stepper) finalize(ctx context.Context) (*Result, error) {
+	var done bool
+	err := s.act(ctx, "finalize", func(ctx context.Context, r *Release) (err error) {
+		done, err = s.d.Finalize(ctx, r)
+		return err
+	})
+	if err != nil || !done {
+		return s.wait(s.e.poll), err
+	}
+	s.r.Percent = 100
+	msg := fmt.Sprintf("%s serves 100 %%", s.r.To.Name)
+	return nil, s.transition(ctx, Succeeded, msg, ReasonSucceeded, msg)
+}
+
+// rollback returns everything to From; it fails if From's pods do not come
+// back within the progress deadline.
+func (s *stepper) rollback(ctx context.Context) (*Result, error) {
+	var done bool
+	err := s.act(ctx, "rollback", func(ctx context.Context, r *Release) (err error) {
+		done, err = s.d.Rollback(ctx, r)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := s.r
+	c := r.check(Pods, "rollback")
+	if !done {
+		if s.e.clock.Now().Sub(c.Started) < r.ProgressDeadline {
+			return s.wait(s.e.poll), nil
+		}
+		msg := fmt.Sprintf("rollback not done within the progress deadline (%s)", r.ProgressDeadline)
+		c.Status, c.Message = CheckFailed, msg
+		return nil, s.transition(ctx, Failed, msg, ReasonFailed, msg)
+	}
+	c.Status = CheckPassed
+	r.Percent = 0
+	msg := fmt.Sprintf("%s serves 100 %% again", r.From.Name)
+	if r.Reason != "" {
+		msg += " (" + r.Reason + ")"
+	}
+	return nil, s.transition(ctx, RolledBack, msg, ReasonRolledBack, msg)
+}

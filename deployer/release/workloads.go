@@ -1,0 +1,256 @@
+package release
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/shipbot/shipbot/deployer/kube"
+)
+
+// Labels and annotations shipbot sets on release objects.
+const (
+	// LabelVersion tells the pods of one revision apart; DestinationRule
+	// subsets and blue-green Service selectors select on it.
+	LabelVersion = "version"
+	// AnnotationRelease names the release that last applied an object.
+	AnnotationRelease = "shipbot.io/release"
+)
+
+// workloads applies, scales and reads an app's Deployments and Service.
+type workloads struct {
+	kube   *kube.Client
+	render Renderer
+}
+
+// rendered is one revision's objects, sorted by the part they play.
+type rendered struct {
+	deploy, service *unstructured.Unstructured
+	others          []*unstructured.Unstructured // ConfigMap, Ingress, ...
+}
+
+func (w *workloads) renderRev(r *Release, rev Revision) (rendered, error) {
+	objs, err := w.render.Render(r, rev)
+	if err != nil {
+		return rendered{}, err
+	}
+	var out rendered
+	for _, o := range objs {
+		switch {
+		case o.GetKind() == "Deployment" && o.GetName() == r.App && out.deploy == nil:
+			out.deploy = o
+		case o.GetKind() == "Service" && o.GetName() == r.App && out.service == nil:
+			out.service = o
+		default:
+			out.others = append(out.others, o)
+		}
+	}
+	if out.deploy == nil || out.service == nil {
+		return rendered{}, fmt.Errorf("render %s: %w: need a Deployment and a Service named %s", r.App, ErrInvalid, r.App)
+	}
+	return out, nil
+}
+
+// versionName is the Deployment of one revision in the strategies that run
+// versions side by side.
+func versionName(r *Release, rev Revision) string { return r.App + "-" + rev.Name }
+
+// applyVersion server-side applies rev's own Deployment, app-<rev>, whose
+// selector and pods carry version=<rev>, at the given size.
+func (w *workloads) applyVersion(ctx context.Context, r *Release, rev Revision, replicas int32) error {
+	objs, err := w.renderRev(r, rev)
+	if err != nil {
+		return err
+	}
+	d := objs.deploy
+	d.SetName(versionName(r, rev))
+	setLabel(d, rev.Name, "metadata", "labels")
+	setLabel(d, rev.Name, "spec", "selector", "matchLabels")
+	setLabel(d, rev.Name, "spec", "template", "metadata", "labels")
+	setReplicas(d, replicas)
+	annotate(d, r)
+	return w.kube.Apply(ctx, []*unstructured.Unstructured{d})
+}
+
+// applyPlain server-side applies rev as the app's single Deployment, named
+// after the app, so that its image change is a rolling update.
+func (w *workloads) applyPlain(ctx context.Context, r *Release, rev Revision) error {
+	objs, err := w.renderRev(r, rev)
+	if err != nil {
+		return err
+	}
+	setLabel(objs.deploy, rev.Name, "spec", "template", "metadata", "labels")
+	setReplicas(objs.deploy, r.Replicas)
+	annotate(objs.deploy, r)
+	return w.kube.Apply(ctx, []*unstructured.Unstructured{objs.deploy})
+}
+
+// applyShared applies the Service and the other objects To renders. With a
+// version, the Service selects only that version's pods (blue-green);
+// without, it selects every version of the app.
+func (w *workloads) applyShared(ctx context.Context, r *Release, version string) error {
+	objs, err := w.renderRev(r, r.To)
+	if err != nil {
+		return err
+	}
+	if version != "" {
+		setLabel(objs.service, version, "spec", "selector")
+	}
+	annotate(objs.service, r)
+	return w.kube.Apply(ctx, append([]*unstructured.Unstructured{objs.service}, objs.others...))
+}
+
+func setLabel(obj *unstructured.Unstructured, version string, path ...string) {
+	m, _, _ := unstructured.NestedStringMap(obj.Object, path...)
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[LabelVersion] = version
+	_ = unstructured.SetNestedStringMap(obj.Object, m, path...) // path holds maps only
+}
+
+func setReplicas(obj *unstructured.Unstructured, n int32) {
+	_ = unstructured.SetNestedField(obj.Object, int64(n), "spec", "replicas") // spec is a map
+}
+
+func annotate(obj *unstructured.Unstructured, r *Release) {
+	a := obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[AnnotationRelease] = r.ID
+	obj.SetAnnotations(a)
+}
+
+// scale sets a Deployment's replicas through its scale subresource, leaving
+// every other field as the release that applied it left it. A missing
+// Deployment counts as scaled to 0.
+func (w *workloads) scale(ctx context.Context, r *Release, name string, replicas int32) error {
+	deps := w.kube.Kube.AppsV1().Deployments(r.Namespace)
+	s, err := deps.GetScale(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) && replicas == 0 {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cluster %s: read scale of %s/%s: %w", w.kube.Name, r.Namespace, name, err)
+	}
+	if s.Spec.Replicas == replicas {
+		return nil
+	}
+	s = &autoscalingv1.Scale{ObjectMeta: s.ObjectMeta, Spec: autoscalingv1.ScaleSpec{Replicas: replicas}}
+	if _, err := deps.UpdateScale(ctx, name, s, metav1.UpdateOptions{FieldManager: kube.FieldManager}); err != nil {
+		return fmt.Errorf("cluster %s: scale %s/%s to %d: %w", w.kube.Name, r.Namespace, name, replicas, err)
+	}
+	return nil
+}
+
+// deployState is what a release needs to know of one Deployment.
+type deployState struct {
+	name      string
+	found     bool
+	spec      int32 // desired replicas
+	pods      int32 // pods of any revision of this Deployment
+	available int32 // available pods of the newest revision
+	done      bool  // rolled out: every pod is of the newest revision and available
+	failure   string
+}
+
+func (s deployState) String() string {
+	if !s.found {
+		return s.name + ": not created yet"
+	}
+	return fmt.Sprintf("%s: %d/%d available", s.name, s.available, s.spec)
+}
+
+func (w *workloads) state(ctx context.Context, r *Release, name string) (deployState, error) {
+	d, err := w.kube.Kube.AppsV1().Deployments(r.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return deployState{name: name}, nil
+	}
+	if err != nil {
+		return deployState{}, fmt.Errorf("cluster %s: read deployment %s/%s: %w", w.kube.Name, r.Namespace, name, err)
+	}
+	return stateOf(d), nil
+}
+
+// stateOf judges a Deployment as `kubectl rollout status` does.
+func stateOf(d *appsv1.Deployment) deployState {
+	s := deployState{name: d.Name, found: true, spec: 1, pods: d.Status.Replicas}
+	if d.Spec.Replicas != nil {
+		s.spec = *d.Spec.Replicas
+	}
+	if d.Generation > d.Status.ObservedGeneration {
+		return s // the controller has not seen the latest spec: its status is stale
+	}
+	s.available = min(d.Status.UpdatedReplicas, d.Status.AvailableReplicas)
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
+			s.failure = "progress deadline exceeded"
+		}
+		if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
+			s.failure = c.Reason + ": " + c.Message
+		}
+	}
+	st := d.Status
+	s.done = st.UpdatedReplicas >= s.spec && st.Replicas == st.UpdatedReplicas && st.AvailableReplicas >= s.spec
+	return s
+}
+
+// diagnose explains why a Deployment's pods are not available.
+func (w *workloads) diagnose(ctx context.Context, r *Release, name string) []string {
+	d, err := w.kube.Kube.AppsV1().Deployments(r.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return []string{"cannot read deployment " + name + ": " + err.Error()}
+	}
+	return w.kube.Diagnose(ctx, d)
+}
+
+// readiness turns a Deployment's state into a Readiness.
+func readiness(s deployState) Readiness {
+	if s.done {
+		return Readiness{Done: true}
+	}
+	return Readiness{Waiting: s.String(), Stuck: s.name, Failure: s.failure}
+}
+
+// scaleUp raises a Deployment to at least replicas; it never lowers it. A
+// missing Deployment cannot be brought back by scaling, so that is invalid.
+func (w *workloads) scaleUp(ctx context.Context, r *Release, name string, replicas int32) error {
+	s, err := w.state(ctx, r, name)
+	if err != nil {
+		return err
+	}
+	if !s.found {
+		return fmt.Errorf("deployment %s/%s: %w: it does not exist", r.Namespace, name, ErrInvalid)
+	}
+	if s.spec >= replicas {
+		return nil
+	}
+	return w.scale(ctx, r, name, replicas)
+}
+
+// settle leaves keep as the only running version: keep scaled up to the
+// release's size and available first, then gone scaled to 0 and its pods
+// gone, so that availability never dips.
+func (w *workloads) settle(ctx context.Context, r *Release, keep, gone string) (bool, error) {
+	if err := w.scaleUp(ctx, r, keep, r.Replicas); err != nil {
+		return false, err
+	}
+	if s, err := w.state(ctx, r, keep); err != nil || !s.done {
+		return false, err
+	}
+	if gone == "" {
+		return true, nil
+	}
+	if err := w.scale(ctx, r, gone, 0); err != nil {
+		return false, err
+	}
+	g, err := w.state(ctx, r, gone)
+	return err == nil && g.pods == 0, err
+}
