@@ -35,7 +35,7 @@ type Engine struct {
 	running map[string]bool // targets with a deploy in hand
 	// lastOrphanSweep is when labelled preview namespaces were last checked.
 	lastOrphanSweep time.Time
-	wg      sync.WaitGroup
+	wg              sync.WaitGroup
 }
 
 type engineMetrics struct {

@@ -26,7 +26,9 @@ func TestCommentGolden(t *testing.T) {
 			p.Status = store.PreviewFailed
 			p.Reason = `deployment preview-shop-web-mr-12/web not available: timed out after 5m0s: pod web-6d4-x2k: ImagePullBackOff: Back-off pulling image "registry.example.com/shop/web:4f2d9c1e"`
 		},
-		"stopped-merged":  func(p *store.Preview) { p.Status, p.Wanted, p.StopReason, p.MRState = store.PreviewStopped, false, "merged", "merged" },
+		"stopped-merged": func(p *store.Preview) {
+			p.Status, p.Wanted, p.StopReason, p.MRState = store.PreviewStopped, false, "merged", "merged"
+		},
 		"stopped-command": func(p *store.Preview) { p.Status, p.Wanted, p.StopReason = store.PreviewStopped, false, "command" },
 		"stopping-ttl":    func(p *store.Preview) { p.Status, p.Wanted, p.StopReason = store.PreviewStopping, false, "ttl" },
 	}

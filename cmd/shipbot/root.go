@@ -103,7 +103,11 @@ func renderCmd() *cobra.Command {
 				return err
 			}
 			d := store.Deployment{ID: "render", App: a.Name, Project: a.Project, Environment: env, Namespace: e.Namespace, Ref: ref, SHA: sha, Image: image, User: "render"}
-			objs, err := deployer.RenderApp(t, a, d)
+			params, ok := a.ParamsFor(env)
+			if !ok {
+				return fmt.Errorf("app %s does not deploy to environment %s", a.Name, env)
+			}
+			objs, err := deployer.RenderApp(t, a, params, d)
 			if err != nil {
 				return err
 			}
