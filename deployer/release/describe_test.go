@@ -47,7 +47,7 @@ func TestDescribe(t *testing.T) {
 		{"rolling back", func(r *Release) {
 			r.Phase, r.Stage, r.Percent, r.Reason = RollingBack, 1, 50, "gate smoke failed: HTTP 500"
 		}, 0, "stage 2/3 · 50 % · rolling back to v1-3-0 · gate smoke failed: HTTP 500"},
-		{"succeeded", func(r *Release) { r.Phase, r.Stage, r.Percent, r.Updated = Succeeded, 3, 100, at(14 * time.Minute) }, 0,
+		{"succeeded", func(r *Release) { r.Phase, r.Stage, r.Percent, r.Updated = Succeeded, 3, 100, at(14*time.Minute) }, 0,
 			"succeeded · 100 % on v1-4-0 · took 14m"},
 		{"rolled back", func(r *Release) { r.Phase, r.Stage, r.Reason = RolledBack, 1, "rollback by alice via slack" }, 0,
 			"rolled back to v1-3-0 at stage 2/3 · rollback by alice via slack"},

@@ -19,6 +19,7 @@ type Clock interface{ Now() time.Time }
 
 type systemClock struct{}
 
+// Now is the wall clock.
 func (systemClock) Now() time.Time { return time.Now() }
 
 // Options are the Engine's collaborators.
@@ -52,7 +53,7 @@ type Engine struct {
 
 	// afterAction, when set, runs after each action is persisted; tests use
 	// it to stop an engine between two actions.
-	afterAction func(action string)
+	afterAction func(r *Release, action string)
 }
 
 // New builds an Engine.
@@ -113,7 +114,7 @@ func (e *Engine) Create(ctx context.Context, r Release) (Release, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.checkNoActive(r); err != nil {
+	if err := e.checkNoActive(ctx, r); err != nil {
 		return Release{}, err
 	}
 	_, err := e.store.CreateRelease(func(id string) ([]byte, error) {
@@ -123,8 +124,8 @@ func (e *Engine) Create(ctx context.Context, r Release) (Release, error) {
 	return r, err
 }
 
-func (e *Engine) checkNoActive(r Release) error {
-	active, err := e.Active(context.Background())
+func (e *Engine) checkNoActive(ctx context.Context, r Release) error {
+	active, err := e.Active(ctx)
 	if err != nil {
 		return err
 	}
@@ -242,15 +243,7 @@ func (e *Engine) Step(ctx context.Context, id string) (Result, error) {
 	if r.Phase.Terminal() {
 		return e.result(&r, 0), nil
 	}
-	c, err := e.clusters.Cluster(ctx, r.Cluster)
-	if err != nil {
-		return e.result(&r, 0), err
-	}
-	d, err := newDriver(&r, c, e.render)
-	if err != nil {
-		return e.result(&r, 0), err
-	}
-	s := &stepper{e: e, r: &r, d: d, w: &workloads{kube: c.Kube, render: e.render}}
+	s := &stepper{e: e, r: &r}
 	return s.run(ctx)
 }
 

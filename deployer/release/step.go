@@ -28,6 +28,12 @@ func (s *stepper) run(ctx context.Context) (Result, error) {
 	if err := s.applyIntents(ctx); err != nil {
 		return s.e.result(s.r, 0), err
 	}
+	if s.r.Phase == Paused || s.r.Phase.Terminal() {
+		return s.e.result(s.r, 0), nil // nothing to do on the cluster
+	}
+	if err := s.connect(ctx); err != nil {
+		return s.e.result(s.r, 0), err
+	}
 	for range maxHops {
 		wait, err := s.phase(ctx)
 		if err != nil && permanent(err) && ctx.Err() == nil {
@@ -41,6 +47,19 @@ func (s *stepper) run(ctx context.Context) (Result, error) {
 		}
 	}
 	return s.e.result(s.r, 0), fmt.Errorf("release %s: %d phase changes in one step", s.r.ID, maxHops)
+}
+
+// connect picks the release's cluster and driver; intents need neither.
+func (s *stepper) connect(ctx context.Context) error {
+	c, err := s.e.clusters.Cluster(ctx, s.r.Cluster)
+	if err != nil {
+		return err
+	}
+	if s.d, err = newDriver(s.r, c, s.e.render); err != nil {
+		return err
+	}
+	s.w = &workloads{kube: c.Kube, render: s.e.render}
+	return nil
 }
 
 func (s *stepper) phase(ctx context.Context) (*Result, error) {
@@ -70,15 +89,20 @@ func (s *stepper) act(ctx context.Context, name string, fn func(context.Context,
 	if err := fn(ctx, s.r); err != nil {
 		return fmt.Errorf("release %s: %s: %w", s.r.ID, name, err)
 	}
-	return s.save(name)
+	return s.save(ctx, name)
 }
 
-func (s *stepper) save(action string) error {
+// save persists the release after an action. A cancelled step persists
+// nothing more: like a crash, it leaves the store at the last action.
+func (s *stepper) save(ctx context.Context, action string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := s.e.save(s.r); err != nil {
 		return fmt.Errorf("release %s: persist after %s: %w", s.r.ID, action, err)
 	}
 	if s.e.afterAction != nil {
-		s.e.afterAction(action)
+		s.e.afterAction(s.r, action)
 	}
 	return nil
 }
@@ -91,7 +115,7 @@ func (s *stepper) transition(ctx context.Context, p Phase, why string, reason Re
 	if reason != "" {
 		s.e.emit(ctx, s.r, reason, msg)
 	}
-	return s.save(strings.ToLower(string(p)))
+	return s.save(ctx, strings.ToLower(string(p)))
 }
 
 // applyIntents acts on the intents recorded since the last step, in order.
@@ -116,7 +140,7 @@ func (s *stepper) applyIntents(ctx context.Context) error {
 		default:
 			in.Outcome = OutcomeApplied
 		}
-		if err := s.save("intent " + string(in.Kind)); err != nil {
+		if err := s.save(ctx, "intent "+string(in.Kind)); err != nil {
 			return err
 		}
 	}
@@ -180,7 +204,7 @@ func (s *stepper) notReady(ctx context.Context, rd Readiness) (*Result, error) {
 		failure = fmt.Sprintf("not available within the progress deadline (%s): %s", r.ProgressDeadline, rd.Waiting)
 	}
 	if failure == "" {
-		return s.wait(s.e.poll), s.save("wait for pods")
+		return s.wait(s.e.poll), s.save(ctx, "wait for pods")
 	}
 	if rd.Stuck != "" {
 		if reasons := s.w.diagnose(ctx, r, rd.Stuck); len(reasons) > 0 {
@@ -233,13 +257,13 @@ func (s *stepper) gates(ctx context.Context, when When) (*Result, error) {
 			if c.Runs == 1 {
 				s.e.emit(ctx, r, ReasonWaitingForGate, fmt.Sprintf("%s gate %s: %s", when, g.Name, c.Message))
 			}
-			return s.wait(c.Next.Sub(now)), s.save("gate " + g.Name)
+			return s.wait(c.Next.Sub(now)), s.save(ctx, "gate "+g.Name)
 		case CheckFailed:
 			s.e.emit(ctx, r, ReasonGateFailed, fmt.Sprintf("%s gate %s: %s", when, g.Name, c.Message))
 			return nil, s.fail(ctx, g.OnFailure, fmt.Sprintf("gate %s failed: %s", g.Name, c.Message))
 		}
 		s.e.emit(ctx, r, ReasonGatePassed, fmt.Sprintf("%s gate %s: %s", when, g.Name, c.Message))
-		if err := s.save("gate " + g.Name); err != nil {
+		if err := s.save(ctx, "gate "+g.Name); err != nil {
 			return nil, err
 		}
 	}

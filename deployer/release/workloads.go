@@ -161,6 +161,7 @@ type deployState struct {
 	failure   string
 }
 
+// String says how far the Deployment is, e.g. "web-v2: 3/10 available".
 func (s deployState) String() string {
 	if !s.found {
 		return s.name + ": not created yet"

@@ -1,0 +1,88 @@
+package release
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shipbot/shipbot/deployer/store"
+	"github.com/shipbot/shipbot/templates"
+)
+
+// storeEngine is an engine on a temp store and no cluster, for what needs none.
+func storeEngine(t *testing.T) *Engine {
+	st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{LockTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e, err := New(Options{Store: st, Clusters: ClusterMap{}, Clock: &fakeClock{now: t0}, Log: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func storedRelease() Release {
+	return Release{
+		App: "web", Environment: "prod", Cluster: "c1", Namespace: "web", Strategy: Canary,
+		From: Revision{Name: "v1", Image: "web:1"}, To: Revision{Name: "v2", Image: "web:2"},
+		Stages: []Stage{{Target: 10}, {Target: 100}},
+		Params: templates.Params{Ports: []templates.Port{{Port: 80}}},
+	}
+}
+
+func TestSaveKeepsIntentsRecordedDuringAStep(t *testing.T) {
+	e := storeEngine(t)
+	r, err := e.Create(t.Context(), storedRelease())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := e.Get(t.Context(), r.ID) // what a running Step holds
+	if _, err := e.Record(t.Context(), r.ID, Intent{Kind: IntentPause, Actor: "alice", Surface: SurfaceDingTalk}); err != nil {
+		t.Fatal(err)
+	}
+	stale.Percent = 10 // the step's own progress
+	if err := e.save(&stale); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.Get(t.Context(), r.ID)
+	if got.Percent != 10 || len(got.Intents) != 1 || got.Intents[0].Actor != "alice" || len(got.pendingIntents()) != 1 {
+		t.Errorf("after save: percent %d, intents %+v", got.Percent, got.Intents)
+	}
+}
+
+func TestCreateAllowsOneActiveReleasePerTarget(t *testing.T) {
+	e := storeEngine(t)
+	first, err := e.Create(t.Context(), storedRelease())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.ID != "r000000000001" || first.Phase != Pending || first.Replicas != 1 || first.VirtualService != "web" {
+		t.Errorf("created %+v", first)
+	}
+	if _, err := e.Create(t.Context(), storedRelease()); !errors.Is(err, ErrConflict) {
+		t.Errorf("second release of the same target: %v, want ErrConflict", err)
+	}
+	other := storedRelease()
+	other.Environment = "staging"
+	if _, err := e.Create(t.Context(), other); err != nil {
+		t.Errorf("release to another environment: %v", err)
+	}
+	bad := storedRelease()
+	bad.Environment, bad.To.Name, bad.Stages = "dev", "V2!", []Stage{{Target: 50}}
+	if _, err := e.Create(t.Context(), bad); !errors.Is(err, ErrInvalid) {
+		t.Errorf("invalid release: %v, want ErrInvalid", err)
+	}
+	if _, err := e.Record(t.Context(), first.ID, Intent{Kind: IntentAbort, Actor: "bob", Surface: SurfaceAPI}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Step(t.Context(), first.ID); err != nil {
+		t.Fatal(err)
+	}
+	active, err := e.Active(t.Context())
+	if err != nil || len(active) != 1 || active[0].Environment != "staging" {
+		t.Errorf("active after abort: %+v, %v", active, err)
+	}
+}
