@@ -278,3 +278,53 @@ func (r *Release) snapshot() Release {
 	c.History = slices.Clone(r.History)
 	return c
 }
+
+// Filter selects releases for List. Zero fields match everything.
+type Filter struct {
+	Project     string
+	App         string
+	Environment string
+	Cluster     string
+	Phases      []Phase
+	User        string // the release's TriggeredBy, or the actor of any intent
+	Since       time.Time
+	Until       time.Time
+}
+
+// Match reports whether r passes the filter.
+func (f Filter) Match(r Release) bool {
+	switch {
+	case f.Project != "" && r.Project != f.Project,
+		f.App != "" && r.App != f.App,
+		f.Environment != "" && r.Environment != f.Environment,
+		f.Cluster != "" && r.Cluster != f.Cluster,
+		len(f.Phases) > 0 && !slices.Contains(f.Phases, r.Phase),
+		!f.Since.IsZero() && r.Created.Before(f.Since),
+		!f.Until.IsZero() && !r.Created.Before(f.Until):
+		return false
+	}
+	if f.User == "" || r.TriggeredBy == f.User {
+		return true
+	}
+	return slices.ContainsFunc(r.Intents, func(in Intent) bool { return in.Actor == f.User })
+}
+
+// List returns the releases that match f, newest first.
+func (e *Engine) List(ctx context.Context, f Filter) ([]Release, error) {
+	var out []Release
+	err := e.store.Releases(func(_ string, raw []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r, err := e.decode(raw)
+		if err != nil {
+			return err
+		}
+		if f.Match(r) {
+			out = append(out, r)
+		}
+		return nil
+	})
+	slices.Reverse(out)
+	return out, err
+}

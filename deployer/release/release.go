@@ -78,6 +78,20 @@ type Release struct {
 	To          Revision `json:"to"`
 	Strategy    Strategy `json:"strategy"`
 
+	// Traceability: who and which build started the release.
+	TriggeredBy string `json:"triggeredBy,omitempty"` // GitLab username
+	PipelineID  int64  `json:"pipelineID,omitempty"`
+	JobID       int64  `json:"jobID,omitempty"`
+	JobName     string `json:"jobName,omitempty"`
+	WebURL      string `json:"webURL,omitempty"` // the pipeline or tag page
+
+	// After is a release that must end before this one starts: the one ahead
+	// in the queue for the same target, or the previous environment of a
+	// tag's chain (prod1 before prod2). AfterMustSucceed makes any other end
+	// of it abort this one.
+	After            string `json:"after,omitempty"`
+	AfterMustSucceed bool   `json:"afterMustSucceed,omitempty"`
+
 	// Params render the app's objects; Image and Replicas come from the
 	// revision and the release. Recorded here so that a resumed release
 	// renders exactly what it started with.
