@@ -64,7 +64,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketInbox, bucketKeys, bucketDeployments, bucketPreviews, bucketReleases} {
+		for _, b := range [][]byte{bucketInbox, bucketKeys, bucketDeployments, bucketPreviews, bucketReleases, bucketNotes} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
