@@ -97,7 +97,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 func connect(cfg *config.Config) (map[string]*kube.Client, error) {
 	out := map[string]*kube.Client{}
 	for _, c := range cfg.Clusters {
-		rc, err := kube.RESTConfig(c)
+		rc, err := kube.RESTConfig(kube.Source{Name: c.Name, Kubeconfig: c.Kubeconfig, Context: c.Context, InCluster: c.InCluster})
 		if err != nil {
 			return nil, err
 		}

@@ -18,8 +18,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
-
-	"github.com/shipbot/shipbot/deployer/config"
 )
 
 // FieldManager is the server-side apply manager name shipbot owns fields under.
@@ -35,8 +33,19 @@ type Client struct {
 	mapper   *restmapper.DeferredDiscoveryRESTMapper
 }
 
+// Source says where a cluster's credentials come from: a kubeconfig file and
+// context, or the service account shipbot runs as. It mirrors the config
+// file's cluster entry, which kube does not import so that the release
+// engine's types can appear in the config.
+type Source struct {
+	Name       string
+	Kubeconfig string
+	Context    string
+	InCluster  bool
+}
+
 // RESTConfig builds a client config for a configured cluster.
-func RESTConfig(c config.Cluster) (*rest.Config, error) {
+func RESTConfig(c Source) (*rest.Config, error) {
 	if c.InCluster {
 		rc, err := rest.InClusterConfig()
 		if err != nil {

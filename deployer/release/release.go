@@ -85,12 +85,15 @@ type Release struct {
 	JobName     string `json:"jobName,omitempty"`
 	WebURL      string `json:"webURL,omitempty"` // the pipeline or tag page
 
-	// After is a release that must end before this one starts: the one ahead
-	// in the queue for the same target, or the previous environment of a
-	// tag's chain (prod1 before prod2). AfterMustSucceed makes any other end
-	// of it abort this one.
-	After            string `json:"after,omitempty"`
-	AfterMustSucceed bool   `json:"afterMustSucceed,omitempty"`
+	// After lists releases that must end before this one starts: those
+	// ahead of it in the queue for the same target. Requires is a release
+	// that must also have succeeded, the previous environment of a tag's
+	// chain (prod1 before prod2); any other end of it aborts this one.
+	After    []string `json:"after,omitempty"`
+	Requires string   `json:"requires,omitempty"`
+	// ResolveFrom makes the engine read From when the release starts: the
+	// revision the last ended release of the same target left serving.
+	ResolveFrom bool `json:"resolveFrom,omitempty"`
 
 	// Params render the app's objects; Image and Replicas come from the
 	// revision and the release. Recorded here so that a resumed release
@@ -223,7 +226,7 @@ func (r *Release) setDefaults() {
 	switch {
 	case len(r.Stages) == 0:
 		r.Stages = []Stage{{Target: 100, Continue: Auto}}
-	case r.From.IsZero():
+	case r.From.IsZero() && !r.ResolveFrom:
 		// Nothing to shift traffic away from: a first release goes straight to
 		// 100 %, keeping the last stage's gates.
 		r.Stages = r.Stages[len(r.Stages)-1:]

@@ -65,7 +65,7 @@ func (s *stepper) connect(ctx context.Context) error {
 func (s *stepper) phase(ctx context.Context) (*Result, error) {
 	switch s.r.Phase {
 	case Pending:
-		return nil, s.transition(ctx, Progressing, "started", "", "")
+		return s.start(ctx)
 	case Progressing:
 		return s.progress(ctx)
 	case Verifying:

@@ -1,0 +1,134 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/shipbot/shipbot/deployer/store"
+)
+
+// ReasonQueued says a release waits for others to end before it starts.
+const ReasonQueued Reason = "Queued"
+
+// QueuePoll is how often a queued release looks at what it waits for, in
+// case no one wakes it when that ends.
+const QueuePoll = 30 * time.Second
+
+// start begins a Pending release once the releases it waits for have
+// ended, reading which revision it moves away from at that moment.
+func (s *stepper) start(ctx context.Context) (*Result, error) {
+	r := s.r
+	for _, id := range r.After {
+		other, err := s.e.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !other.Phase.Terminal() {
+			return s.queued(ctx, fmt.Sprintf("waiting for release %s (%s %s in %s) to end", other.ID, other.App, other.To.Name, other.Environment))
+		}
+	}
+	if r.Requires != "" {
+		other, err := s.e.Get(ctx, r.Requires)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case !other.Phase.Terminal():
+			return s.queued(ctx, fmt.Sprintf("waiting for release %s to succeed in %s first", other.ID, other.Environment))
+		case other.Phase != Succeeded:
+			r.Reason = fmt.Sprintf("release %s in %s ended %s", other.ID, other.Environment, other.Phase)
+			return nil, s.transition(ctx, Aborted, r.Reason, ReasonAborted, r.Reason)
+		}
+	}
+	if r.ResolveFrom {
+		if err := s.resolveFrom(ctx); err != nil || r.Phase != Pending {
+			return nil, err
+		}
+	}
+	return nil, s.transition(ctx, Progressing, "started", "", "")
+}
+
+// queued waits, saying why once.
+func (s *stepper) queued(ctx context.Context, why string) (*Result, error) {
+	if last := s.r.lastEvent(); !strings.HasSuffix(last, why) {
+		s.e.emit(ctx, s.r, ReasonQueued, why)
+		if err := s.save(ctx, "queued"); err != nil {
+			return nil, err
+		}
+	}
+	return s.wait(QueuePoll), nil
+}
+
+func (r *Release) lastEvent() string {
+	for i := len(r.History) - 1; i >= 0; i-- {
+		if r.History[i].Kind == EntryEvent {
+			return r.History[i].Message
+		}
+	}
+	return ""
+}
+
+// resolveFrom sets From to what the target serves now. A release of the
+// revision already served ends at once.
+func (s *stepper) resolveFrom(ctx context.Context) error {
+	r := s.r
+	from, err := s.e.Serving(ctx, r.App, r.Environment, r.Cluster, r.ID)
+	if err != nil {
+		return err
+	}
+	r.From, r.ResolveFrom = from, false
+	if from.Name == r.To.Name {
+		r.Reason = fmt.Sprintf("%s already serves %s on %s", r.To.Name, r.Environment, r.Cluster)
+		return s.transition(ctx, Aborted, r.Reason, ReasonAborted, r.Reason)
+	}
+	if from.IsZero() && len(r.Stages) > 1 {
+		// Nothing to shift traffic away from: straight to 100 %.
+		r.Stages = r.Stages[len(r.Stages)-1:]
+	}
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	return s.save(ctx, "resolve from")
+}
+
+// Serving is the revision that the last ended release of app in env on
+// cluster left serving, ignoring release except (ids sort by creation).
+// It is zero when there was none.
+func (e *Engine) Serving(ctx context.Context, app, env, cluster, except string) (Revision, error) {
+	var last *Release
+	err := e.store.Releases(func(id string, raw []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if id == except {
+			return nil
+		}
+		r, err := e.decode(raw)
+		if err != nil {
+			return err
+		}
+		if r.App == app && r.Environment == env && r.Cluster == cluster && r.Phase.Terminal() {
+			last = &r
+		}
+		return nil
+	})
+	if err != nil || last == nil {
+		return Revision{}, err
+	}
+	return last.Left(), nil
+}
+
+// Left is the revision an ended release left serving: To once it
+// succeeded or was aborted at 100 %, otherwise From.
+func (r Release) Left() Revision {
+	if r.Phase == Succeeded || (r.Phase == Aborted && r.Percent == 100) {
+		return r.To
+	}
+	return r.From
+}
