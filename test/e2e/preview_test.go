@@ -181,10 +181,12 @@ func TestPreviewLifecycle(t *testing.T) {
 	mustPost(t, r.m, "Pipeline Hook", fixtures.MRPipeline(t, old, 9003))
 	time.Sleep(time.Second)
 	r.waitImage(t, ":22222222")
-	deps := r.gl.Deployments(projectID)
-	if len(deps) != 2 || deps[0].Status != "success" || deps[1].Status != "success" || deps[1].SHA != sha('2') {
-		t.Errorf("gitlab deployments: %+v", deps)
-	}
+	eventually(t, 20*time.Second, "both GitLab deployments succeeded", func() error {
+		if deps := r.gl.Deployments(projectID); len(deps) != 2 || deps[0].Status != "success" || deps[1].Status != "success" || deps[1].SHA != sha('2') {
+			return fmt.Errorf("gitlab deployments: %+v", deps)
+		}
+		return nil
+	})
 
 	// Close: everything goes.
 	r.mr.Action, r.mr.State = "close", "closed"
