@@ -56,6 +56,9 @@ func Plan(cfg *config.Config, b Build, now time.Time) ([]store.Deployment, error
 			if _, ok := app.Environments[env.Name]; !ok || !matches(env, b) {
 				continue
 			}
+			if _, ok := staged(app, env.Name, b); ok {
+				continue // a staged release, see Releaser
+			}
 			image, err := app.ImageFor(config.ImageData{Project: b.Project, App: app.Name, SHA: b.SHA, ShortSHA: short(b.SHA), Ref: b.Ref, Environment: env.Name})
 			if err != nil {
 				return nil, fmt.Errorf("app %s: %w", app.Name, err)

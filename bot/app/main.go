@@ -3,6 +3,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/kube"
+	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
@@ -34,13 +36,20 @@ type Main struct {
 
 	store    *store.Store
 	clusters map[string]*kube.Client
-	gitlab   *gitlab.Client // nil without a GitLab token
-	notifier deployer.Notifier
-	engine   *deployer.Engine
-	worker   *inbox.Worker
-	echo     *echo.Echo
-	listener net.Listener
-	registry *prometheus.Registry
+	staged   release.ClusterMap // the same clusters, with Istio clients, for staged releases
+	releases *deployer.ReleaseRunner
+	// ReleaseNotifiers receive every staged-release event (chat, outgoing
+	// webhooks); set before Run.
+	ReleaseNotifiers []release.Notifier
+	// ReleasePoll is how often a release waiting for pods looks again; 500ms when 0.
+	ReleasePoll time.Duration
+	gitlab      *gitlab.Client // nil without a GitLab token
+	notifier    deployer.Notifier
+	engine      *deployer.Engine
+	worker      *inbox.Worker
+	echo        *echo.Echo
+	listener    net.Listener
+	registry    *prometheus.Registry
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -63,7 +72,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.store, err = store.Open(m.Config.Store.Path, store.Options{}); err != nil {
 		return err
 	}
-	if m.clusters, err = connect(m.Config); err != nil {
+	if m.clusters, m.staged, err = connect(m.Config); err != nil {
 		return err
 	}
 	m.registry = prometheus.NewRegistry()
@@ -80,8 +89,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	eng, err := release.New(release.Options{Store: m.store, Clusters: m.staged, Log: m.Log,
+		Notifier: fanout(m.ReleaseNotifiers), Clock: clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
+	if err != nil {
+		return err
+	}
+	m.releases = &deployer.ReleaseRunner{Engine: eng, Log: m.Log}
 	m.worker = inbox.NewWorker(m.Config, m.store, m.engine, m.Log)
 	m.worker.Now = m.Now
+	m.worker.Releases = m.releases
 	if m.gitlab != nil {
 		m.worker.Notes = &review.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config}, Log: m.Log, Now: m.Now}
 	}
@@ -94,18 +110,21 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	return nil
 }
 
-func connect(cfg *config.Config) (map[string]*kube.Client, error) {
-	out := map[string]*kube.Client{}
+func connect(cfg *config.Config) (map[string]*kube.Client, release.ClusterMap, error) {
+	out, staged := map[string]*kube.Client{}, release.ClusterMap{}
 	for _, c := range cfg.Clusters {
 		rc, err := kube.RESTConfig(kube.Source{Name: c.Name, Kubeconfig: c.Kubeconfig, Context: c.Context, InCluster: c.InCluster})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if out[c.Name], err = kube.New(c.Name, rc); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if staged[c.Name], err = release.NewCluster(c.Name, rc); err != nil {
+			return nil, nil, err
 		}
 	}
-	return out, nil
+	return out, staged, nil
 }
 
 // connectGitLab sets up the API client and what needs it: the merge request
@@ -130,7 +149,8 @@ func (m *Main) start(ctx context.Context) {
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); r.Run(ctx, m.Config.Previews.GCInterval.Duration) }()
 	}
-	m.wg.Add(3)
+	m.wg.Add(4)
+	go func() { defer m.wg.Done(); _ = m.releases.Run(ctx) }()
 	go func() {
 		defer m.wg.Done()
 		if err := m.echo.Server.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -148,6 +168,9 @@ func (m *Main) Addr() string {
 	}
 	return m.listener.Addr().String()
 }
+
+// Releases is the staged-release runner, for tests and the API.
+func (m *Main) Releases() *deployer.ReleaseRunner { return m.releases }
 
 // Store exposes the store, for tests and the CLI.
 func (m *Main) Store() *store.Store { return m.store }

@@ -30,8 +30,11 @@ type Worker struct {
 	Store  *store.Store
 	Engine Engine
 	Notes  Notes // nil: comments are ignored
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Releases is woken after a delivery that may have started or stopped
+	// staged releases; nil when none are configured.
+	Releases Engine
+	Log      *slog.Logger
+	Now      func() time.Time
 
 	wake chan struct{}
 }
@@ -94,7 +97,15 @@ func (w *Worker) process(ctx context.Context, d store.Delivery) {
 	} else if err == nil {
 		changes = w.changes(ev, d.Key)
 	}
-	recorded, err := w.Store.Complete(d.Seq, changes)
+	recorded, err := w.Store.Complete(d.Seq, refusable(changes))
+	var refused *refusal
+	if errors.As(err, &refused) {
+		// What the delivery asks for can never be done as asked (say, a
+		// release spec the tag cannot satisfy): nothing of it was applied.
+		// Drop it loudly rather than retry it forever ahead of the rest.
+		log.Error("delivery refused; nothing applied", "err", refused.err)
+		recorded, err = w.Store.Complete(d.Seq, nil)
+	}
 	if after != nil {
 		after(err)
 	}
@@ -107,6 +118,9 @@ func (w *Worker) process(ctx context.Context, d store.Delivery) {
 	}
 	// Previews may have been stopped too: the engine looks either way.
 	w.Engine.Wake()
+	if w.Releases != nil {
+		w.Releases.Wake()
+	}
 }
 
 // changes decides what an event asks for, as changes to apply in the same
@@ -130,6 +144,11 @@ func (w *Worker) changes(ev hook.Event, key string) func(*store.Tx) error {
 		}
 		for _, d := range deps {
 			if _, err := tx.AddDeployment(d); err != nil {
+				return err
+			}
+		}
+		if b.Tag {
+			if _, err := (deployer.Releaser{Config: w.Config}).Build(tx, b, now); err != nil {
 				return err
 			}
 		}
@@ -192,4 +211,23 @@ func BuildOf(ev hook.Event) (deployer.Build, bool) {
 			Ref: e.Tag, Tag: true, SHA: e.SHA, User: e.User.Username}, true
 	}
 	return deployer.Build{}, false
+}
+
+// refusal is an error of a delivery's changes, as opposed to one of the
+// store: retrying the delivery would fail the same way.
+type refusal struct{ err error }
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+func refusable(changes func(*store.Tx) error) func(*store.Tx) error {
+	if changes == nil {
+		return nil
+	}
+	return func(tx *store.Tx) error {
+		if err := changes(tx); err != nil {
+			return &refusal{err}
+		}
+		return nil
+	}
 }

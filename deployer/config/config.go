@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/shipbot/shipbot/deployer/release"
 )
 
 // Trigger says which GitLab event starts a deploy of an app.
@@ -39,6 +41,13 @@ type Config struct {
 	Environments []Environment `yaml:"environments"`
 	Apps         []App         `yaml:"apps"`
 	Previews     Previews      `yaml:"previews"`
+	// PublicURL is shipbot's own address as users reach it, the base of links in chat.
+	PublicURL string    `yaml:"publicURL"`
+	API       API       `yaml:"api"`
+	Slack     *Slack    `yaml:"slack"`    // nil when Slack is off
+	DingTalk  *DingTalk `yaml:"dingtalk"` // nil when DingTalk is off
+	Notify    Notify    `yaml:"notify"`
+	Users     []User    `yaml:"users"`
 
 	file string
 }
@@ -82,6 +91,8 @@ type Environment struct {
 	Clusters  []string `yaml:"clusters"`
 	Namespace string   `yaml:"namespace"`
 	Refs      Refs     `yaml:"refs"`
+	// Access is the GitLab role needed to act on releases here; see RequiredAccess.
+	Access string `yaml:"access"`
 
 	branches []*regexp.Regexp
 	tags     []*regexp.Regexp
@@ -94,19 +105,55 @@ type Refs struct {
 	MergeRequests bool     `yaml:"mergeRequests"`
 }
 
+// GitLab roles an environment can require, lowest first.
+const (
+	AccessDeveloper  = "developer"
+	AccessMaintainer = "maintainer"
+	AccessOwner      = "owner"
+)
+
+// RequiredAccess is the GitLab role a user needs to promote, pause or roll
+// back releases in this environment: access when set, else maintainer where
+// tags deploy (production) and developer elsewhere.
+func (e Environment) RequiredAccess() string {
+	switch {
+	case e.Access != "":
+		return e.Access
+	case len(e.Refs.Tags) > 0:
+		return AccessMaintainer
+	default:
+		return AccessDeveloper
+	}
+}
+
 // App maps a GitLab project to a template and its per-environment parameters.
 type App struct {
-	Name           string            `yaml:"name"`
-	Project        string            `yaml:"project"`
-	Template       string            `yaml:"template"`
-	TemplateDir    string            `yaml:"templateDir"`
-	Registry       string            `yaml:"registry"`
-	Image          string            `yaml:"image"`
-	Trigger        Trigger           `yaml:"trigger"`
-	Job            string            `yaml:"job"`
-	RolloutTimeout Duration          `yaml:"rolloutTimeout"`
-	Params         Params            `yaml:"params"`
-	Environments   map[string]Params `yaml:"environments"`
+	Name           string   `yaml:"name"`
+	Project        string   `yaml:"project"`
+	Template       string   `yaml:"template"`
+	TemplateDir    string   `yaml:"templateDir"`
+	Registry       string   `yaml:"registry"`
+	Image          string   `yaml:"image"`
+	Trigger        Trigger  `yaml:"trigger"`
+	Job            string   `yaml:"job"`
+	RolloutTimeout Duration `yaml:"rolloutTimeout"`
+	Params         Params   `yaml:"params"`
+	// Release is the staged release for every environment the app releases
+	// to by tag, unless that environment sets its own; nil means a plain deploy.
+	Release      *release.Spec             `yaml:"release"`
+	Environments map[string]AppEnvironment `yaml:"environments"`
+}
+
+// AppEnvironment is an app's settings in one environment: parameters that
+// override the app's, and optionally its own release spec.
+type AppEnvironment struct {
+	Params `yaml:",inline"`
+	// Release replaces the app's release spec wholesale in this environment.
+	Release *release.Spec `yaml:"release"`
+
+	// untagged marks, once loaded, an environment without tag rules: the
+	// app's release spec does not reach it, only its own does.
+	untagged bool
 }
 
 // Params are the values an app's templates see in one environment. Fields
@@ -203,6 +250,13 @@ func (c *Config) setDefaults() {
 		c.Store.Path = "shipbot.db"
 	}
 	c.Previews.setDefaults()
+	c.setSurfaceDefaults()
+	tagged := map[string]bool{}
+	for i := range c.Environments {
+		e := &c.Environments[i]
+		e.Access = e.RequiredAccess()
+		tagged[e.Name] = len(e.Refs.Tags) > 0
+	}
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		if a.Image == "" {
@@ -217,6 +271,7 @@ func (c *Config) setDefaults() {
 		if a.RolloutTimeout.Duration == 0 {
 			a.RolloutTimeout.Duration = 5 * time.Minute
 		}
+		a.setReleaseDefaults(tagged)
 	}
 }
 

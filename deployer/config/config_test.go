@@ -3,8 +3,11 @@ package config
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/shipbot/shipbot/deployer/release"
 )
 
 const base = `
@@ -73,6 +76,58 @@ func TestExampleLoads(t *testing.T) {
 	img, err := web.ImageFor(ImageData{Project: "shop/web", ShortSHA: "abc12345"})
 	if err != nil || img != "registry.example.com/shop/web:abc12345" {
 		t.Errorf("image = %q, %v", img, err)
+	}
+	for _, env := range []string{"prod1", "prod2"} {
+		s, ok := web.ReleaseFor(env)
+		if !ok || s.Strategy != release.Canary || !slices.Equal(s.Steps, []int{10, 50, 100}) || !slices.Equal(s.PauseAfter, []int{10, 50}) ||
+			s.OnNewer != release.OnNewerQueue || len(s.Gates) != 1 || !strings.Contains(s.Gates[0].Prometheus.Query, `code=~"5.."`) {
+			t.Errorf("ReleaseFor(%s) = %+v, %v; want the app's canary", env, s, ok)
+		}
+	}
+	if _, ok := web.ReleaseFor("dev"); ok {
+		t.Error("dev has a staged release; want plain deploys where no tags deploy")
+	}
+	if e, _ := cfg.Environment("prod2"); e.RequiredAccess() != AccessMaintainer {
+		t.Errorf("prod2 requires %q, want maintainer", e.RequiredAccess())
+	}
+	if e, _ := cfg.Environment("dev"); e.RequiredAccess() != AccessDeveloper {
+		t.Errorf("dev requires %q, want developer", e.RequiredAccess())
+	}
+}
+
+// TestExampleOptionalSectionsLoad uncomments the example's optional
+// sections ("# " lines after the chat heading; "## " lines are prose) so
+// that what the file shows for them stays valid too.
+func TestExampleOptionalSectionsLoad(t *testing.T) {
+	for k, v := range map[string]string{
+		"SHIPBOT_GITLAB_TOKEN": "x", "SHIPBOT_WEBHOOK_SECRET": "y", "SHIPBOT_API_TOKEN": "api",
+		"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "sign", "DINGTALK_WEBHOOK_URL": "https://oapi.dingtalk.com/robot/send?access_token=t",
+		"DINGTALK_SECRET": "SEC1", "AUDIT_WEBHOOK_URL": "https://audit.example.com/in", "AUDIT_WEBHOOK_SECRET": "hmac",
+	} {
+		t.Setenv(k, v)
+	}
+	b, err := os.ReadFile("../../docs/examples/shipbot.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, optional, ok := strings.Cut(string(b), "## Chat, API and notifications")
+	if !ok {
+		t.Fatal("the example has no optional chat section")
+	}
+	var out strings.Builder
+	for _, l := range strings.Split(optional, "\n") {
+		if !strings.HasPrefix(l, "##") {
+			l = strings.TrimPrefix(strings.TrimPrefix(l, "#"), " ")
+		}
+		out.WriteString(l + "\n")
+	}
+	cfg, err := Parse("example.yaml", []byte(head+"#"+out.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.API.Token.Value() != "api" || cfg.Slack == nil || cfg.Slack.Mode != SlackModeHTTP || cfg.DingTalk == nil ||
+		len(cfg.Notify.Webhooks) != 1 || len(cfg.Users) != 2 {
+		t.Errorf("optional sections not all loaded: %+v", cfg)
 	}
 }
 

@@ -53,12 +53,32 @@ func yamlError(file string, err error) error {
 	return errors.Join(errs...)
 }
 
-var notFound = regexp.MustCompile(`^field (\S+) not found in type config\.(\w+)$`)
+var (
+	notFound    = regexp.MustCompile(`^field (\S+) not found in type (?:config|release)\.(\w+)$`)
+	badDuration = regexp.MustCompile("^cannot unmarshal !!\\w+ `(.*)` into time\\.Duration$")
+)
+
+// sections names the Go types whose YAML name is not just their name in lower case.
+var sections = map[string]string{
+	"AppEnvironment": "app environment",
+	"Spec":           "release",
+	"GateSpec":       "gate",
+	"HTTPGate":       "http gate",
+	"PrometheusGate": "prometheus gate",
+	"NotifyWebhook":  "notify webhook",
+}
 
 // friendlier rewords the decoder's Go-centric messages for people who edit YAML.
 func friendlier(msg string) string {
 	if m := notFound.FindStringSubmatch(msg); m != nil {
-		return fmt.Sprintf("unknown key %q in %s", m[1], strings.ToLower(m[2]))
+		name, ok := sections[m[2]]
+		if !ok {
+			name = strings.ToLower(m[2])
+		}
+		return fmt.Sprintf("unknown key %q in %s", m[1], name)
+	}
+	if m := badDuration.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("%q is not a duration such as 90s or 5m", m[1])
 	}
 	return msg
 }

@@ -71,6 +71,7 @@ func (c *Config) validate(v *validator) {
 		a.validate(v, []any{"apps", i}, apps, envs)
 	}
 	c.validatePreviews(v, clusters)
+	c.validateSurfaces(v)
 }
 
 func (g GitLab) validate(v *validator) {
@@ -120,6 +121,9 @@ func (e *Environment) validate(v *validator, path []any, seen, clusters map[stri
 	if len(e.Refs.Branches)+len(e.Refs.Tags) == 0 && !e.Refs.MergeRequests {
 		v.failf(at(path, "refs"), "environment %q has no ref rules: give branches, tags or mergeRequests: true", e.Name)
 	}
+	if !slices.Contains([]string{AccessDeveloper, AccessMaintainer, AccessOwner}, e.Access) {
+		v.failf(at(path, "access"), "%q is not one of developer, maintainer, owner", e.Access)
+	}
 }
 
 func compileAll(v *validator, path []any, exprs []string) []*regexp.Regexp {
@@ -160,6 +164,7 @@ func (a App) validate(v *validator, path []any, seen, envs map[string]bool) {
 		v.failf(at(path, "rolloutTimeout"), "must be positive")
 	}
 	a.Params.validate(v, at(path, "params"))
+	validateRelease(v, at(path, "release"), a.Release)
 	if len(a.Environments) == 0 {
 		v.failf(at(path, "environments"), "app %q deploys nowhere: list at least one environment", a.Name)
 	}
@@ -167,7 +172,9 @@ func (a App) validate(v *validator, path []any, seen, envs map[string]bool) {
 		if !envs[name] {
 			v.failf(at(path, "environments", name), "unknown environment %q; define it under environments", name)
 		}
-		a.Environments[name].validate(v, at(path, "environments", name))
+		e := a.Environments[name]
+		e.Params.validate(v, at(path, "environments", name))
+		validateRelease(v, at(path, "environments", name, "release"), e.Release)
 	}
 }
 

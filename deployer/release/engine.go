@@ -102,14 +102,8 @@ func (e *Engine) Create(ctx context.Context, r Release) (Release, error) {
 	if err := ctx.Err(); err != nil {
 		return Release{}, err
 	}
-	r.setDefaults()
-	now := e.clock.Now()
-	r.Phase, r.Stage, r.Percent, r.Reason = Pending, 0, 0, ""
-	r.Intents, r.Checks = nil, nil
-	r.Created, r.Updated = now, now
-	r.History = []Entry{{At: now, Actor: EngineActor, Kind: EntryEvent, Phase: Pending,
-		Message: fmt.Sprintf("created: %s %s → %s", r.Strategy, revName(r.From), r.To.Name)}}
-	if err := r.Validate(); err != nil {
+	r, err := Prepare(r, e.clock.Now())
+	if err != nil {
 		return Release{}, err
 	}
 	e.mu.Lock()
@@ -117,7 +111,7 @@ func (e *Engine) Create(ctx context.Context, r Release) (Release, error) {
 	if err := e.checkNoActive(ctx, r); err != nil {
 		return Release{}, err
 	}
-	_, err := e.store.CreateRelease(func(id string) ([]byte, error) {
+	_, err = e.store.CreateRelease(func(id string) ([]byte, error) {
 		r.ID = id
 		return json.Marshal(r)
 	})
@@ -327,4 +321,13 @@ func (e *Engine) List(ctx context.Context, f Filter) ([]Release, error) {
 	})
 	slices.Reverse(out)
 	return out, err
+}
+
+// Decode reads a stored release document.
+func Decode(raw []byte) (Release, error) {
+	var r Release
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return Release{}, fmt.Errorf("decode release: %w", err)
+	}
+	return r, nil
 }

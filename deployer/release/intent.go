@@ -33,7 +33,11 @@ const (
 	SurfaceAPI       Surface = "api"
 )
 
-var surfaces = []Surface{SurfaceSlack, SurfaceDingTalk, SurfaceMRComment, SurfaceCLI, SurfaceAPI}
+// SurfaceShipbot marks intents shipbot records itself, e.g. rolling back a
+// release that a newer one supersedes.
+const SurfaceShipbot Surface = "shipbot"
+
+var surfaces = []Surface{SurfaceSlack, SurfaceDingTalk, SurfaceMRComment, SurfaceCLI, SurfaceAPI, SurfaceShipbot}
 
 // Intent is a recorded request; the engine acts on it at its next step.
 type Intent struct {
@@ -108,6 +112,9 @@ func (r *Release) allows(in Intent) error {
 			return fmt.Errorf("%w: it is %s, not paused; continue only resumes a paused release", ErrConflict, strings.ToLower(string(r.Phase)))
 		}
 	case IntentPause:
+		if r.Phase == Pending && r.queued() {
+			return fmt.Errorf("%w: it is queued and has not started; abort it to take it out of the queue", ErrConflict)
+		}
 		if r.Phase == Paused || r.Phase == RollingBack {
 			return fmt.Errorf("%w: it is already %s", ErrConflict, strings.ToLower(string(r.Phase)))
 		}

@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -131,4 +132,76 @@ func (r Release) Left() Revision {
 		return r.To
 	}
 	return r.From
+}
+
+func (r *Release) queued() bool { return len(r.After) > 0 || r.Requires != "" || r.ResolveFrom }
+
+// Prepare fills a new release's defaults, starts its history and validates
+// it; the release is Pending and has no id yet.
+func Prepare(r Release, now time.Time) (Release, error) {
+	r.setDefaults()
+	r.Phase, r.Stage, r.Percent, r.Reason = Pending, 0, 0, ""
+	r.Intents, r.Checks = nil, nil
+	r.Created, r.Updated = now, now
+	from := revName(r.From)
+	if r.ResolveFrom {
+		from = "what is serving when it starts"
+	}
+	r.History = []Entry{{At: now, Actor: EngineActor, Kind: EntryEvent, Phase: Pending,
+		Message: fmt.Sprintf("created: %s %s → %s", r.Strategy, from, r.To.Name)}}
+	if err := r.Validate(); err != nil {
+		return Release{}, err
+	}
+	return r, nil
+}
+
+// Enqueue stores a prepared release inside tx, behind every active release
+// of the same target. With Supersede it first asks those to stop: a started
+// one rolls back, one that has not started is aborted. It returns the stored
+// release and the ids of the releases it asked to stop.
+func Enqueue(tx *store.Tx, r Release, onNewer OnNewer, now time.Time) (Release, []string, error) {
+	var ahead []Release
+	err := tx.Releases(func(_ string, raw []byte) error {
+		var o Release
+		if err := json.Unmarshal(raw, &o); err != nil {
+			return fmt.Errorf("decode release: %w", err)
+		}
+		if !o.Phase.Terminal() && o.App == r.App && o.Environment == r.Environment && o.Cluster == r.Cluster {
+			ahead = append(ahead, o)
+		}
+		return nil
+	})
+	if err != nil {
+		return Release{}, nil, err
+	}
+	var stopped []string
+	for _, o := range ahead {
+		r.After = append(r.After, o.ID)
+		if !onNewer.Supersedes() {
+			continue
+		}
+		in := Intent{Kind: IntentRollback, Actor: EngineActor, Surface: SurfaceShipbot, At: now,
+			Comment: fmt.Sprintf("superseded by %s", r.To.Name)}
+		if o.From.IsZero() || o.Phase == Pending {
+			in.Kind = IntentAbort
+		}
+		err := tx.UpdateRelease(o.ID, func(raw []byte) ([]byte, error) {
+			if err := o.Record(in); err != nil {
+				return nil, err
+			}
+			return json.Marshal(o)
+		})
+		switch {
+		case errors.Is(err, ErrConflict): // already stopping
+		case err != nil:
+			return Release{}, nil, err
+		default:
+			stopped = append(stopped, o.ID)
+		}
+	}
+	_, err = tx.CreateRelease(func(id string) ([]byte, error) {
+		r.ID = id
+		return json.Marshal(r)
+	})
+	return r, stopped, err
 }

@@ -27,7 +27,23 @@ type Spec struct {
 	ProgressDeadline time.Duration `yaml:"progressDeadline,omitempty"`
 	VirtualService   string        `yaml:"virtualService,omitempty"` // canary: the VirtualService to steer; the app's name when empty
 	Gates            []GateSpec    `yaml:"gates,omitempty"`
+	OnNewer          OnNewer       `yaml:"onNewer,omitempty"` // what a newer tag does to an active release; queue when empty
 }
+
+// OnNewer says what happens when a newer tag of the same app and environment
+// arrives while a release is active.
+type OnNewer string
+
+// OnNewer values. Queue is the default because abandoning a half-shifted
+// release is a decision a person should make on purpose.
+const (
+	OnNewerQueue     OnNewer = "queue"     // the newer tag waits until the active release ends
+	OnNewerSupersede OnNewer = "supersede" // the active release is stopped and the newer tag's starts in its place
+)
+
+// Supersedes reports whether a newer tag replaces the active release rather
+// than waiting for it; an empty value queues.
+func (o OnNewer) Supersedes() bool { return o == OnNewerSupersede }
 
 // GateSpec places a gate on some or all steps.
 type GateSpec struct {
@@ -85,6 +101,11 @@ func (s Spec) Validate() []error {
 		}
 	}
 	errs = append(errs, s.validateSizes()...)
+	switch s.OnNewer {
+	case "", OnNewerQueue, OnNewerSupersede:
+	default:
+		errs = append(errs, field.NotSupported(field.NewPath("onNewer"), s.OnNewer, []OnNewer{OnNewerQueue, OnNewerSupersede}))
+	}
 	names := map[string]bool{}
 	for i, g := range s.Gates {
 		p := field.NewPath("gates").Index(i)

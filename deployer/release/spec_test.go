@@ -34,6 +34,9 @@ func TestSpecValidate(t *testing.T) {
 		{"pause after a missing step", Spec{Strategy: Canary, Steps: []int{10, 100}, PauseAfter: []int{50}}, []string{"pauseAfter[0]: Invalid value: 50"}},
 		{"sizes", Spec{Strategy: Groups, Steps: []int{100}, Replicas: 3, MinAvailable: 4, ProgressDeadline: -time.Second}, []string{
 			"minAvailable: Invalid value: 4", "progressDeadline: Invalid value"}},
+		{"on newer queue", Spec{Strategy: Rolling, OnNewer: OnNewerQueue}, nil},
+		{"on newer supersede", Spec{Strategy: Canary, Steps: []int{100}, OnNewer: OnNewerSupersede}, nil},
+		{"on newer unknown", Spec{Strategy: Rolling, OnNewer: "cancel"}, []string{`onNewer: Unsupported value: "cancel": supported values: "queue", "supersede"`}},
 		{"gate without kind", Spec{Strategy: Canary, Steps: []int{100}, Gates: []GateSpec{{Gate: Gate{Name: "g"}}}}, []string{"gates[0]: Required value: one of http or prometheus"}},
 		{"gate with both kinds", Spec{Strategy: Canary, Steps: []int{100}, Gates: []GateSpec{{Gate: Gate{Name: "g", HTTP: &HTTPGate{URL: "http://x"}, Prometheus: prom}}}}, []string{"gates[0].prometheus: Forbidden"}},
 		{"gate problems", Spec{Strategy: Canary, Steps: []int{10, 100}, Gates: []GateSpec{
@@ -79,6 +82,7 @@ pauseAfter: [10]
 replicas: 4
 minAvailable: 3
 progressDeadline: 5m
+onNewer: supersede
 gates:
   - name: smoke
     when: before
@@ -98,6 +102,9 @@ gates:
 	if s.ProgressDeadline != 5*time.Minute || s.Gates[0].HTTP.Timeout != 2*time.Minute || s.Gates[1].Prometheus.Duration != 2*time.Minute {
 		t.Errorf("durations not decoded: %+v", s)
 	}
+	if !s.OnNewer.Supersedes() {
+		t.Errorf("onNewer = %q, want supersede", s.OnNewer)
+	}
 	stages := s.Stages()
 	if got := []int{stages[0].Target, stages[1].Target, stages[2].Target}; !slices.Equal(got, []int{10, 50, 100}) {
 		t.Errorf("targets %v", got)
@@ -112,5 +119,21 @@ gates:
 		if len(st.After) != 1 || st.After[0].OnFailure != FailPause {
 			t.Errorf("stage %d after gates %+v", i, st.After)
 		}
+	}
+}
+
+func TestSpecOnNewerDefaultQueues(t *testing.T) {
+	for _, o := range []OnNewer{"", OnNewerQueue} {
+		if o.Supersedes() {
+			t.Errorf("OnNewer(%q).Supersedes() = true, want a newer tag to queue", o)
+		}
+	}
+}
+
+func TestSpecBadDurationFromYAML(t *testing.T) {
+	var s Spec
+	err := yaml.Unmarshal([]byte("strategy: rolling\nprogressDeadline: 5 minutes\n"), &s)
+	if err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("Unmarshal = %v, want an error on line 2", err)
 	}
 }

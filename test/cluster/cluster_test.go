@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -131,14 +132,18 @@ func TestHugeCPURequestIsUnschedulable(t *testing.T) {
 	createPod(t, client, ns, "huge", "nginx:1.27", corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1000")})
 	wantEvent(t, client, ns, "huge", "FailedScheduling", "Insufficient cpu")
 
-	pod, err := client.CoreV1().Pods(ns).Get(t.Context(), "huge", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pod.Spec.NodeName != "" || !hasCondition(pod, corev1.PodScheduled, corev1.ConditionFalse, "Unschedulable") {
-		t.Errorf("node %q, conditions %+v; want unscheduled with PodScheduled=False reason Unschedulable",
-			pod.Spec.NodeName, pod.Status.Conditions)
-	}
+	// The scheduler records the event and patches the pod's status separately,
+	// so the condition may land a moment after the event.
+	eventually(t, "pod unscheduled with PodScheduled=False reason Unschedulable", 10*time.Second, func(ctx context.Context) (bool, error) {
+		pod, err := client.CoreV1().Pods(ns).Get(ctx, "huge", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		if pod.Spec.NodeName != "" {
+			return false, fmt.Errorf("pod bound to node %q; want unscheduled", pod.Spec.NodeName)
+		}
+		return hasCondition(pod, corev1.PodScheduled, corev1.ConditionFalse, "Unschedulable"), nil
+	})
 }
 
 func TestRBACIsEnforced(t *testing.T) {

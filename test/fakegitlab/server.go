@@ -44,6 +44,7 @@ type Server struct {
 	ids        map[string]int64 // next id per kind
 	projects   map[int64]*project
 	groups     map[int64]map[int64]int // group -> user -> access level
+	dir        directory               // users and project paths: users.go
 }
 
 type failure struct {
@@ -87,6 +88,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+p+"/deployments/{deployment_id}", s.getDeployment)
 	s.mux.HandleFunc("PUT "+p+"/deployments/{deployment_id}", s.updateDeployment)
 	s.mux.HandleFunc("POST "+p+"/statuses/{sha}", s.setCommitStatus)
+	s.directoryRoutes()
 }
 
 // URL is the base URL to hand to the client, without /api/v4: the SDK

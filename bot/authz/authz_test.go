@@ -1,0 +1,373 @@
+package authz_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shipbot/shipbot/bot/authz"
+	"github.com/shipbot/shipbot/bot/gitlab"
+	"github.com/shipbot/shipbot/bot/ops"
+	"github.com/shipbot/shipbot/deployer/release"
+	"github.com/shipbot/shipbot/test/fakegitlab"
+)
+
+const (
+	token     = "glpat-authz-test"
+	projectID = int64(42)
+	project   = "shop/web"
+	group     = int64(7)
+)
+
+// The people of the tests and their role on shop/web.
+var (
+	alice = ops.Actor{Username: "alice", UserID: 10, Surface: release.SurfaceSlack}     // Developer
+	bob   = ops.Actor{Username: "bob", UserID: 11, Surface: release.SurfaceSlack}       // Maintainer through the group
+	carol = ops.Actor{Username: "carol", UserID: 12, Surface: release.SurfaceMRComment} // Maintainer, starts the releases
+	dave  = ops.Actor{Username: "dave", UserID: 13, Surface: release.SurfaceAPI}        // Owner
+	erin  = ops.Actor{Username: "erin", UserID: 14, Surface: release.SurfaceSlack}      // not a member
+)
+
+// clock is a settable time source for the Authorizer's caches and approvals.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// setup starts a fake GitLab holding shop/web and its people, and a client
+// for it without retries; it fails the test on calls the fake does not know.
+func setup(t *testing.T) (*fakegitlab.Server, *gitlab.Client) {
+	t.Helper()
+	fake := fakegitlab.New(t, token)
+	fake.SetProjectPath(projectID, project)
+	fake.SetProjectGroups(projectID, group)
+	for _, u := range []fakegitlab.User{
+		{ID: 10, Username: "alice"}, {ID: 11, Username: "bob"}, {ID: 12, Username: "carol"},
+		{ID: 13, Username: "dave"}, {ID: 14, Username: "erin"}, {ID: 17, Username: "mallory", State: "blocked"},
+	} {
+		fake.SetUser(u)
+	}
+	fake.SetMember(projectID, alice.UserID, int(gitlab.Developer))
+	fake.SetGroupMember(group, bob.UserID, int(gitlab.Maintainer))
+	fake.SetMember(projectID, carol.UserID, int(gitlab.Maintainer))
+	fake.SetMember(projectID, dave.UserID, int(gitlab.Owner))
+	c, err := gitlab.New(fake.URL(), token, gitlab.WithRetryMax(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if u := fake.Unexpected(); len(u) > 0 {
+			t.Errorf("calls the fake has no route for: %v", u)
+		}
+	})
+	return fake, c
+}
+
+// requiredAccess is what the lead wires from config: prod1 is a tag
+// environment, dev a branch one; staging is left out on purpose.
+func requiredAccess(env string) gitlab.AccessLevel {
+	return map[string]gitlab.AccessLevel{"prod1": gitlab.Maintainer, "dev": gitlab.Developer}[env]
+}
+
+func newAuthorizer(c *gitlab.Client, clk *clock, o authz.Options) *authz.Authorizer {
+	o.GitLab, o.Now, o.Log = c, clk.now, slog.New(slog.DiscardHandler)
+	if o.RequiredAccess == nil {
+		o.RequiredAccess = requiredAccess
+	}
+	return authz.New(o)
+}
+
+func paused(env string, stage int) release.Release {
+	return release.Release{ID: "web-" + env + "-1", App: "web", Project: project, Environment: env,
+		TriggeredBy: "carol", Phase: release.Paused, Stage: stage,
+		Stages: []release.Stage{{Target: 10}, {Target: 50}, {Target: 100}}}
+}
+
+// check compares err with the expected outcome: nil, or a refusal whose
+// text contains want.
+func check(t *testing.T, what string, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("%s: %v, want allowed", what, err)
+	case want != "" && !errors.Is(err, ops.ErrForbidden):
+		t.Errorf("%s: err = %v, want a refusal saying %q", what, err, want)
+	case want != "" && !strings.Contains(err.Error(), want):
+		t.Errorf("%s: refusal %q, want it to say %q", what, err, want)
+	}
+}
+
+func TestAuthorizeRoles(t *testing.T) {
+	_, c := setup(t)
+	z := newAuthorizer(c, &clock{t: time.Unix(1e9, 0)}, authz.Options{})
+	noProject := paused("dev", 0)
+	noProject.Project = ""
+
+	for _, tc := range []struct {
+		name  string
+		actor ops.Actor
+		r     release.Release
+		kind  release.IntentKind
+		want  string // "" means allowed, else what the refusal says
+	}{
+		{"developer on prod", alice, paused("prod1", 0), release.IntentContinue, "alice is Developer on shop/web; prod1 needs Maintainer"},
+		{"developer rolls back on prod", alice, paused("prod1", 0), release.IntentRollback, "prod1 needs Maintainer"},
+		{"maintainer through a group on prod", bob, paused("prod1", 0), release.IntentPromote, ""},
+		{"owner on prod", dave, paused("prod1", 0), release.IntentPromoteFull, ""},
+		{"developer on dev", alice, paused("dev", 0), release.IntentContinue, ""},
+		{"non-member on dev", erin, paused("dev", 0), release.IntentPause, "erin is not a member of shop/web; dev needs Developer"},
+		{"unconfigured environment needs maintainer", alice, paused("staging", 0), release.IntentAbort, "staging needs Maintainer"},
+		{"actor known by username only", ops.Actor{Username: "bob", Surface: release.SurfaceCLI}, paused("prod1", 0), release.IntentContinue, ""},
+		{"unknown username", ops.Actor{Username: "zed", Surface: release.SurfaceCLI}, paused("dev", 0), release.IntentPause, "zed is not a GitLab user"},
+		{"blocked account known by username only", ops.Actor{Username: "mallory", Surface: release.SurfaceCLI}, paused("dev", 0), release.IntentPause, "GitLab account mallory is blocked"},
+		{"no actor", ops.Actor{Surface: release.SurfaceAPI}, paused("dev", 0), release.IntentPause, "does not know who you are"},
+		{"release without a project", bob, noProject, release.IntentPause, "names no GitLab project"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			check(t, string(tc.kind), z.Authorize(t.Context(), tc.actor, tc.r, tc.kind), tc.want)
+		})
+	}
+}
+
+func TestSelfApproval(t *testing.T) {
+	_, c := setup(t)
+	r := paused("prod1", 1) // started by carol, a maintainer
+	for _, tc := range []struct {
+		forbid bool
+		actor  ops.Actor
+		kind   release.IntentKind
+		want   string
+	}{
+		{true, carol, release.IntentContinue, "carol started this release, so someone else must continue it"},
+		{true, carol, release.IntentPromote, "someone else must promote it"},
+		{true, carol, release.IntentPromoteFull, "someone else must promote it"},
+		{true, carol, release.IntentPause, ""},
+		{true, carol, release.IntentRollback, ""},
+		{true, carol, release.IntentAbort, ""},
+		{true, ops.Actor{Username: "Carol", UserID: 12}, release.IntentContinue, "someone else must continue it"},
+		{true, bob, release.IntentContinue, ""},
+		{false, carol, release.IntentContinue, ""},
+	} {
+		z := newAuthorizer(c, &clock{t: time.Unix(1e9, 0)}, authz.Options{ForbidSelfApproval: tc.forbid})
+		check(t, tc.actor.Username+" "+string(tc.kind), z.Authorize(t.Context(), tc.actor, r, tc.kind), tc.want)
+	}
+}
+
+func TestApprovals(t *testing.T) {
+	_, c := setup(t)
+	type ask struct {
+		actor ops.Actor
+		r     release.Release
+		kind  release.IntentKind
+		wait  time.Duration // clock advance before asking
+		want  string        // "" accepted; "refused: ..." a refusal; else the approval count
+	}
+	for _, tc := range []struct {
+		name string
+		need int
+		asks []ask
+	}{
+		{"two maintainers", 2, []ask{
+			{carol, paused("prod1", 1), release.IntentContinue, 0, "1 of 2 approvals to continue on prod1 (carol); waiting for another Maintainer"},
+			{carol, paused("prod1", 1), release.IntentContinue, 0, "1 of 2 approvals to continue on prod1 (carol)"},
+			{alice, paused("prod1", 1), release.IntentContinue, 0, "refused: alice is Developer"},
+			{bob, paused("prod1", 1), release.IntentContinue, 0, ""},
+			// The count starts over once a request went through.
+			{dave, paused("prod1", 1), release.IntentContinue, 0, "1 of 2 approvals to continue on prod1 (dave)"},
+		}},
+		{"a new stage starts a new count", 2, []ask{
+			{carol, paused("prod1", 0), release.IntentContinue, 0, "1 of 2"},
+			{bob, paused("prod1", 1), release.IntentContinue, 0, "1 of 2 approvals to continue on prod1 (bob)"},
+		}},
+		{"continue and promote are counted apart", 2, []ask{
+			{carol, paused("prod1", 1), release.IntentContinue, 0, "1 of 2"},
+			{bob, paused("prod1", 1), release.IntentPromoteFull, 0, "1 of 2 approvals to promote on prod1 (bob)"},
+			{carol, paused("prod1", 1), release.IntentPromoteFull, 0, ""},
+		}},
+		{"stopping needs no approvals", 2, []ask{
+			{carol, paused("prod1", 1), release.IntentRollback, 0, ""},
+			{bob, paused("prod1", 1), release.IntentPause, 0, ""},
+		}},
+		{"environments that want one", 2, []ask{
+			{alice, paused("dev", 1), release.IntentContinue, 0, ""},
+		}},
+		{"three", 3, []ask{
+			{carol, paused("prod1", 1), release.IntentContinue, 0, "1 of 3 approvals to continue on prod1 (carol); waiting for 2 more people with Maintainer or above"},
+			{bob, paused("prod1", 1), release.IntentContinue, 0, "2 of 3 approvals to continue on prod1 (carol, bob); waiting for another Maintainer"},
+			{dave, paused("prod1", 1), release.IntentContinue, 0, ""},
+		}},
+		{"approvals expire", 2, []ask{
+			{carol, paused("prod1", 1), release.IntentContinue, 0, "1 of 2"},
+			{bob, paused("prod1", 1), release.IntentContinue, 25 * time.Hour, "1 of 2 approvals to continue on prod1 (bob)"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{t: time.Unix(1e9, 0)}
+			z := newAuthorizer(c, clk, authz.Options{Approvals: func(env string) int {
+				if env == "prod1" {
+					return tc.need
+				}
+				return 1
+			}})
+			for i, a := range tc.asks {
+				clk.advance(a.wait)
+				err := z.Authorize(t.Context(), a.actor, a.r, a.kind)
+				what := a.actor.Username + " " + string(a.kind)
+				var ae *authz.ApprovalError
+				switch refusal, isRefusal := strings.CutPrefix(a.want, "refused: "); {
+				case a.want == "":
+					check(t, what, err, "")
+				case isRefusal:
+					check(t, what, err, refusal)
+					if errors.Is(err, authz.ErrNeedsMoreApprovals) {
+						t.Errorf("ask %d: a refusal counted as an approval: %v", i, err)
+					}
+				case !errors.As(err, &ae) || !errors.Is(err, authz.ErrNeedsMoreApprovals) || !errors.Is(err, ops.ErrForbidden):
+					t.Errorf("ask %d, %s: err = %v, want an ApprovalError wrapping ErrNeedsMoreApprovals and ErrForbidden", i, what, err)
+				case !strings.Contains(err.Error(), a.want):
+					t.Errorf("ask %d, %s: %q, want it to say %q", i, what, err, a.want)
+				}
+			}
+		})
+	}
+}
+
+// releases is an in-memory ops.Releases holding one release.
+type releases struct{ r release.Release }
+
+func (s *releases) List(context.Context, release.Filter) ([]release.Release, error) {
+	return []release.Release{s.r}, nil
+}
+
+func (s *releases) Get(context.Context, string) (release.Release, error) { return s.r, nil }
+
+func (s *releases) Record(_ context.Context, _ string, in release.Intent) (release.Release, error) {
+	if err := s.r.Record(in); err != nil {
+		return release.Release{}, err
+	}
+	return s.r, nil
+}
+
+var _ ops.Releases = (*releases)(nil)
+
+// TestApprovalsThroughOps shows the caller's side: the first approval
+// records nothing and the second records the intent.
+func TestApprovalsThroughOps(t *testing.T) {
+	_, c := setup(t)
+	clk := &clock{t: time.Unix(1e9, 0)}
+	store := &releases{r: paused("prod1", 1)}
+	svc := &ops.Service{Releases: store, Authz: newAuthorizer(c, clk, authz.Options{
+		ForbidSelfApproval: true,
+		Approvals:          func(string) int { return 2 },
+	})}
+	in := release.Intent{Kind: release.IntentContinue, At: clk.now()}
+
+	if _, err := svc.Act(t.Context(), dave, store.r.ID, in); !errors.Is(err, authz.ErrNeedsMoreApprovals) {
+		t.Fatalf("first approval: err = %v, want ErrNeedsMoreApprovals", err)
+	}
+	if len(store.r.Intents) != 0 {
+		t.Fatalf("intents after one approval = %+v, want none", store.r.Intents)
+	}
+	if _, err := svc.Act(t.Context(), carol, store.r.ID, in); err == nil || errors.Is(err, authz.ErrNeedsMoreApprovals) {
+		t.Fatalf("the requester's approval: err = %v, want a refusal", err)
+	}
+	if _, err := svc.Act(t.Context(), bob, store.r.ID, in); err != nil {
+		t.Fatalf("second approval: %v", err)
+	}
+	if got := store.r.Intents; len(got) != 1 || got[0].Actor != "bob" || got[0].Kind != release.IntentContinue {
+		t.Errorf("intents = %+v, want bob's continue", got)
+	}
+}
+
+func TestCache(t *testing.T) {
+	fake, c := setup(t)
+	clk := &clock{t: time.Unix(1e9, 0)}
+	z := newAuthorizer(c, clk, authz.Options{})
+	r := paused("prod1", 0)
+	authorize := func(a ops.Actor) error { return z.Authorize(t.Context(), a, r, release.IntentPause) }
+
+	calls := fake.Calls()
+	for range 5 {
+		check(t, "bob", authorize(bob), "")
+	}
+	if got := fake.Calls() - calls; got != 2 {
+		t.Errorf("a burst of 5 clicks made %d GitLab calls, want 2 (project, role)", got)
+	}
+
+	// A changed role shows once the cached one expires.
+	fake.SetGroupMember(group, bob.UserID, int(gitlab.Developer))
+	calls = fake.Calls()
+	check(t, "bob within the TTL", authorize(bob), "")
+	clk.advance(authz.DefaultTTL)
+	check(t, "bob after the TTL", authorize(bob), "bob is Developer")
+	if got := fake.Calls() - calls; got != 2 {
+		t.Errorf("calls after the TTL = %d, want 2 (project and role again)", got)
+	}
+
+	// Errors are not cached: the next click asks again.
+	fake.FailNext("GET", "/projects/42/members/all/13", 500)
+	calls = fake.Calls()
+	err := authorize(dave)
+	if err == nil || errors.Is(err, ops.ErrForbidden) {
+		t.Errorf("a GitLab failure: err = %v, want an error that is not a refusal", err)
+	}
+	check(t, "dave after the failure", authorize(dave), "")
+	check(t, "dave again", authorize(dave), "")
+	if got := fake.Calls() - calls; got != 2 {
+		t.Errorf("calls = %d, want 2: the failed one and one retry, then the cache", got)
+	}
+
+	fake.FailNext("GET", "/projects/"+project, 503)
+	clk.advance(authz.DefaultTTL)
+	if err := authorize(dave); err == nil || errors.Is(err, ops.ErrForbidden) {
+		t.Errorf("project lookup failure: err = %v, want an error that is not a refusal", err)
+	}
+	check(t, "dave after the project failure", authorize(dave), "")
+}
+
+func TestCacheOff(t *testing.T) {
+	fake, c := setup(t)
+	z := newAuthorizer(c, &clock{t: time.Unix(1e9, 0)}, authz.Options{TTL: -1})
+	calls := fake.Calls()
+	for range 3 {
+		check(t, "bob", z.Authorize(t.Context(), bob, paused("prod1", 0), release.IntentPause), "")
+	}
+	if got := fake.Calls() - calls; got != 6 {
+		t.Errorf("calls without a cache = %d, want 6", got)
+	}
+}
+
+// TestCacheBurst clicks at the same time: the callers share one lookup.
+func TestCacheBurst(t *testing.T) {
+	fake, c := setup(t)
+	z := newAuthorizer(c, &clock{t: time.Unix(1e9, 0)}, authz.Options{})
+	calls := fake.Calls()
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Go(func() { errs[i] = z.Authorize(t.Context(), bob, paused("prod1", 0), release.IntentPause) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		check(t, "bob", err, "")
+	}
+	if got := fake.Calls() - calls; got != 2 {
+		t.Errorf("20 simultaneous clicks made %d GitLab calls, want 2", got)
+	}
+}

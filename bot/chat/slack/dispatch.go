@@ -1,0 +1,211 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/shipbot/shipbot/bot/ops"
+	"github.com/shipbot/shipbot/deployer/release"
+	"github.com/shipbot/shipbot/deployer/store"
+)
+
+// actBudget bounds resolving the clicker and recording their intent: Slack
+// wants an answer to an interaction within 3 s.
+const actBudget = 2 * time.Second
+
+// errIdentity marks a clicker shipbot could not match to a GitLab account.
+var errIdentity = errors.New("unknown identity")
+
+// click is one press of a shipbot button.
+type click struct {
+	releaseID   string
+	intent      release.Intent
+	userID      string
+	channelID   string
+	responseURL string
+}
+
+// clicks reads the shipbot buttons pressed in a block_actions callback;
+// other callbacks and other apps' actions yield none.
+func clicks(cb slack.InteractionCallback) ([]click, error) {
+	if cb.Type != slack.InteractionTypeBlockActions {
+		return nil, nil
+	}
+	var out []click
+	for _, a := range cb.ActionCallback.BlockActions {
+		id, in, err := parseAction(a.ActionID, a.Value)
+		if errors.Is(err, errNotOurs) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, click{releaseID: id, intent: in, userID: cb.User.ID, channelID: cb.Channel.ID, responseURL: cb.ResponseURL})
+	}
+	return out, nil
+}
+
+// dispatcher turns clicks into recorded intents, for HTTP and Socket Mode alike.
+type dispatcher struct {
+	ops      Ops
+	ids      Identities
+	api      api
+	notifier *Notifier
+	http     *http.Client
+	log      *slog.Logger
+	timeout  time.Duration
+	emails   *emailCache
+	wg       sync.WaitGroup // follow-ups in flight
+}
+
+// dispatch records what the callback's buttons ask for, or learns why it
+// can't, within actBudget. Telling the clicker and refreshing the message
+// happen in the background: neither may delay the answer Slack waits for.
+func (d *dispatcher) dispatch(ctx context.Context, cb slack.InteractionCallback) {
+	cs, err := clicks(cb)
+	if err != nil {
+		d.log.Warn("slack: unreadable button", "user", cb.User.ID, "err", err)
+		return
+	}
+	for _, c := range cs {
+		r, err := d.act(ctx, c)
+		d.followUp(ctx, c, r, err)
+	}
+}
+
+func (d *dispatcher) act(ctx context.Context, c click) (release.Release, error) {
+	ctx, cancel := context.WithTimeout(ctx, actBudget)
+	defer cancel()
+	a, err := d.actor(ctx, c.userID)
+	if err != nil {
+		return release.Release{}, err
+	}
+	return d.ops.Act(ctx, a, c.releaseID, c.intent)
+}
+
+// actor resolves a Slack user, by id and profile email, to a GitLab account.
+func (d *dispatcher) actor(ctx context.Context, userID string) (ops.Actor, error) {
+	email, err := d.email(ctx, userID)
+	if err != nil {
+		return ops.Actor{}, fmt.Errorf("%w: slack user %s: %w", errIdentity, userID, err)
+	}
+	a, err := d.ids.Resolve(ctx, userID, email)
+	if err != nil {
+		return ops.Actor{}, fmt.Errorf("%w: slack user %s: %w", errIdentity, userID, err)
+	}
+	a.Surface, a.ChatID = release.SurfaceSlack, userID
+	return a, nil
+}
+
+func (d *dispatcher) email(ctx context.Context, userID string) (string, error) {
+	if e, ok := d.emails.get(userID); ok {
+		return e, nil
+	}
+	u, err := d.api.GetUserInfoContext(ctx, userID)
+	if err != nil {
+		return "", wrap("users.info", err)
+	}
+	d.emails.put(userID, u.Profile.Email)
+	return u.Profile.Email, nil
+}
+
+// followUp, in the background, refreshes the message after a recorded
+// intent or tells the clicker why nothing was recorded.
+func (d *dispatcher) followUp(ctx context.Context, c click, r release.Release, actErr error) {
+	ctx = context.WithoutCancel(ctx)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		ctx, cancel := context.WithTimeout(ctx, d.timeout)
+		defer cancel()
+		if actErr == nil {
+			if err := d.notifier.refresh(ctx, r); err != nil {
+				d.log.Warn("slack: refresh release message", "release", c.releaseID, "err", err)
+			}
+			return
+		}
+		d.log.Info("slack: click not recorded", "release", c.releaseID, "intent", c.intent.String(), "user", c.userID, "err", actErr)
+		if err := d.tell(ctx, c, explain(c, actErr)); err != nil {
+			d.log.Warn("slack: reply to click", "release", c.releaseID, "user", c.userID, "err", err)
+		}
+	}()
+}
+
+// explain is the one place that decides what a clicker reads when nothing
+// was recorded. Anything unforeseen is an internal error; the log has it.
+func explain(c click, err error) string {
+	switch {
+	case errors.Is(err, ops.ErrForbidden):
+		return fmt.Sprintf(":no_entry: You can't %s release `%s`: %s", c.intent, c.releaseID, esc(err.Error()))
+	case errors.Is(err, errIdentity):
+		return ":bust_in_silhouette: shipbot could not match your Slack account to a GitLab user, so it cannot act for you. " +
+			"Ask an admin to check that your Slack email is on your GitLab account."
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Sprintf(":grey_question: Release `%s` no longer exists.", c.releaseID)
+	case errors.Is(err, release.ErrConflict), errors.Is(err, release.ErrInvalid):
+		return ":warning: Not recorded: " + esc(err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return ":hourglass: shipbot took too long to record that; try again in a moment."
+	}
+	return ":boom: shipbot hit an internal error and recorded nothing; the details are in its log."
+}
+
+// tell sends the clicker a message only they see.
+func (d *dispatcher) tell(ctx context.Context, c click, text string) error {
+	if c.responseURL == "" {
+		_, err := d.api.PostEphemeralContext(ctx, c.channelID, c.userID, slack.MsgOptionText(text, false))
+		return wrap("chat.postEphemeral", err)
+	}
+	msg := &slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral}
+	return wrap("response_url", slack.PostWebhookCustomHTTPContext(ctx, c.responseURL, d.http, msg))
+}
+
+func (d *dispatcher) wait() { d.wg.Wait() }
+
+// emailTTL bounds how long a user's email is trusted without asking Slack
+// again: an email that moves to another person must stop mapping to the first.
+const emailTTL = 10 * time.Minute
+
+// emailCache spares a users.info call on every click of the same person.
+type emailCache struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]cachedEmail
+}
+
+type cachedEmail struct {
+	email string
+	at    time.Time
+}
+
+func newEmailCache(now func() time.Time) *emailCache {
+	return &emailCache{now: now, m: map[string]cachedEmail{}}
+}
+
+func (c *emailCache) get(userID string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[userID]
+	if !ok || c.now().Sub(e.at) > emailTTL {
+		return "", false
+	}
+	return e.email, true
+}
+
+func (c *emailCache) put(userID, email string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, e := range c.m {
+		if c.now().Sub(e.at) > emailTTL {
+			delete(c.m, id)
+		}
+	}
+	c.m[userID] = cachedEmail{email: email, at: c.now()}
+}

@@ -1,0 +1,201 @@
+package slack
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/shipbot/shipbot/bot/ops"
+	"github.com/shipbot/shipbot/deployer/release"
+)
+
+func echoServer(a *App) *echo.Echo {
+	e := echo.New()
+	a.Register(e)
+	return e
+}
+
+// showPaused has the notifier post the release's message, as the engine's
+// Paused event would, and returns the message's ts.
+func (e *env) showPaused(r release.Release) string {
+	e.t.Helper()
+	if err := e.app.Notifier.Notify(context.Background(), event(release.ReasonPaused, r, "", e.now)); err != nil {
+		e.t.Fatal(err)
+	}
+	return e.slack.Channel(testChannel)[0].TS
+}
+
+func TestHandlerRecordsIntent(t *testing.T) {
+	e := newEnv(t, ModeHTTP)
+	r := e.createPaused()
+	ts := e.showPaused(r)
+
+	code, took := e.post(e.click(alice, ts, "shipbot:continue", r.ID), testSecret, e.now)
+	if code != http.StatusOK {
+		t.Fatalf("status %d, want 200", code)
+	}
+	if took > time.Second {
+		t.Errorf("answered after %s; Slack gives up after 3 s", took)
+	}
+
+	// Recorded, not applied: the handler only records; the engine acts at its next Step.
+	got := e.get(r.ID)
+	in := pendingIntents(got)
+	if len(in) != 1 || in[0].Kind != release.IntentContinue || in[0].Actor != "alice" || in[0].Surface != release.SurfaceSlack {
+		t.Fatalf("pending intents = %+v, want one continue by alice via slack", in)
+	}
+	if got.Phase != release.Paused || got.Stage != 0 {
+		t.Errorf("release is %s at stage %d; recording must not move it", got.Phase, got.Stage)
+	}
+
+	e.app.Close()
+	msg := e.slack.Channel(testChannel)[0]
+	if !strings.Contains(render(msg.Blocks.BlockSet), "continue requested by alice via slack") {
+		t.Errorf("message does not show the request:\n%s", render(msg.Blocks.BlockSet))
+	}
+	if eph := e.slack.Ephemerals(); len(eph) != 0 {
+		t.Errorf("success told the clicker %q; the message update is the answer", eph)
+	}
+}
+
+func TestHandlerRecordsPromote(t *testing.T) {
+	e := newEnv(t, ModeHTTP)
+	r := e.createPaused()
+	ts := e.showPaused(r)
+	if code, _ := e.post(e.click(bob, ts, "shipbot:promote", r.ID+":50"), testSecret, e.now); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	in := pendingIntents(e.get(r.ID))
+	if len(in) != 1 || in[0].String() != "promote to 50 %" || in[0].Actor != "bob" {
+		t.Fatalf("pending intents = %+v, want promote to 50 %% by bob", in)
+	}
+}
+
+func TestHandlerRejectsUnsignedRequests(t *testing.T) {
+	tests := []struct {
+		name   string
+		secret string
+		at     time.Duration
+	}{
+		{"wrong secret", "not-the-secret", 0},
+		{"timestamp 6 minutes old", testSecret, -6 * time.Minute},
+		{"timestamp 6 minutes ahead", testSecret, 6 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, ModeHTTP)
+			r := e.createPaused()
+			code, _ := e.post(e.click(alice, "1700000000.000001", "shipbot:continue", r.ID), tt.secret, e.now.Add(tt.at))
+			if code != http.StatusUnauthorized {
+				t.Errorf("status %d, want 401", code)
+			}
+			if in := pendingIntents(e.get(r.ID)); len(in) != 0 {
+				t.Errorf("recorded %+v from an unsigned request", in)
+			}
+		})
+	}
+}
+
+func TestHandlerRejectsTamperedBody(t *testing.T) {
+	e := newEnv(t, ModeHTTP)
+	r := e.createPaused()
+	signed := "payload=x"
+	req := httptest.NewRequest(http.MethodPost, Path, strings.NewReader("payload="+e.click(alice, "1", "shipbot:abort", r.ID)))
+	sign(req.Header, testSecret, e.now, signed)
+	if code, _ := e.serve(req); code != http.StatusUnauthorized {
+		t.Errorf("status %d, want 401", code)
+	}
+	req = httptest.NewRequest(http.MethodPost, Path, strings.NewReader("payload=x"))
+	if code, _ := e.serve(req); code != http.StatusUnauthorized {
+		t.Errorf("no signature: status %d, want 401", code)
+	}
+}
+
+func TestHandlerCapsBody(t *testing.T) {
+	e := newEnv(t, ModeHTTP)
+	body := "payload=" + strings.Repeat("x", maxBody)
+	req := httptest.NewRequest(http.MethodPost, Path, strings.NewReader(body))
+	sign(req.Header, testSecret, e.now, body)
+	if code, _ := e.serve(req); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("status %d, want 413", code)
+	}
+}
+
+// TestHandlerRefusals checks that a click shipbot will not record still
+// gets a 200, records nothing and tells the clicker why, privately.
+func TestHandlerRefusals(t *testing.T) {
+	tests := []struct {
+		name   string
+		user   string
+		action string
+		authz  func(a ops.Actor, kind release.IntentKind) error
+		want   string
+	}{
+		{"not allowed", bob, "shipbot:rollback", func(a ops.Actor, kind release.IntentKind) error {
+			return fmt.Errorf("%w: %s is a reporter on shop/checkout; %s needs developer", ops.ErrForbidden, a.Username, kind)
+		}, ":no_entry: You can't rollback release `r000000000001`: forbidden: bob is a reporter on shop/checkout; rollback needs developer"},
+		{"not possible now", alice, "shipbot:pause", nil,
+			":warning: Not recorded: pause by alice: pause release r000000000001: conflict: it is already paused"},
+		{"unknown person", "U0EVE", "shipbot:continue", nil,
+			":bust_in_silhouette: shipbot could not match your Slack account to a GitLab user"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, ModeHTTP)
+			e.authz = tt.authz
+			r := e.createPaused()
+			ts := e.showPaused(r)
+			before := e.slack.Channel(testChannel)[0]
+			// Slack is slow to take the reply: the answer must not wait for it.
+			hold := make(chan struct{})
+			e.slack.set(func(f *fakeSlack) { f.hold = hold })
+
+			code, _ := e.post(e.click(tt.user, ts, tt.action, r.ID), testSecret, e.now)
+			close(hold)
+			e.app.Close()
+
+			if code != http.StatusOK {
+				t.Errorf("status %d, want 200", code)
+			}
+			if in := pendingIntents(e.get(r.ID)); len(in) != 0 {
+				t.Errorf("recorded %+v", in)
+			}
+			eph := e.slack.Ephemerals()
+			if len(eph) != 1 || !strings.HasPrefix(eph[0], tt.want) {
+				t.Errorf("clicker was told %q, want %q", eph, tt.want)
+			}
+			if after := e.slack.Channel(testChannel)[0]; after.Edits != before.Edits {
+				t.Errorf("message edited on a refusal")
+			}
+		})
+	}
+}
+
+func TestHandlerIgnoresOtherActions(t *testing.T) {
+	e := newEnv(t, ModeHTTP)
+	r := e.createPaused()
+	if code, _ := e.post(e.click(alice, "1", "someone-else:approve", r.ID), testSecret, e.now); code != http.StatusOK {
+		t.Errorf("status %d, want 200", code)
+	}
+	e.app.Close()
+	if in := pendingIntents(e.get(r.ID)); len(in) != 0 {
+		t.Errorf("recorded %+v", in)
+	}
+	if eph := e.slack.Ephemerals(); len(eph) != 0 {
+		t.Errorf("told the clicker %q", eph)
+	}
+}
+
+func TestSocketModeHasNoRoute(t *testing.T) {
+	e := newEnv(t, ModeSocket)
+	r := e.createPaused()
+	if code, _ := e.post(e.click(alice, "1", "shipbot:continue", r.ID), testSecret, e.now); code != http.StatusNotFound {
+		t.Errorf("status %d, want 404: socket mode takes no HTTP interactions", code)
+	}
+}

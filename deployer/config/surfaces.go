@@ -1,0 +1,245 @@
+package config
+
+import (
+	"net/mail"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// API configures the HTTP API under /api/v1.
+type API struct {
+	// Token is the bearer token every /api/v1 request must carry; when empty
+	// the API is off, reads included, because release history names people.
+	Token Secret `yaml:"token"`
+}
+
+// Slack modes: how Slack reaches shipbot with clicks and slash commands.
+const (
+	SlackModeHTTP   = "http"   // Slack POSTs to shipbot; requests are verified with the signing secret
+	SlackModeSocket = "socket" // shipbot dials Slack over Socket Mode with an app-level token; no inbound port
+)
+
+// Slack configures the Slack app that posts release messages and takes clicks.
+type Slack struct {
+	BotToken      Secret `yaml:"botToken"`      // xoxb-...
+	SigningSecret Secret `yaml:"signingSecret"` // required in http mode
+	AppToken      Secret `yaml:"appToken"`      // xapp-..., required in socket mode
+	Channel       string `yaml:"channel"`       // channel ID or name release messages go to
+	Mode          string `yaml:"mode"`          // http (default) or socket
+}
+
+// DingTalk configures a DingTalk custom robot. Robots cannot take clicks, so
+// messages carry links back to shipbot's publicURL for confirmation.
+type DingTalk struct {
+	WebhookURL Secret   `yaml:"webhookURL"` // the robot's URL, access_token included
+	Secret     Secret   `yaml:"secret"`     // the robot's signing secret (SEC...), when it has one
+	LinkTTL    Duration `yaml:"linkTTL"`    // how long an action link in a message stays valid
+	RateLimit  int      `yaml:"rateLimit"`  // messages per minute; DingTalk throttles a robot above 20
+}
+
+// Notify configures outgoing notifications other than chat.
+type Notify struct {
+	Webhooks []NotifyWebhook `yaml:"webhooks"`
+}
+
+// NotifyWebhook receives release events as signed JSON POSTs.
+type NotifyWebhook struct {
+	Name   string   `yaml:"name"`
+	URL    Secret   `yaml:"url"`    // a secret because such URLs often carry a token
+	Secret Secret   `yaml:"secret"` // signs each body so the receiver can check it came from shipbot
+	Events []string `yaml:"events"` // event reasons to send, e.g. Paused; all when empty
+}
+
+// User maps one person's chat identities to their GitLab user, whose project
+// role decides what they may do.
+type User struct {
+	GitLab   string `yaml:"gitlab"`   // GitLab username
+	Slack    string `yaml:"slack"`    // Slack user ID, e.g. U123ABC
+	DingTalk string `yaml:"dingtalk"` // DingTalk staff ID
+	Email    string `yaml:"email"`
+}
+
+// UserBySlack returns the user with the given Slack user ID.
+func (c *Config) UserBySlack(id string) (User, bool) {
+	return c.findUser(func(u User) bool { return id != "" && u.Slack == id })
+}
+
+// UserByDingTalk returns the user with the given DingTalk staff ID.
+func (c *Config) UserByDingTalk(staffID string) (User, bool) {
+	return c.findUser(func(u User) bool { return staffID != "" && u.DingTalk == staffID })
+}
+
+// UserByGitLab returns the user with the given GitLab username, ignoring case as GitLab does.
+func (c *Config) UserByGitLab(username string) (User, bool) {
+	return c.findUser(func(u User) bool { return strings.EqualFold(u.GitLab, username) })
+}
+
+func (c *Config) findUser(match func(User) bool) (User, bool) {
+	for _, u := range c.Users {
+		if match(u) {
+			return u, true
+		}
+	}
+	return User{}, false
+}
+
+func (c *Config) setSurfaceDefaults() {
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.Slack != nil && c.Slack.Mode == "" {
+		c.Slack.Mode = SlackModeHTTP
+	}
+	if d := c.DingTalk; d != nil {
+		if d.LinkTTL.Duration == 0 {
+			d.LinkTTL.Duration = 30 * time.Minute
+		}
+		if d.RateLimit == 0 {
+			d.RateLimit = 20
+		}
+	}
+}
+
+func (c *Config) validateSurfaces(v *validator) {
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || !isHTTPURL(c.PublicURL) || u.RawQuery != "" || u.Fragment != "" {
+			v.failf([]any{"publicURL"}, "%q is not an absolute http(s) URL such as https://shipbot.example.com", c.PublicURL)
+		}
+	}
+	if c.Slack != nil {
+		c.Slack.validate(v, []any{"slack"})
+	}
+	if c.DingTalk != nil {
+		c.DingTalk.validate(v, []any{"dingtalk"}, c.PublicURL)
+	}
+	names := map[string]bool{}
+	for i, w := range c.Notify.Webhooks {
+		w.validate(v, []any{"notify", "webhooks", i}, names)
+	}
+	validateUsers(v, c.Users)
+}
+
+func (s *Slack) validate(v *validator, path []any) {
+	if s.BotToken.IsZero() {
+		v.failf(at(path, "botToken"), "required: the bot token (xoxb-...) from the Slack app's OAuth page")
+	}
+	if s.Channel == "" {
+		v.failf(at(path, "channel"), "required: the channel ID or name release messages go to")
+	}
+	switch s.Mode {
+	case SlackModeHTTP:
+		if s.SigningSecret.IsZero() {
+			v.failf(at(path, "signingSecret"), "required in http mode: without it anyone could post clicks to shipbot")
+		}
+	case SlackModeSocket:
+		switch {
+		case s.AppToken.IsZero():
+			v.failf(at(path, "appToken"), "required in socket mode: an app-level token (xapp-...) with connections:write")
+		case !strings.HasPrefix(s.AppToken.Value(), "xapp-"):
+			// The value is not echoed: it is a credential even when mistyped.
+			v.failf(at(path, "appToken"), "is not an app-level token: those start with xapp-")
+		}
+	default:
+		v.failf(at(path, "mode"), "%q is not one of http, socket", s.Mode)
+	}
+}
+
+func (d *DingTalk) validate(v *validator, path []any, publicURL string) {
+	switch {
+	case d.WebhookURL.IsZero():
+		v.failf(at(path, "webhookURL"), "required: the custom robot's webhook URL")
+	case !isHTTPURL(d.WebhookURL.Value()):
+		v.failf(at(path, "webhookURL"), "is not an absolute http(s) URL")
+	}
+	if publicURL == "" {
+		v.failf(path, "needs publicURL: its messages link back to shipbot to confirm actions")
+	}
+	if d.LinkTTL.Duration < 0 {
+		v.failf(at(path, "linkTTL"), "must be positive")
+	}
+	if d.RateLimit < 1 {
+		v.failf(at(path, "rateLimit"), "must be at least 1 message per minute, got %d", d.RateLimit)
+	}
+}
+
+// reasonName is the form of release event reasons, e.g. StageStarted.
+var reasonName = regexp.MustCompile(`^[A-Z][A-Za-z]*$`)
+
+func (w NotifyWebhook) validate(v *validator, path []any, seen map[string]bool) {
+	checkName(v, at(path, "name"), w.Name, seen)
+	switch {
+	case w.URL.IsZero():
+		v.failf(at(path, "url"), "required")
+	case !isHTTPURL(w.URL.Value()):
+		v.failf(at(path, "url"), "is not an absolute http(s) URL")
+	}
+	events := map[string]bool{}
+	for i, e := range w.Events {
+		switch {
+		case !reasonName.MatchString(e):
+			v.failf(at(path, "events", i), "%q is not an event reason such as Paused or Succeeded", e)
+		case events[e]:
+			v.failf(at(path, "events", i), "duplicate event %q", e)
+		}
+		events[e] = true
+	}
+}
+
+var (
+	gitlabUsername = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+	slackUserID    = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+)
+
+// validateUsers checks each mapping and that no identity maps to two users,
+// which would make the role shipbot checks depend on file order.
+func validateUsers(v *validator, users []User) {
+	seen := map[string]int{}
+	once := func(path []any, kind, id string, i int) {
+		key := kind + "\x00" + strings.ToLower(id)
+		if j, dup := seen[key]; dup {
+			v.failf(path, "%s %q is already mapped by users[%d]", kind, id, j)
+			return
+		}
+		seen[key] = i
+	}
+	for i, u := range users {
+		path := []any{"users", i}
+		switch {
+		case u.GitLab == "":
+			v.failf(at(path, "gitlab"), "required: the GitLab username this person acts as")
+		case !gitlabUsername.MatchString(u.GitLab):
+			v.failf(at(path, "gitlab"), "%q is not a GitLab username", u.GitLab)
+		default:
+			once(at(path, "gitlab"), "gitlab user", u.GitLab, i)
+		}
+		if u.Slack == "" && u.DingTalk == "" && u.Email == "" {
+			v.failf(path, "user %q maps nothing: give slack, dingtalk or email", u.GitLab)
+		}
+		if u.Slack != "" {
+			if !slackUserID.MatchString(u.Slack) {
+				v.failf(at(path, "slack"), "%q is not a Slack user ID such as U123ABC (find it in the profile's menu: Copy member ID)", u.Slack)
+			} else {
+				once(at(path, "slack"), "slack user", u.Slack, i)
+			}
+		}
+		if u.DingTalk != "" {
+			if strings.ContainsAny(u.DingTalk, " \t\n") {
+				v.failf(at(path, "dingtalk"), "%q is not a DingTalk staff ID", u.DingTalk)
+			} else {
+				once(at(path, "dingtalk"), "dingtalk user", u.DingTalk, i)
+			}
+		}
+		if u.Email != "" {
+			if a, err := mail.ParseAddress(u.Email); err != nil || a.Address != u.Email {
+				v.failf(at(path, "email"), "%q is not an email address", u.Email)
+			} else {
+				once(at(path, "email"), "email", u.Email, i)
+			}
+		}
+	}
+}
+
+func isHTTPURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}

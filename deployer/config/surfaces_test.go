@@ -1,0 +1,145 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+const surfaces = `
+publicURL: https://shipbot.example.com/
+api:
+  token: ${SHIPBOT_TEST_API_TOKEN}
+slack:
+  botToken: xoxb-1
+  signingSecret: ${SHIPBOT_TEST_SLACK_SIGNING}
+  channel: C0DEPLOYS
+dingtalk:
+  webhookURL: https://oapi.dingtalk.com/robot/send?access_token=abc
+  secret: SEC123
+notify:
+  webhooks:
+    - name: audit
+      url: https://audit.example.com/hooks/shipbot
+      secret: hmac-key
+      events: [Paused, Succeeded]
+    - name: everything
+      url: http://collector:8080/in
+users:
+  - gitlab: alice
+    slack: U123ABC
+    dingtalk: "0123456"
+    email: alice@example.com
+  - gitlab: Bob.Smith
+    email: bob@example.com
+`
+
+func TestSurfacesLoad(t *testing.T) {
+	t.Setenv("SHIPBOT_TEST_API_TOKEN", "api-token-value")
+	t.Setenv("SHIPBOT_TEST_SLACK_SIGNING", "signing-value")
+	cfg, err := Parse("f.yaml", []byte(base+surfaces))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PublicURL != "https://shipbot.example.com" {
+		t.Errorf("publicURL = %q, want it without the trailing slash", cfg.PublicURL)
+	}
+	if cfg.API.Token.Value() != "api-token-value" || cfg.Slack.SigningSecret.Value() != "signing-value" {
+		t.Errorf("secrets not read from the environment")
+	}
+	if cfg.Slack.Mode != SlackModeHTTP || cfg.Slack.Channel != "C0DEPLOYS" {
+		t.Errorf("slack = %+v", cfg.Slack)
+	}
+	if d := cfg.DingTalk; d.LinkTTL.Duration != 30*time.Minute || d.RateLimit != 20 || d.Secret.Value() != "SEC123" {
+		t.Errorf("dingtalk defaults not applied: %+v", d)
+	}
+	if w := cfg.Notify.Webhooks; len(w) != 2 || w[0].Events[1] != "Succeeded" || len(w[1].Events) != 0 {
+		t.Errorf("webhooks = %+v", w)
+	}
+	if u, ok := cfg.UserBySlack("U123ABC"); !ok || u.GitLab != "alice" {
+		t.Errorf("UserBySlack = %+v, %v", u, ok)
+	}
+	if u, ok := cfg.UserByDingTalk("0123456"); !ok || u.GitLab != "alice" {
+		t.Errorf("UserByDingTalk = %+v, %v", u, ok)
+	}
+	if u, ok := cfg.UserByGitLab("bob.smith"); !ok || u.Email != "bob@example.com" {
+		t.Errorf("UserByGitLab = %+v, %v", u, ok)
+	}
+	if _, ok := cfg.UserBySlack(""); ok {
+		t.Error("UserBySlack(\"\") matched a user without a Slack ID")
+	}
+	dump := fmt.Sprintf("%v %+v %+v %+v", cfg, cfg.Slack, cfg.DingTalk, cfg.Notify)
+	for _, secret := range []string{"api-token-value", "signing-value", "xoxb-1", "access_token=abc", "SEC123", "hmac-key"} {
+		if strings.Contains(dump, secret) {
+			t.Errorf("secret %q leaked: %s", secret, dump)
+		}
+	}
+}
+
+func TestSurfacesOff(t *testing.T) {
+	cfg, err := Parse("f.yaml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Slack != nil || cfg.DingTalk != nil || !cfg.API.Token.IsZero() || cfg.PublicURL != "" {
+		t.Errorf("surfaces on without being configured: %+v", cfg)
+	}
+}
+
+func TestSurfaceErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"relative public URL", "publicURL: shipbot.example.com",
+			[]string{"f.yaml:19: publicURL:", "not an absolute http(s) URL"}},
+		{"empty slack", "slack: {}", []string{
+			"f.yaml:19: slack.botToken: required",
+			"f.yaml:19: slack.channel: required",
+			"f.yaml:19: slack.signingSecret: required in http mode"}},
+		{"slack socket without app token", "slack:\n  botToken: xoxb-1\n  channel: C1\n  mode: socket",
+			[]string{"f.yaml:19: slack.appToken: required in socket mode"}},
+		{"slack socket with a bot token as app token", "slack:\n  botToken: xoxb-1\n  appToken: xoxb-leaked\n  channel: C1\n  mode: socket",
+			[]string{"f.yaml:21: slack.appToken: is not an app-level token: those start with xapp-"}},
+		{"slack bad mode", "slack:\n  botToken: xoxb-1\n  channel: C1\n  mode: events",
+			[]string{"f.yaml:22: slack.mode: \"events\" is not one of http, socket"}},
+		{"slack unknown key", "slack:\n  token: xoxb-1",
+			[]string{"f.yaml:20:", `unknown key "token" in slack`}},
+		{"dingtalk without URL or publicURL", "dingtalk:\n  secret: SEC1",
+			[]string{"f.yaml:19: dingtalk.webhookURL: required", "f.yaml:19: dingtalk: needs publicURL"}},
+		{"dingtalk bad linkTTL", "publicURL: https://s.example.com\ndingtalk:\n  webhookURL: https://oapi.dingtalk.com/robot/send\n  linkTTL: 30 min",
+			[]string{"f.yaml:22:", `"30 min" is not a duration`}},
+		{"dingtalk bad URL and rate", "publicURL: https://s.example.com\ndingtalk:\n  webhookURL: oapi.dingtalk.com/robot?access_token=leaked\n  rateLimit: -1",
+			[]string{"f.yaml:21: dingtalk.webhookURL: is not an absolute http(s) URL", "f.yaml:22: dingtalk.rateLimit: must be at least 1"}},
+		{"notify problems", "notify:\n  webhooks:\n    - name: a\n      url: ftp://x?token=leaked\n      events: [Paused, paused, Paused]\n    - name: a", []string{
+			"f.yaml:22: notify.webhooks[0].url: is not an absolute http(s) URL",
+			`f.yaml:23: notify.webhooks[0].events[1]: "paused" is not an event reason`,
+			`f.yaml:23: notify.webhooks[0].events[2]: duplicate event "Paused"`,
+			`f.yaml:24: notify.webhooks[1].name: duplicate name "a"`,
+			"f.yaml:24: notify.webhooks[1].url: required"}},
+		{"user problems", "users:\n  - slack: U1AB\n  - gitlab: carol\n  - gitlab: dave\n    slack: u1ab\n  - gitlab: erin\n    slack: U1AB\n    email: not-an-email\n  - gitlab: Carol\n    email: c@example.com", []string{
+			"f.yaml:20: users[0].gitlab: required",
+			`f.yaml:21: users[1]: user "carol" maps nothing: give slack, dingtalk or email`,
+			`f.yaml:23: users[2].slack: "u1ab" is not a Slack user ID`,
+			`f.yaml:25: users[3].slack: slack user "U1AB" is already mapped by users[0]`,
+			`f.yaml:26: users[3].email: "not-an-email" is not an email address`,
+			`f.yaml:27: users[4].gitlab: gitlab user "Carol" is already mapped by users[1]`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(base+c.yaml))
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%v\ndoes not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "leaked") {
+				t.Errorf("error echoes a secret: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,262 @@
+// Package releases runs staged releases end to end: tag pipeline webhooks
+// into shipbot's real Main (or its real binary), on a real control plane
+// with the Istio CRDs, checking what the apiserver holds after each stage.
+package releases
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"istio.io/api/networking/v1alpha3"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	istio "istio.io/client-go/pkg/clientset/versioned"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/shipbot/shipbot/bot/app"
+	"github.com/shipbot/shipbot/deployer/config"
+	"github.com/shipbot/shipbot/deployer/release"
+	"github.com/shipbot/shipbot/test/cluster"
+	"github.com/shipbot/shipbot/test/fixtures"
+)
+
+var kc *cluster.Cluster
+
+func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: true}, &kc) }
+
+const (
+	secret   = "release-secret"
+	apiToken = "release-api-token"
+)
+
+// rig is one test's namespaces (prod1 and prod2), store file and config.
+type rig struct {
+	t     *testing.T
+	ns    map[string]string // environment → namespace
+	path  string
+	istio istio.Interface
+}
+
+func newRig(t *testing.T, envs ...string) *rig {
+	t.Helper()
+	cluster.Require(t, kc)
+	ic, err := istio.NewForConfig(kc.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, ns: map[string]string{}, path: filepath.Join(t.TempDir(), "shipbot.db"), istio: ic}
+	for _, e := range envs {
+		r.ns[e] = kc.NewNamespace(t)
+		r.virtualService(e)
+	}
+	return r
+}
+
+// virtualService creates the VirtualService a team has for web before
+// shipbot releases it: one route to the web Service.
+func (r *rig) virtualService(env string) {
+	r.t.Helper()
+	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: r.ns[env]}}
+	proto.Merge(&vs.Spec, &v1alpha3.VirtualService{
+		Hosts: []string{"web"},
+		Http: []*v1alpha3.HTTPRoute{{Name: "web", Route: []*v1alpha3.HTTPRouteDestination{
+			{Destination: &v1alpha3.Destination{Host: "web", Port: &v1alpha3.PortSelector{Number: 8080}}},
+		}}},
+	})
+	if _, err := r.istio.NetworkingV1().VirtualServices(r.ns[env]).Create(context.Background(), vs, metav1.CreateOptions{FieldManager: "team"}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// config writes shipbot.yaml for app web released to the rig's
+// environments in order, each on its own cluster entry (two names for the
+// one local control plane), with the release spec given as YAML.
+func (r *rig) config(spec string) string {
+	r.t.Helper()
+	var clusters, envs, appEnvs strings.Builder
+	for _, e := range []string{"prod1", "prod2"} {
+		ns, ok := r.ns[e]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&clusters, "  - {name: %s-cluster, kubeconfig: %s}\n", e, kc.KubeconfigPath())
+		fmt.Fprintf(&envs, "  - {name: %s, clusters: [%s-cluster], namespace: %s, refs: {tags: ['^v\\d+\\.\\d+\\.\\d+$']}}\n", e, e, ns)
+		fmt.Fprintf(&appEnvs, "      %s: {}\n", e)
+	}
+	return fmt.Sprintf(`listen: 127.0.0.1:0
+log: {level: debug}
+gitlab: {baseURL: http://127.0.0.1:1, webhookSecret: %s}
+api: {token: %s}
+store: {path: %s}
+clusters:
+%senvironments:
+%sapps:
+  - name: web
+    project: shop/web
+    registry: registry.example.com
+    image: "{{.Registry}}/{{.Project}}:{{.Ref}}"
+    params:
+      replicas: 2
+      ports: [{name: http, port: 8080}]
+      resources: {cpuRequest: 10m, memoryRequest: 16Mi}
+    release:
+%s
+    environments:
+%s`, secret, apiToken, r.path, clusters.String(), envs.String(), indent(spec, "      "), appEnvs.String())
+}
+
+func indent(s, pre string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i, l := range lines {
+		lines[i] = pre + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+// start runs shipbot's Main in the test process until the test ends.
+func (r *rig) start(text string) *app.Main {
+	r.t.Helper()
+	cfg, err := config.Parse("releases.yaml", []byte(text))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	m := &app.Main{Config: cfg, Log: testLogger(), ReleasePoll: 100 * time.Millisecond}
+	if err := m.Run(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() {
+		if m.Store() != nil {
+			m.Close()
+		}
+	})
+	return m
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("SHIPBOT_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// tag posts the successful pipeline of tag v (e.g. "v1.1.0") built from a
+// commit whose sha is c repeated.
+func tag(t *testing.T, addr, v string, c byte, pipeline int64) {
+	t.Helper()
+	body := fixtures.PipelineSuccess(t, fixtures.Build{ProjectID: 9, Project: "shop/web", Ref: v, Tag: true,
+		SHA: strings.Repeat(string(c), 40), PipelineID: pipeline, Username: "rel-manager"})
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/webhooks/gitlab", bytes.NewReader(body))
+	req.Header.Set("X-Gitlab-Event", "Pipeline Hook")
+	req.Header.Set("X-Gitlab-Token", secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("tag %s: webhook answered %d", v, resp.StatusCode)
+	}
+}
+
+// eventually polls cond until it returns nil or the time is up.
+func eventually(t *testing.T, within time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %v", what, within, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// weights reads the VirtualService's route weights by subset. Istio reads
+// a route's only destination without a weight as 100, and so does this.
+func (r *rig) weights(env string) (map[string]int32, error) {
+	vs, err := r.istio.NetworkingV1().VirtualServices(r.ns[env]).Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int32{}
+	for _, h := range vs.Spec.Http {
+		for _, d := range h.Route {
+			w := d.Weight
+			if len(h.Route) == 1 && w == 0 {
+				w = 100
+			}
+			out[d.Destination.Subset] += w
+		}
+	}
+	return out, nil
+}
+
+// waitWeights waits for the route weights of env to be want.
+func (r *rig) waitWeights(env string, want map[string]int32) {
+	r.t.Helper()
+	eventually(r.t, 60*time.Second, env+" weights", func() error {
+		got, err := r.weights(env)
+		if err == nil && !maps.Equal(got, want) {
+			err = fmt.Errorf("weights %v, want %v", got, want)
+		}
+		return err
+	})
+}
+
+// replicas reads the spec.replicas of web-<rev> in env; -1 when missing.
+func (r *rig) replicas(env, rev string) int32 {
+	d, err := kc.Client().AppsV1().Deployments(r.ns[env]).Get(context.Background(), "web-"+rev, metav1.GetOptions{})
+	if err != nil {
+		return -1
+	}
+	return *d.Spec.Replicas
+}
+
+// releases is what the test reads the engine's state through.
+type releases interface {
+	List(ctx context.Context, f release.Filter) ([]release.Release, error)
+}
+
+// waitRelease waits for the release of rev to env to satisfy cond.
+func waitRelease(t *testing.T, rs releases, env, rev string, what string, cond func(release.Release) bool) release.Release {
+	t.Helper()
+	var found release.Release
+	eventually(t, 60*time.Second, fmt.Sprintf("release of %s to %s: %s", rev, env, what), func() error {
+		all, err := rs.List(context.Background(), release.Filter{Environment: env})
+		if err != nil {
+			return err
+		}
+		for _, r := range all {
+			if r.To.Name == rev {
+				found = r
+				if cond(r) {
+					return nil
+				}
+				return fmt.Errorf("it is %s: %s", r.Phase, release.Describe(r, time.Now()))
+			}
+		}
+		return fmt.Errorf("no release yet")
+	})
+	return found
+}
+
+func pausedAt(stage int) func(release.Release) bool {
+	return func(r release.Release) bool { return r.Phase == release.Paused && r.Stage == stage }
+}
+
+func phaseIs(p release.Phase) func(release.Release) bool {
+	return func(r release.Release) bool { return r.Phase == p }
+}

@@ -1,0 +1,141 @@
+package releases
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/shipbot/shipbot/deployer/release"
+)
+
+const canary = `strategy: canary
+steps: [10, 50, 100]
+pauseAfter: [10, 50]`
+
+func intent(kind release.IntentKind, pct int) release.Intent {
+	return release.Intent{Kind: kind, Percent: pct, Actor: "alice", Surface: release.SurfaceAPI}
+}
+
+// A tag goes to prod1 through the canary stages, with a person continuing
+// at each pause; prod2 waits for prod1 to succeed, then starts its own.
+func TestTagReleasesProd1ThenProd2(t *testing.T) {
+	r := newRig(t, "prod1", "prod2")
+	m := r.start(r.config(canary))
+	rs := m.Releases()
+
+	// The first tag has nothing to shift traffic from: straight to 100 %,
+	// prod1 first, then prod2.
+	tag(t, m.Addr(), "v1.0.0", '1', 100)
+	first := waitRelease(t, rs, "prod1", "v1-0-0", "succeeded", phaseIs(release.Succeeded))
+	second := waitRelease(t, rs, "prod2", "v1-0-0", "succeeded", phaseIs(release.Succeeded))
+	if second.Requires != first.ID {
+		t.Errorf("prod2's release requires %q, want prod1's %s", second.Requires, first.ID)
+	}
+	if first.TriggeredBy != "rel-manager" || first.PipelineID != 100 || first.To.SHA != strings.Repeat("1", 40) || first.To.Ref != "v1.0.0" {
+		t.Errorf("traceability: by %q, pipeline %d, sha %s, ref %s", first.TriggeredBy, first.PipelineID, first.To.SHA, first.To.Ref)
+	}
+	for _, env := range []string{"prod1", "prod2"} {
+		if n := r.replicas(env, "v1-0-0"); n != 2 {
+			t.Errorf("%s: web-v1-0-0 has %d replicas, want 2", env, n)
+		}
+		r.waitWeights(env, map[string]int32{"": 100}) // the team's route, as it was
+	}
+
+	// The next tag: stage 1 sends 10 % to v1-1-0 and waits for a person.
+	tag(t, m.Addr(), "v1.1.0", '2', 101)
+	rel := waitRelease(t, rs, "prod1", "v1-1-0", "paused after stage 1", pausedAt(1))
+	r.waitWeights("prod1", map[string]int32{"v1-0-0": 90, "v1-1-0": 10})
+	if rel.From.Name != "v1-0-0" {
+		t.Errorf("From = %q, want v1-0-0 (what prod1 served when it started)", rel.From.Name)
+	}
+	queued := waitRelease(t, rs, "prod2", "v1-1-0", "queued behind prod1", phaseIs(release.Pending))
+	if !slices.ContainsFunc(queued.History, func(e release.Entry) bool { return strings.Contains(e.Message, "waiting for release "+rel.ID) }) {
+		t.Errorf("prod2's release does not say what it waits for; history: %+v", queued.History)
+	}
+
+	if _, err := rs.Record(context.Background(), rel.ID, intent(release.IntentContinue, 0)); err != nil {
+		t.Fatal(err)
+	}
+	waitRelease(t, rs, "prod1", "v1-1-0", "paused after stage 2", pausedAt(2))
+	r.waitWeights("prod1", map[string]int32{"v1-0-0": 50, "v1-1-0": 50})
+	if a, b := r.replicas("prod1", "v1-0-0"), r.replicas("prod1", "v1-1-0"); a != 2 || b != 2 {
+		t.Errorf("during the canary both versions run at full size: %d and %d, want 2 and 2", a, b)
+	}
+
+	if _, err := rs.Record(context.Background(), rel.ID, intent(release.IntentContinue, 0)); err != nil {
+		t.Fatal(err)
+	}
+	done := waitRelease(t, rs, "prod1", "v1-1-0", "succeeded", phaseIs(release.Succeeded))
+	r.waitWeights("prod1", map[string]int32{"": 100})
+	if n := r.replicas("prod1", "v1-0-0"); n != 0 {
+		t.Errorf("the old version keeps %d replicas after the release, want 0", n)
+	}
+	var actors []string
+	for _, in := range done.Intents {
+		actors = append(actors, in.Actor+"/"+string(in.Surface)+"/"+string(in.Kind)+"/"+in.Outcome)
+	}
+	if want := []string{"alice/api/continue/applied", "alice/api/continue/applied"}; !slices.Equal(actors, want) {
+		t.Errorf("intents %v, want %v", actors, want)
+	}
+
+	// prod1 succeeded, so prod2 starts its own stage 1; a rollback there
+	// returns everything to v1-0-0.
+	rel2 := waitRelease(t, rs, "prod2", "v1-1-0", "paused after stage 1", pausedAt(1))
+	r.waitWeights("prod2", map[string]int32{"v1-0-0": 90, "v1-1-0": 10})
+	if _, err := rs.Record(context.Background(), rel2.ID, intent(release.IntentRollback, 0)); err != nil {
+		t.Fatal(err)
+	}
+	waitRelease(t, rs, "prod2", "v1-1-0", "rolled back", phaseIs(release.RolledBack))
+	r.waitWeights("prod2", map[string]int32{"": 100})
+	if a, b := r.replicas("prod2", "v1-0-0"), r.replicas("prod2", "v1-1-0"); a != 2 || b != 0 {
+		t.Errorf("after the rollback: v1-0-0 %d and v1-1-0 %d replicas, want 2 and 0", a, b)
+	}
+}
+
+// A newer tag that arrives during a release waits for it (queue), or stops
+// it and takes over (supersede); either way the releases say which.
+func TestNewerTagQueuesOrSupersedes(t *testing.T) {
+	for _, mode := range []string{"queue", "supersede"} {
+		t.Run(mode, func(t *testing.T) {
+			r := newRig(t, "prod1")
+			m := r.start(r.config(canary + "\nonNewer: " + mode))
+			rs := m.Releases()
+			tag(t, m.Addr(), "v1.0.0", '1', 100)
+			waitRelease(t, rs, "prod1", "v1-0-0", "succeeded", phaseIs(release.Succeeded))
+			tag(t, m.Addr(), "v1.1.0", '2', 101)
+			v2 := waitRelease(t, rs, "prod1", "v1-1-0", "paused after stage 1", pausedAt(1))
+
+			tag(t, m.Addr(), "v1.2.0", '3', 102)
+			if mode == "queue" {
+				v3 := waitRelease(t, rs, "prod1", "v1-2-0", "queued", phaseIs(release.Pending))
+				if !slices.Equal(v3.After, []string{v2.ID}) {
+					t.Errorf("v1-2-0 waits for %v, want [%s]", v3.After, v2.ID)
+				}
+				// It stays queued while v1-1-0 is paused; a rollback of v1-1-0 lets it start.
+				r.waitWeights("prod1", map[string]int32{"v1-0-0": 90, "v1-1-0": 10})
+				if _, err := rs.Record(context.Background(), v2.ID, intent(release.IntentRollback, 0)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitRelease(t, rs, "prod1", "v1-1-0", "rolled back", phaseIs(release.RolledBack))
+			v3 := waitRelease(t, rs, "prod1", "v1-2-0", "paused after stage 1", pausedAt(1))
+			if v3.From.Name != "v1-0-0" {
+				t.Errorf("v1-2-0 moves from %q, want v1-0-0, what serves after v1-1-0 rolled back", v3.From.Name)
+			}
+			r.waitWeights("prod1", map[string]int32{"v1-0-0": 90, "v1-2-0": 10})
+			if mode == "supersede" {
+				got, _ := rs.Get(context.Background(), v2.ID)
+				if len(got.Intents) != 1 || got.Intents[0].Kind != release.IntentRollback || got.Intents[0].Surface != release.SurfaceShipbot ||
+					got.Intents[0].Comment != "superseded by v1-2-0" {
+					t.Errorf("superseded release's intents: %+v", got.Intents)
+				}
+			}
+			w, _ := r.weights("prod1")
+			if _, ok := w["v1-1-0"]; ok {
+				t.Errorf("v1-1-0 still has a route: %v", maps.Clone(w))
+			}
+		})
+	}
+}
