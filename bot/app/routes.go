@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shipbot/shipbot/bot/api"
 	"github.com/shipbot/shipbot/bot/webhook"
 )
 
@@ -20,6 +21,9 @@ func (m *Main) routes() *echo.Echo {
 	h.Now = m.Now
 	h.Accepted = m.worker.Wake
 	h.Register(e)
+	api.New(api.Options{Releases: m.releases, Token: m.Config.API.Token.Value(), Log: m.Log, Now: m.Now}).Register(e)
+	m.registerSurfaces(e)
+	m.registerDashboard(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", m.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})))
