@@ -281,3 +281,8 @@ func (rr *ReleaseRunner) Record(ctx context.Context, id string, in release.Inten
 	}
 	return r, err
 }
+
+// Refused keeps a refused intent in the release's audit history.
+func (rr *ReleaseRunner) Refused(ctx context.Context, id string, f release.Refusal) (release.Release, error) {
+	return rr.Engine.Refused(ctx, id, f)
+}

@@ -1,6 +1,6 @@
 // Package api is shipbot's HTTP API under /api/v1: list and read releases,
 // and record control intents (continue, pause, promote, rollback, abort) on
-// them. It is a surface like chat or MR comments: it records intents and
+// them; list deployment and preview records. It is a surface like chat or MR comments: it records intents and
 // answers 202; the engine acts on them at its next step.
 //
 // Every route needs the bearer token from shipbot.yaml; without one the API
@@ -38,14 +38,18 @@ const (
 // Options are the API's collaborators.
 type Options struct {
 	Releases ops.Releases
-	Token    string           // bearer token; empty disables the API (503)
-	Log      *slog.Logger     // slog.Default() when nil
-	Now      func() time.Time // for summaries; time.Now when nil
+	// Records serves /deployments and /previews; those routes answer 404
+	// when it is nil.
+	Records Records
+	Token   string           // bearer token; empty disables the API (503)
+	Log     *slog.Logger     // slog.Default() when nil
+	Now     func() time.Time // for summaries; time.Now when nil
 }
 
 // API serves /api/v1.
 type API struct {
 	releases ops.Releases
+	records  Records
 	token    [sha256.Size]byte
 	enabled  bool
 	log      *slog.Logger
@@ -54,7 +58,7 @@ type API struct {
 
 // New builds an API.
 func New(opts Options) *API {
-	a := &API{releases: opts.Releases, enabled: opts.Token != "", log: opts.Log, now: opts.Now}
+	a := &API{releases: opts.Releases, records: opts.Records, enabled: opts.Token != "", log: opts.Log, now: opts.Now}
 	// Keep only a hash: comparing equal-length digests in constant time
 	// reveals neither the token nor its length.
 	a.token = sha256.Sum256([]byte(opts.Token))
@@ -74,6 +78,10 @@ func (a *API) Register(e *echo.Echo) {
 	g.GET("/releases/:id", a.get)
 	for _, name := range actions {
 		g.POST("/releases/:id/"+name, a.control(name))
+	}
+	if a.records != nil {
+		g.GET("/deployments", a.deployments)
+		g.GET("/previews", a.previews)
 	}
 	// Replace the group's default catch-alls so unknown paths answer in our
 	// error shape, after authentication like every other route.
@@ -124,7 +132,7 @@ func unauthorized(c echo.Context, msg string) error {
 
 func (a *API) notFound(c echo.Context) error {
 	method, path := c.Request().Method, c.Request().URL.Path
-	if m := allow(path); m != "" && m != method {
+	if m := a.allow(path); m != "" && m != method {
 		c.Response().Header().Set(echo.HeaderAllow, m)
 		return c.JSON(http.StatusMethodNotAllowed, Error{fmt.Sprintf("%s takes %s, not %s", path, m, method)})
 	}
@@ -133,9 +141,11 @@ func (a *API) notFound(c echo.Context) error {
 
 // allow says which method a path of ours takes, so that a wrong method
 // gets a 405 that says which, not a 404.
-func allow(path string) string {
+func (a *API) allow(path string) string {
 	parts := strings.Split(strings.Trim(strings.TrimPrefix(path, Prefix), "/"), "/")
 	switch {
+	case (parts[0] == "deployments" || parts[0] == "previews") && len(parts) == 1 && a.records != nil:
+		return http.MethodGet
 	case parts[0] != "releases":
 		return ""
 	case len(parts) <= 2:

@@ -53,10 +53,10 @@ func TestAuthentication(t *testing.T) {
 
 func TestUnknownRoutesNeedTheTokenToo(t *testing.T) {
 	r := newRig(t, token)
-	if code, b := r.do(t, http.MethodGet, "/api/v1/deployments", "", "Authorization", ""); code != http.StatusUnauthorized {
+	if code, b := r.do(t, http.MethodGet, "/api/v1/clusters", "", "Authorization", ""); code != http.StatusUnauthorized {
 		t.Errorf("unknown route without token: %d %s, want 401", code, b)
 	}
-	for _, path := range []string{"/api/v1/deployments", "/api/v1", "/api/v1/releases/r1/deploy"} {
+	for _, path := range []string{"/api/v1/clusters", "/api/v1", "/api/v1/releases/r1/deploy", "/api/v1/deployments/d1"} {
 		code, b := r.do(t, http.MethodGet, path, "")
 		if code != http.StatusNotFound || errorOf(t, b) != "no route GET "+path {
 			t.Errorf("GET %s: %d %s, want 404 naming the route", path, code, b)
@@ -70,6 +70,8 @@ func TestWrongMethodSaysWhichToUse(t *testing.T) {
 		{http.MethodPost, "/api/v1/releases", "GET"},
 		{http.MethodDelete, "/api/v1/releases/r1", "GET"},
 		{http.MethodGet, "/api/v1/releases/r1/pause", "POST"},
+		{http.MethodPost, "/api/v1/deployments", "GET"},
+		{http.MethodDelete, "/api/v1/previews", "GET"},
 	} {
 		code, b := r.do(t, tt.method, tt.path, "")
 		if code != http.StatusMethodNotAllowed || errorOf(t, b) != tt.path+" takes "+tt.allow+", not "+tt.method {

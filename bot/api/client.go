@@ -18,7 +18,7 @@ import (
 )
 
 // Client calls a shipbot's API. The CLI uses it; so can anything else that
-// wants releases over HTTP.
+// wants releases, deployments or previews over HTTP.
 type Client struct {
 	Server  string          // base URL, e.g. http://127.0.0.1:8080
 	Token   string          // the server's api.token
@@ -113,6 +113,62 @@ func (c *Client) Get(ctx context.Context, id string) (Release, error) {
 	var r Release
 	err := c.do(ctx, http.MethodGet, "/releases/"+url.PathEscape(id), nil, &r)
 	return r, err
+}
+
+// RecordQuery selects deployments or previews. Zero fields match
+// everything; App and Cluster apply to deployments only.
+type RecordQuery struct {
+	Project     string
+	App         string
+	Environment string
+	Cluster     string
+	Ref         string
+	User        string
+	Statuses    []string
+	Since       time.Time
+	Until       time.Time
+	Limit       int // DefaultLimit when 0
+	Cursor      string
+}
+
+// Values encodes q as GET /deployments or /previews query parameters.
+func (q RecordQuery) Values() url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{
+		"project": q.Project, "app": q.App, "environment": q.Environment, "cluster": q.Cluster,
+		"ref": q.Ref, "user": q.User, "cursor": q.Cursor,
+	} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	for _, s := range q.Statuses {
+		v.Add("status", s)
+	}
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.Format(time.RFC3339))
+	}
+	if !q.Until.IsZero() {
+		v.Set("until", q.Until.Format(time.RFC3339))
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	return v
+}
+
+// Deployments reads one page of deployment records, newest first.
+func (c *Client) Deployments(ctx context.Context, q RecordQuery) (DeploymentPage, error) {
+	var p DeploymentPage
+	err := c.do(ctx, http.MethodGet, "/deployments?"+q.Values().Encode(), nil, &p)
+	return p, err
+}
+
+// Previews reads one page of preview environments.
+func (c *Client) Previews(ctx context.Context, q RecordQuery) (PreviewPage, error) {
+	var p PreviewPage
+	err := c.do(ctx, http.MethodGet, "/previews?"+q.Values().Encode(), nil, &p)
+	return p, err
 }
 
 // Control asks for action (ActionContinue, …) on release id. The server

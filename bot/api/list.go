@@ -157,16 +157,22 @@ func parseTime(v url.Values, name string, dst *time.Time) error {
 }
 
 func parseLimit(v url.Values, q *listQuery) error {
+	n, err := pageLimit(v)
+	q.limit = n
+	return err
+}
+
+// pageLimit reads limit=, DefaultLimit when absent.
+func pageLimit(v url.Values) (int, error) {
 	s, err := single(v, "limit")
 	if err != nil || s == "" {
-		return err
+		return DefaultLimit, err
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > MaxLimit {
-		return fmt.Errorf("%q is not a number in 1..%d", s, MaxLimit)
+		return DefaultLimit, fmt.Errorf("%q is not a number in 1..%d", s, MaxLimit)
 	}
-	q.limit = n
-	return nil
+	return n, nil
 }
 
 // parsePhases reads phase=, repeated or comma-separated, in any case.

@@ -69,7 +69,7 @@ func newRig(t *testing.T, tok string) *rig {
 		t.Fatal(err)
 	}
 	e := echo.New()
-	api.New(api.Options{Releases: eng, Token: tok, Log: log, Now: clk.Now}).Register(e)
+	api.New(api.Options{Releases: eng, Records: st, Token: tok, Log: log, Now: clk.Now}).Register(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return &rig{srv: srv, store: st, engine: eng, clock: clk}

@@ -43,6 +43,10 @@ type Main struct {
 	ReleaseNotifiers []release.Notifier
 	// ReleasePoll is how often a release waiting for pods looks again; 500ms when 0.
 	ReleasePoll time.Duration
+	// SlackAPIURL points the Slack client elsewhere than Slack, e.g. at
+	// slack-go's slacktest server in tests.
+	SlackAPIURL string
+	surfaces    *surfaces
 	gitlab      *gitlab.Client // nil without a GitLab token
 	notifier    deployer.Notifier
 	engine      *deployer.Engine
@@ -83,18 +87,30 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.connectGitLab(); err != nil {
 		return err
 	}
+	if m.surfaces, err = m.buildSurfaces(); err != nil {
+		return err
+	}
+	deployNotifiers := m.surfaces.deployNotifiers
+	if m.notifier != nil {
+		deployNotifiers = append([]deployer.Notifier{m.notifier}, deployNotifiers...)
+	}
 	m.engine, err = deployer.NewEngine(deployer.Options{
-		Config: m.Config, Store: m.store, Clusters: m.clusters, Log: m.Log, Now: m.Now, Registry: m.registry, Notifier: m.notifier,
+		Config: m.Config, Store: m.store, Clusters: m.clusters, Log: m.Log, Now: m.Now, Registry: m.registry,
+		Notifier: deployFanout(deployNotifiers),
 	})
 	if err != nil {
 		return err
 	}
 	eng, err := release.New(release.Options{Store: m.store, Clusters: m.staged, Log: m.Log,
-		Notifier: fanout(m.ReleaseNotifiers), Clock: clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
+		Notifier: fanout(append(m.surfaces.releaseNotifiers, m.ReleaseNotifiers...)),
+		Clock:    clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
 	if err != nil {
 		return err
 	}
 	m.releases = &deployer.ReleaseRunner{Engine: eng, Log: m.Log}
+	if m.surfaces.ops != nil {
+		m.surfaces.ops.Releases = m.releases
+	}
 	m.worker = inbox.NewWorker(m.Config, m.store, m.engine, m.Log)
 	m.worker.Now = m.Now
 	m.worker.Releases = m.releases
@@ -149,6 +165,10 @@ func (m *Main) start(ctx context.Context) {
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); r.Run(ctx, m.Config.Previews.GCInterval.Duration) }()
 	}
+	m.surfaces.run(ctx, func(f func()) {
+		m.wg.Add(1)
+		go func() { defer m.wg.Done(); f() }()
+	})
 	m.wg.Add(4)
 	go func() { defer m.wg.Done(); _ = m.releases.Run(ctx) }()
 	go func() {
@@ -191,6 +211,7 @@ func (m *Main) Close() error {
 		m.cancel()
 	}
 	m.wg.Wait()
+	m.surfaces.close()
 	if m.store != nil {
 		errs = append(errs, m.store.Close())
 		m.store = nil

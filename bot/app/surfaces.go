@@ -1,6 +1,183 @@
 package app
 
-import "github.com/labstack/echo/v4"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/shipbot/shipbot/bot/authz"
+	"github.com/shipbot/shipbot/bot/chat/dingtalk"
+	"github.com/shipbot/shipbot/bot/chat/slack"
+	"github.com/shipbot/shipbot/bot/gitlab"
+	"github.com/shipbot/shipbot/bot/notify/webhook"
+	"github.com/shipbot/shipbot/bot/ops"
+	"github.com/shipbot/shipbot/deployer"
+	"github.com/shipbot/shipbot/deployer/config"
+	"github.com/shipbot/shipbot/deployer/release"
+)
+
+// surfaces are the people-facing parts beyond GitLab comments: chat apps,
+// outgoing webhooks, and the authorization every action goes through.
+type surfaces struct {
+	ops      *ops.Service    // its Releases are set once the runner exists
+	resolver *authz.Resolver // chat identities → GitLab users
+	slack    *slack.App      // nil when slack is not configured
+	dingtalk *dingtalk.Notifier
+	tokens   *dingtalk.Tokens
+	webhooks []*webhook.Notifier
+
+	releaseNotifiers []release.Notifier
+	deployNotifiers  []deployer.Notifier
+}
+
+// buildSurfaces builds authorization and the surfaces the config turns on.
+// Every surface acts through s.ops, whose Authorizer checks the actor's
+// GitLab role, so chat needs the GitLab API.
+func (m *Main) buildSurfaces() (*surfaces, error) {
+	cfg := m.Config
+	s := &surfaces{}
+	if m.gitlab != nil {
+		z := authz.New(authz.Options{
+			GitLab:             m.gitlab,
+			RequiredAccess:     requiredAccess(cfg),
+			Approvals:          approvals(cfg),
+			ForbidSelfApproval: cfg.ForbidSelfApproval,
+			Now:                m.Now, Log: m.Log,
+		})
+		s.ops = &ops.Service{Authz: z, Log: m.Log}
+		s.resolver = authz.NewResolver(authz.ResolverOptions{GitLab: m.gitlab, Users: mappings(cfg.Users), Now: m.Now})
+	} else if cfg.Slack != nil || cfg.DingTalk != nil {
+		return nil, errors.New("slack and dingtalk need gitlab.token: every chat action is checked against the actor's GitLab role")
+	}
+
+	if c := cfg.Slack; c != nil {
+		app, err := slack.New(slack.Options{
+			BotToken: c.BotToken.Value(), SigningSecret: c.SigningSecret.Value(), AppToken: c.AppToken.Value(),
+			Channel: c.Channel, Mode: slack.Mode(c.Mode),
+			Store: m.store, Ops: s.ops, Identities: slackIdentities{s.resolver},
+			Log: m.Log.With("surface", "slack"), APIURL: m.SlackAPIURL, Now: m.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.slack = app
+		s.releaseNotifiers = append(s.releaseNotifiers, app.Notifier)
+	}
+
+	if c := cfg.DingTalk; c != nil {
+		var err error
+		if s.tokens, err = dingtalk.NewTokens(c.LinkSecret.Value(), c.LinkTTL.Duration); err != nil {
+			return nil, err
+		}
+		robot := &dingtalk.Robot{Webhook: c.WebhookURL.Value(), Secret: c.Secret.Value(), Now: m.Now}
+		s.dingtalk, err = dingtalk.NewNotifier(dingtalk.NotifierOptions{
+			Robot: robot, Tokens: s.tokens, PublicURL: cfg.PublicURL, Limit: c.RateLimit,
+			Now: m.Now, Log: m.Log.With("surface", "dingtalk"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.releaseNotifiers = append(s.releaseNotifiers, s.dingtalk)
+	}
+
+	for _, w := range cfg.Notify.Webhooks {
+		n, err := webhook.NewNotifier(webhook.Options{
+			Name: w.Name, URL: w.URL.Value(), Secret: w.Secret.Value(), Events: w.Events,
+			Now: m.Now, Log: m.Log.With("webhook", w.Name), Metrics: m.registry,
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.webhooks = append(s.webhooks, n)
+		s.releaseNotifiers = append(s.releaseNotifiers, n.Releases())
+		s.deployNotifiers = append(s.deployNotifiers, n.Deploys())
+	}
+	return s, nil
+}
 
 // registerSurfaces serves the chat surfaces' endpoints.
-func (m *Main) registerSurfaces(e *echo.Echo) {}
+func (m *Main) registerSurfaces(e *echo.Echo) {
+	s := m.surfaces
+	if s.slack != nil {
+		s.slack.Register(e)
+	}
+	if s.tokens == nil {
+		return
+	}
+	var trusted []netip.Prefix
+	for _, cidr := range m.Config.DingTalk.TrustedProxies {
+		trusted = append(trusted, netip.MustParsePrefix(cidr)) // validated with the config
+	}
+	h, err := dingtalk.NewHandler(dingtalk.HandlerOptions{
+		Tokens: s.tokens, Ops: s.ops, Releases: m.releases, Notes: m.store,
+		Auth:      dingtalk.ProxyAuth{Trusted: trusted, Identities: s.resolver},
+		PublicURL: m.Config.PublicURL, Recorded: m.releases.Kick, Now: m.Now, Log: m.Log.With("surface", "dingtalk"),
+	})
+	if err != nil {
+		// Its inputs were checked when the notifier was built from the same config.
+		panic(fmt.Sprintf("dingtalk handler: %v", err))
+	}
+	h.Register(e)
+}
+
+// run starts what sends in the background; each returns when ctx ends.
+func (s *surfaces) run(ctx context.Context, spawn func(func())) {
+	if s.slack != nil {
+		spawn(func() { _ = s.slack.Run(ctx) })
+	}
+	if s.dingtalk != nil {
+		spawn(func() { _ = s.dingtalk.Run(ctx) })
+	}
+	for _, w := range s.webhooks {
+		spawn(func() { _ = w.Run(ctx) })
+	}
+}
+
+// close waits for what clicks started.
+func (s *surfaces) close() {
+	if s != nil && s.slack != nil {
+		s.slack.Close()
+	}
+}
+
+// slackIdentities resolves Slack users through the config's users and
+// GitLab's users by email.
+type slackIdentities struct{ r *authz.Resolver }
+
+func (s slackIdentities) Resolve(ctx context.Context, userID, email string) (ops.Actor, error) {
+	return s.r.Resolve(ctx, authz.Identity{Surface: release.SurfaceSlack, ChatID: userID, Email: email})
+}
+
+func requiredAccess(cfg *config.Config) func(string) gitlab.AccessLevel {
+	return func(env string) gitlab.AccessLevel {
+		e, ok := cfg.Environment(env)
+		if !ok {
+			return gitlab.Maintainer
+		}
+		l, err := gitlab.ParseAccessLevel(e.RequiredAccess())
+		if err != nil {
+			return gitlab.Maintainer
+		}
+		return l
+	}
+}
+
+func approvals(cfg *config.Config) func(string) int {
+	return func(env string) int {
+		if e, ok := cfg.Environment(env); ok {
+			return e.Approvals
+		}
+		return 1
+	}
+}
+
+func mappings(users []config.User) []authz.Mapping {
+	out := make([]authz.Mapping, 0, len(users))
+	for _, u := range users {
+		out = append(out, authz.Mapping{GitLab: u.GitLab, Slack: u.Slack, DingTalk: u.DingTalk, Email: u.Email})
+	}
+	return out
+}

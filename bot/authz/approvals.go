@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,8 +13,9 @@ import (
 )
 
 // ErrNeedsMoreApprovals marks a continue or promote that counted as an
-// approval but is not accepted yet: more people must ask for it.
-var ErrNeedsMoreApprovals = errors.New("needs more approvals")
+// approval but is not accepted yet: more people must ask for it. It is
+// ops.ErrNeedsMoreApprovals, so that ops keeps no refusal for it.
+var ErrNeedsMoreApprovals = ops.ErrNeedsMoreApprovals
 
 // ApprovalError answers a continue or promote that counted as one approval
 // of several needed. Nothing is recorded on the release: the Authorizer

@@ -17,6 +17,11 @@ import (
 // why, in words fit to show them.
 var ErrForbidden = errors.New("forbidden")
 
+// ErrNeedsMoreApprovals marks a forbidden answer that is not a refusal: the
+// request counted as one approval of several an environment wants (see
+// authz.ApprovalError). Act keeps no refusal for it.
+var ErrNeedsMoreApprovals = errors.New("needs more approvals")
+
 // Actor is a person acting on a release, resolved to their GitLab account.
 type Actor struct {
 	Username string          // GitLab username
@@ -30,6 +35,12 @@ type Releases interface {
 	List(ctx context.Context, f release.Filter) ([]release.Release, error)
 	Get(ctx context.Context, id string) (release.Release, error)
 	Record(ctx context.Context, id string, in release.Intent) (release.Release, error)
+}
+
+// Refusals is what Releases may also do: keep a refused action in the
+// release's audit history. Act uses it when Releases has it.
+type Refusals interface {
+	Refused(ctx context.Context, id string, f release.Refusal) (release.Release, error)
 }
 
 // Authorizer decides whether an actor may act on a release. A refusal wraps
@@ -46,24 +57,43 @@ type Service struct {
 }
 
 // Act checks that a may ask for in on release id and records it. Refusals
-// wrap ErrForbidden; intents the release cannot take now wrap
+// wrap ErrForbidden and are kept in the release's history when Releases
+// implements Refusals; intents the release cannot take now wrap
 // release.ErrConflict or release.ErrInvalid.
 func (s *Service) Act(ctx context.Context, a Actor, id string, in release.Intent) (release.Release, error) {
 	r, err := s.Releases.Get(ctx, id)
 	if err != nil {
 		return release.Release{}, err
 	}
+	in.Actor, in.Surface = a.Username, a.Surface
 	if err := s.Authz.Authorize(ctx, a, r, in.Kind); err != nil {
-		s.log().Warn("release action refused", "release", id, "actor", a.Username, "surface", a.Surface, "intent", in.Kind, "err", err)
+		s.log().Warn("release action refused", "release", id, "actor", a.Username, "chat_id", a.ChatID, "surface", a.Surface, "intent", in.Kind, "err", err)
+		if errors.Is(err, ErrForbidden) && !errors.Is(err, ErrNeedsMoreApprovals) {
+			r = s.keepRefusal(ctx, r, release.Refusal{Intent: in, ChatID: a.ChatID, Reason: err.Error()})
+		}
 		return r, err
 	}
-	in.Actor, in.Surface = a.Username, a.Surface
 	out, err := s.Releases.Record(ctx, id, in)
 	if err != nil {
 		return r, fmt.Errorf("%s by %s: %w", in, a.Username, err)
 	}
 	s.log().Info("release action recorded", "release", id, "actor", a.Username, "surface", a.Surface, "intent", in.String())
 	return out, nil
+}
+
+// keepRefusal records f on r when Releases can, and returns r as it is
+// then. Failing to record it does not change the answer: the log has it.
+func (s *Service) keepRefusal(ctx context.Context, r release.Release, f release.Refusal) release.Release {
+	rs, ok := s.Releases.(Refusals)
+	if !ok {
+		return r
+	}
+	out, err := rs.Refused(ctx, r.ID, f)
+	if err != nil {
+		s.log().Warn("keep refusal in release history", "release", r.ID, "actor", f.Intent.Actor, "err", err)
+		return r
+	}
+	return out
 }
 
 func (s *Service) log() *slog.Logger {

@@ -48,6 +48,9 @@ type Config struct {
 	DingTalk  *DingTalk `yaml:"dingtalk"` // nil when DingTalk is off
 	Notify    Notify    `yaml:"notify"`
 	Users     []User    `yaml:"users"`
+	// ForbidSelfApproval bars whoever started a release (the tag's pipeline
+	// user) from continuing or promoting it.
+	ForbidSelfApproval bool `yaml:"forbidSelfApproval"`
 
 	file string
 }
@@ -93,6 +96,9 @@ type Environment struct {
 	Refs      Refs     `yaml:"refs"`
 	// Access is the GitLab role needed to act on releases here; see RequiredAccess.
 	Access string `yaml:"access"`
+	// Approvals is how many different people must continue or promote a
+	// stage here before it moves on; 1 when 0.
+	Approvals int `yaml:"approvals"`
 
 	branches []*regexp.Regexp
 	tags     []*regexp.Regexp

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -37,6 +38,14 @@ type DingTalk struct {
 	Secret     Secret   `yaml:"secret"`     // the robot's signing secret (SEC...), when it has one
 	LinkTTL    Duration `yaml:"linkTTL"`    // how long an action link in a message stays valid
 	RateLimit  int      `yaml:"rateLimit"`  // messages per minute; DingTalk throttles a robot above 20
+	// LinkSecret signs the action links; at least 32 bytes. Changing it
+	// voids the links already sent.
+	LinkSecret Secret `yaml:"linkSecret"`
+	// TrustedProxies are the addresses (CIDR) of the authenticating proxy in
+	// front of /chat/actions/, whose X-Forwarded-User header names the
+	// person confirming; requests from elsewhere are refused. Empty trusts
+	// the network to let only the proxy through.
+	TrustedProxies []string `yaml:"trustedProxies"`
 }
 
 // Notify configures outgoing notifications other than chat.
@@ -159,6 +168,17 @@ func (d *DingTalk) validate(v *validator, path []any, publicURL string) {
 	}
 	if d.RateLimit < 1 {
 		v.failf(at(path, "rateLimit"), "must be at least 1 message per minute, got %d", d.RateLimit)
+	}
+	switch {
+	case d.LinkSecret.IsZero():
+		v.failf(at(path, "linkSecret"), "required: a random secret of at least 32 bytes that signs action links")
+	case len(d.LinkSecret.Value()) < 32:
+		v.failf(at(path, "linkSecret"), "is %d bytes; use at least 32 random bytes", len(d.LinkSecret.Value()))
+	}
+	for i, cidr := range d.TrustedProxies {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			v.failf(at(path, "trustedProxies", i), "%q is not a CIDR such as 10.0.0.0/8", cidr)
+		}
 	}
 }
 

@@ -18,6 +18,8 @@ slack:
 dingtalk:
   webhookURL: https://oapi.dingtalk.com/robot/send?access_token=abc
   secret: SEC123
+  linkSecret: ${SHIPBOT_TEST_LINK_SECRET}
+  trustedProxies: [10.0.0.0/8]
 notify:
   webhooks:
     - name: audit
@@ -38,6 +40,7 @@ users:
 func TestSurfacesLoad(t *testing.T) {
 	t.Setenv("SHIPBOT_TEST_API_TOKEN", "api-token-value")
 	t.Setenv("SHIPBOT_TEST_SLACK_SIGNING", "signing-value")
+	t.Setenv("SHIPBOT_TEST_LINK_SECRET", strings.Repeat("k", 32))
 	cfg, err := Parse("f.yaml", []byte(base+surfaces))
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +113,8 @@ func TestSurfaceErrors(t *testing.T) {
 			[]string{"f.yaml:19: dingtalk.webhookURL: required", "f.yaml:19: dingtalk: needs publicURL"}},
 		{"dingtalk bad linkTTL", "publicURL: https://s.example.com\ndingtalk:\n  webhookURL: https://oapi.dingtalk.com/robot/send\n  linkTTL: 30 min",
 			[]string{"f.yaml:22:", `"30 min" is not a duration`}},
+		{"dingtalk short link secret and bad proxy", "publicURL: https://s.example.com\ndingtalk:\n  webhookURL: https://oapi.dingtalk.com/robot/send\n  linkSecret: short\n  trustedProxies: [10.0.0.1/40]",
+			[]string{"f.yaml:22: dingtalk.linkSecret: is 5 bytes; use at least 32", `f.yaml:23: dingtalk.trustedProxies[0]: "10.0.0.1/40" is not a CIDR`}},
 		{"dingtalk bad URL and rate", "publicURL: https://s.example.com\ndingtalk:\n  webhookURL: oapi.dingtalk.com/robot?access_token=leaked\n  rateLimit: -1",
 			[]string{"f.yaml:21: dingtalk.webhookURL: is not an absolute http(s) URL", "f.yaml:22: dingtalk.rateLimit: must be at least 1"}},
 		{"notify problems", "notify:\n  webhooks:\n    - name: a\n      url: ftp://x?token=leaked\n      events: [Paused, paused, Paused]\n    - name: a", []string{
@@ -141,5 +146,24 @@ func TestSurfaceErrors(t *testing.T) {
 				t.Errorf("error echoes a secret: %v", err)
 			}
 		})
+	}
+}
+
+func TestApprovalsRange(t *testing.T) {
+	for _, n := range []int{-1, 11} {
+		text := strings.Replace(base, "    namespace: apps-dev\n", fmt.Sprintf("    namespace: apps-dev\n    approvals: %d\n", n), 1)
+		_, err := Parse("f.yaml", []byte(text))
+		want := fmt.Sprintf("f.yaml:12: environments[0].approvals: must be from 1 to 10, got %d", n)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("approvals %d: error %v, want %q", n, err, want)
+		}
+	}
+	text := strings.Replace(base, "    namespace: apps-dev\n", "    namespace: apps-dev\n    approvals: 2\n", 1)
+	cfg, err := Parse("f.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := cfg.Environment("dev"); e.Approvals != 2 {
+		t.Errorf("approvals = %d, want 2", e.Approvals)
 	}
 }

@@ -124,6 +124,9 @@ func (e *Environment) validate(v *validator, path []any, seen, clusters map[stri
 	if !slices.Contains([]string{AccessDeveloper, AccessMaintainer, AccessOwner}, e.Access) {
 		v.failf(at(path, "access"), "%q is not one of developer, maintainer, owner", e.Access)
 	}
+	if e.Approvals < 0 || e.Approvals > 10 {
+		v.failf(at(path, "approvals"), "must be from 1 to 10, got %d", e.Approvals)
+	}
 }
 
 func compileAll(v *validator, path []any, exprs []string) []*regexp.Regexp {

@@ -197,8 +197,8 @@ func (e *Engine) Record(ctx context.Context, id string, in Intent) (Release, err
 	return out, err
 }
 
-// save writes r, first taking in any intent recorded since r was read, so
-// that a step never loses an intent recorded while it ran.
+// save writes r, first taking in any intent or refusal recorded since r was
+// read, so that a step never loses one recorded while it ran.
 func (e *Engine) save(r *Release) error {
 	r.Updated = e.clock.Now()
 	return e.store.UpdateRelease(r.ID, func(stored []byte) ([]byte, error) {
@@ -207,6 +207,7 @@ func (e *Engine) save(r *Release) error {
 			return nil, err
 		}
 		r.mergeIntents(cur.Intents)
+		r.mergeRefusals(cur.History)
 		return json.Marshal(r)
 	})
 }

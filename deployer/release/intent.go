@@ -208,8 +208,8 @@ func (r *Release) apply(in *Intent) error {
 	if err := r.allows(*in); err != nil {
 		return err
 	}
-	r.by = in.Actor
-	defer func() { r.by = "" }()
+	r.by, r.via = in.Actor, in.Surface
+	defer func() { r.by, r.via = "", "" }()
 	why := fmt.Sprintf("%s by %s via %s", in, in.Actor, in.Surface)
 	switch in.Kind {
 	case IntentContinue:
@@ -239,5 +239,5 @@ func (r *Release) apply(in *Intent) error {
 
 // note adds a history entry that changes no phase.
 func (r *Release) note(kind EntryKind, msg string) {
-	r.History = append(r.History, Entry{At: r.now(), Actor: r.actorOrEngine(), Kind: kind, Phase: r.Phase, Stage: r.Stage, Message: msg})
+	r.History = append(r.History, Entry{At: r.now(), Actor: r.actorOrEngine(), Surface: r.via, Kind: kind, Phase: r.Phase, Stage: r.Stage, Message: msg})
 }

@@ -60,7 +60,7 @@ func (r *Release) Transition(p Phase, why string) error {
 	r.Phase = p
 	r.Updated = r.now()
 	r.History = append(r.History, Entry{
-		At: r.Updated, Actor: r.actorOrEngine(), Kind: EntryTransition,
+		At: r.Updated, Actor: r.actorOrEngine(), Surface: r.via, Kind: EntryTransition,
 		Phase: p, Stage: r.Stage, Message: fmt.Sprintf("%s → %s: %s", from, p, why),
 	})
 	return nil

@@ -117,6 +117,7 @@ type Release struct {
 
 	clock func() time.Time // the engine's clock, for history entries
 	by    string           // actor of the intent being applied, for history entries
+	via   Surface          // surface of the intent being applied, for history entries
 }
 
 // EntryKind says what a history entry records.
@@ -132,8 +133,9 @@ const (
 // Entry is one line of a release's audit history.
 type Entry struct {
 	At      time.Time `json:"at"`
-	Actor   string    `json:"actor"` // a person for intents, EngineActor otherwise
-	Surface Surface   `json:"surface,omitempty"`
+	Actor   string    `json:"actor"`             // a person for intents and what they caused, EngineActor otherwise
+	ChatID  string    `json:"chatID,omitempty"`  // the person's id on a chat surface, when it acted from one
+	Surface Surface   `json:"surface,omitempty"` // where the person acted; empty for the engine
 	Kind    EntryKind `json:"kind"`
 	Phase   Phase     `json:"phase"` // phase after the entry
 	Stage   int       `json:"stage"`

@@ -1,0 +1,218 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"istio.io/api/networking/v1alpha3"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	istio "istio.io/client-go/pkg/clientset/versioned"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/shipbot/shipbot/bot/api"
+	"github.com/shipbot/shipbot/bot/app"
+	"github.com/shipbot/shipbot/deployer/config"
+	"github.com/shipbot/shipbot/deployer/release"
+	"github.com/shipbot/shipbot/test/fixtures"
+)
+
+// rig is one shipbot Main on a fresh bbolt file, releasing apps app00,
+// app01, ... to one namespace, and the watches that time what it does there.
+type rig struct {
+	b    *testing.B
+	m    *app.Main
+	ns   string
+	vs   *events // VirtualServices in ns
+	deps *events // Deployments in ns
+}
+
+func newRig(b *testing.B, poll time.Duration) *rig {
+	b.Helper()
+	ic, err := istio.NewForConfig(kc.RESTConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &rig{b: b, ns: kc.NewNamespace(b)}
+	for i := range apps {
+		r.virtualService(ic, appName(i))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	vw, err := ic.NetworkingV1().VirtualServices(r.ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dw, err := kc.Client().AppsV1().Deployments(r.ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.vs, r.deps = follow(ctx, "VirtualService", vw), follow(ctx, "Deployment", dw)
+
+	cfg, err := config.Parse("bench.yaml", []byte(r.config(filepath.Join(b.TempDir(), "shipbot.db"))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.m = &app.Main{Config: cfg, Log: benchLogger(), ReleasePoll: poll}
+	if err := r.m.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.m.Close() })
+	return r
+}
+
+func appName(i int) string { return fmt.Sprintf("app%02d", i) }
+
+// virtualService creates the VirtualService a team has for an app before
+// shipbot releases it: one route to the app's Service.
+func (r *rig) virtualService(ic istio.Interface, name string) {
+	r.b.Helper()
+	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.ns}}
+	proto.Merge(&vs.Spec, &v1alpha3.VirtualService{
+		Hosts: []string{name},
+		Http: []*v1alpha3.HTTPRoute{{Name: name, Route: []*v1alpha3.HTTPRouteDestination{
+			{Destination: &v1alpha3.Destination{Host: name, Port: &v1alpha3.PortSelector{Number: 8080}}},
+		}}},
+	})
+	if _, err := ic.NetworkingV1().VirtualServices(r.ns).Create(context.Background(), vs, metav1.CreateOptions{FieldManager: "team"}); err != nil {
+		r.b.Fatal(err)
+	}
+}
+
+// config is shipbot.yaml: one environment, prod, on the local control
+// plane, and apps each from its own project, released by canary with a
+// pause after 10 % and after 50 %.
+func (r *rig) config(store string) string {
+	var list strings.Builder
+	for i := range apps {
+		fmt.Fprintf(&list, `  - name: %[1]s
+    project: shop/%[1]s
+    registry: registry.example.com
+    image: "{{.Registry}}/{{.Project}}:{{.Ref}}"
+    params: {replicas: %[2]d, ports: [{name: http, port: 8080}], resources: {cpuRequest: 10m, memoryRequest: 16Mi}}
+    release: {strategy: canary, steps: [10, 50, 100], pauseAfter: [10, 50]}
+    environments: {prod: {}}
+`, appName(i), replicas)
+	}
+	return fmt.Sprintf(`listen: 127.0.0.1:0
+gitlab: {baseURL: http://127.0.0.1:1, webhookSecret: %s}
+api: {token: %s}
+store: {path: %s}
+clusters: [{name: local, kubeconfig: %s}]
+environments:
+  - {name: prod, clusters: [local], namespace: %s, refs: {tags: ['^v\d+\.\d+\.\d+$']}}
+apps:
+%s`, secret, apiToken, store, kc.KubeconfigPath(), r.ns, list.String())
+}
+
+// benchLogger discards shipbot's log unless SHIPBOT_BENCH_LOG is set,
+// which prints it at debug level with microsecond times, to see where a
+// release's time goes.
+func benchLogger() *slog.Logger {
+	if os.Getenv("SHIPBOT_BENCH_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				a.Value = slog.StringValue(a.Value.Time().Format("15:04:05.000000"))
+			}
+			return a
+		}}))
+}
+
+// tag posts the successful pipeline of tag v of app i and returns when
+// shipbot's 200 arrived: the delivery is then durable in its inbox.
+func (r *rig) tag(i int, v string, pipeline int64) time.Time {
+	r.b.Helper()
+	body := fixtures.PipelineSuccess(r.b, fixtures.Build{ProjectID: int64(100 + i), Project: "shop/" + appName(i), Ref: v, Tag: true,
+		SHA: fmt.Sprintf("%040x", pipeline), PipelineID: pipeline, Username: "bench"})
+	code, _ := r.post("/webhooks/gitlab", body, "X-Gitlab-Event", "Pipeline Hook", "X-Gitlab-Token", secret)
+	at := time.Now()
+	if code != http.StatusOK {
+		r.b.Fatalf("%s %s: webhook answered %d", appName(i), v, code)
+	}
+	return at
+}
+
+// control posts an action on a release through the HTTP API, as a person
+// with a token would, and expects its 202.
+func (r *rig) control(id, action string) {
+	r.b.Helper()
+	code, body := r.post(api.Prefix+"/releases/"+id+"/"+action, nil,
+		"Authorization", "Bearer "+apiToken, api.HeaderActor, "bench")
+	if code != http.StatusAccepted {
+		r.b.Fatalf("%s release %s: API answered %d: %s", action, id, code, body)
+	}
+}
+
+func (r *rig) post(path string, body []byte, headers ...string) (int, string) {
+	r.b.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+r.m.Addr()+path, bytes.NewReader(body))
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw)
+}
+
+// waitRelease polls the store (untimed) until the release of rev of app
+// satisfies cond; it fails the benchmark if one ends otherwise.
+func (r *rig) waitRelease(app, rev, what string, cond func(release.Release) bool) release.Release {
+	r.b.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		all, err := r.m.Releases().List(context.Background(), release.Filter{App: app})
+		if err != nil {
+			r.b.Fatal(err)
+		}
+		for _, rel := range all {
+			if rel.To.Name != rev {
+				continue
+			}
+			if cond(rel) {
+				return rel
+			}
+			if rel.Phase.Terminal() {
+				r.b.Fatalf("release of %s %s ended %s, want %s: %s", app, rev, rel.Phase, what, release.Describe(rel, time.Now()))
+			}
+		}
+		if time.Now().After(deadline) {
+			r.b.Fatalf("release of %s %s: not %s within %s", app, rev, what, within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func pausedAt(stage int) func(release.Release) bool {
+	return func(r release.Release) bool { return r.Phase == release.Paused && r.Stage == stage }
+}
+
+func succeeded(r release.Release) bool { return r.Phase == release.Succeeded }
+
+// loadavg is the first three fields of /proc/loadavg.
+func loadavg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(raw))
+	return strings.Join(f[:min(3, len(f))], " ")
+}

@@ -1,0 +1,145 @@
+package release
+
+import (
+	"context"
+	"maps"
+	"sync"
+	"testing"
+	"time"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// events timestamps what a watch delivers and hands the time of the first
+// event that matches an expectation to whoever registered it. Register
+// before causing the change, so that no event can slip past.
+type events struct {
+	what    string
+	mu      sync.Mutex
+	waiting []*expectation
+	ended   bool
+}
+
+type expectation struct {
+	match func(runtime.Object) bool
+	at    chan time.Time // buffered; closed unmatched if the watch ends
+}
+
+// follow reads w until it ends or ctx is done. The clock is read when an
+// event arrives, before anything else is done with it.
+func follow(ctx context.Context, what string, w watch.Interface) *events {
+	e := &events{what: what}
+	go func() {
+		defer w.Stop()
+		defer e.end()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-w.ResultChan():
+				if !ok || ev.Type == watch.Error {
+					return
+				}
+				at := time.Now()
+				if ev.Type != watch.Deleted {
+					e.deliver(ev.Object, at)
+				}
+			}
+		}
+	}()
+	return e
+}
+
+func (e *events) deliver(obj runtime.Object, at time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	keep := e.waiting[:0]
+	for _, x := range e.waiting {
+		if x.match(obj) {
+			x.at <- at
+			continue
+		}
+		keep = append(keep, x)
+	}
+	e.waiting = keep
+}
+
+func (e *events) end() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.ended = true
+	for _, x := range e.waiting {
+		close(x.at)
+	}
+	e.waiting = nil
+}
+
+// expect registers match; the channel yields the time of the first event
+// that satisfies it.
+func (e *events) expect(match func(runtime.Object) bool) <-chan time.Time {
+	x := &expectation{match: match, at: make(chan time.Time, 1)}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ended {
+		close(x.at)
+	} else {
+		e.waiting = append(e.waiting, x)
+	}
+	return x.at
+}
+
+// await waits for an expectation, failing the benchmark if the watch ended
+// or nothing matched within the limit.
+func (e *events) await(b *testing.B, ch <-chan time.Time, within time.Duration, what string) time.Time {
+	b.Helper()
+	select {
+	case at, ok := <-ch:
+		if !ok {
+			b.Fatalf("%s: the %s watch ended before it was seen", what, e.what)
+		}
+		return at
+	case <-time.After(within):
+		b.Fatalf("%s: not seen on the %s watch within %s", what, e.what, within)
+	}
+	return time.Time{}
+}
+
+// weightsAre matches the VirtualService name whose route weights by
+// subset are want. Istio reads a route's only destination without a
+// weight as 100, and so does this.
+func weightsAre(name string, want map[string]int32) func(runtime.Object) bool {
+	return func(obj runtime.Object) bool {
+		vs, ok := obj.(*networkingv1.VirtualService)
+		if !ok || vs.Name != name {
+			return false
+		}
+		got := map[string]int32{}
+		for _, h := range vs.Spec.Http {
+			for _, d := range h.Route {
+				w := d.Weight
+				if len(h.Route) == 1 && w == 0 {
+					w = 100
+				}
+				got[d.Destination.GetSubset()] += w
+			}
+		}
+		return maps.Equal(got, want)
+	}
+}
+
+// rolledOut matches the Deployment name once it is rolled out as the
+// engine judges it (and `kubectl rollout status` does): the controller has
+// seen the latest spec and every wanted pod is updated and available.
+func rolledOut(name string) func(runtime.Object) bool {
+	return func(obj runtime.Object) bool {
+		d, ok := obj.(*appsv1.Deployment)
+		if !ok || d.Name != name || d.Spec.Replicas == nil || d.Generation > d.Status.ObservedGeneration {
+			return false
+		}
+		st, want := d.Status, *d.Spec.Replicas
+		return st.UpdatedReplicas >= want && st.Replicas == st.UpdatedReplicas && st.AvailableReplicas >= want
+	}
+}
