@@ -66,3 +66,40 @@ func FuzzControlBody(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseRecordQuery(f *testing.F) {
+	for _, s := range []string{
+		"", "limit=3&cursor=d000000000004", "status=Failed,running&status=pending", "ref=dev&user=alice&app=web",
+		"since=2026-03-01T10:00:00Z&until=2026-03-02T10:00:00+08:00", "ref=a&ref=b", "limit=501", "phase=Paused",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		for _, list := range []struct{ params, statuses []string }{
+			{deploymentParams, deploymentStatuses}, {previewParams, previewStatuses},
+		} {
+			q, what, err := parseRecordQuery(v, list.params, list.statuses)
+			if err != nil {
+				if what == "" {
+					t.Errorf("%q: error %v names no parameter", raw, err)
+				}
+				continue
+			}
+			if q.limit < 1 || q.limit > MaxLimit {
+				t.Errorf("%q: limit %d", raw, q.limit)
+			}
+			for _, s := range q.statuses {
+				if !slices.Contains(list.statuses, s) {
+					t.Errorf("%q: status %q", raw, s)
+				}
+			}
+			if !q.since.IsZero() && !q.until.IsZero() && !q.since.Before(q.until) {
+				t.Errorf("%q: since %v not before until %v", raw, q.since, q.until)
+			}
+		}
+	})
+}

@@ -1,7 +1,36 @@
 package app
 
-import "github.com/labstack/echo/v4"
+import (
+	"net/http"
 
-// registerDashboard serves the dashboard and the read API for deployments
-// and previews.
-func (m *Main) registerDashboard(e *echo.Echo) {}
+	"github.com/labstack/echo/v4"
+
+	"github.com/shipbot/shipbot/bot/dashboard"
+)
+
+// registerDashboard serves the read-only dashboard at / when shipbot.yaml
+// has a dashboard section. The read API for deployments and previews is
+// part of the API (see routes), behind the API token.
+func (m *Main) registerDashboard(e *echo.Echo) {
+	cfg := m.Config.Dashboard
+	if cfg == nil {
+		e.GET("/", func(c echo.Context) error {
+			return c.String(http.StatusNotFound, "dashboard off: add a dashboard section to shipbot.yaml\n")
+		})
+		return
+	}
+	envs := make([]string, 0, len(m.Config.Environments))
+	for _, env := range m.Config.Environments {
+		envs = append(envs, env.Name)
+	}
+	d, err := dashboard.New(dashboard.Options{
+		Records: m.store, Releases: m.releases, Environments: envs, Log: m.Log, Now: m.Now,
+		Access: dashboard.Access{Mode: cfg.Access, Token: cfg.Token.Value(), Username: cfg.Username, Password: cfg.Password.Value()},
+	})
+	if err != nil {
+		// The config was validated, so this is a bug; the rest of shipbot runs on.
+		m.Log.Error("dashboard off", "err", err)
+		return
+	}
+	d.Register(e)
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/shipbot/shipbot/bot/gitlab"
 	"github.com/shipbot/shipbot/bot/inbox"
 	"github.com/shipbot/shipbot/bot/review"
+	"github.com/shipbot/shipbot/bot/trace"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/kube"
@@ -48,6 +49,7 @@ type Main struct {
 	SlackAPIURL string
 	surfaces    *surfaces
 	gitlab      *gitlab.Client // nil without a GitLab token
+	tracer      *trace.Tracer  // commit statuses and environments; nil without a GitLab token
 	notifier    deployer.Notifier
 	engine      *deployer.Engine
 	worker      *inbox.Worker
@@ -101,8 +103,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	releaseNotifiers := append(m.surfaces.releaseNotifiers, m.ReleaseNotifiers...)
+	if m.tracer != nil {
+		releaseNotifiers = append(releaseNotifiers, m.tracer)
+	}
 	eng, err := release.New(release.Options{Store: m.store, Clusters: m.staged, Log: m.Log,
-		Notifier: fanout(append(m.surfaces.releaseNotifiers, m.ReleaseNotifiers...)),
+		Notifier: fanout(releaseNotifiers),
 		Clock:    clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
 	if err != nil {
 		return err
@@ -115,7 +121,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.worker.Now = m.Now
 	m.worker.Releases = m.releases
 	if m.gitlab != nil {
-		m.worker.Notes = &review.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config}, Log: m.Log, Now: m.Now}
+		m.worker.Notes = &review.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config},
+			Ops: m.surfaces.ops, Releases: m.releases, Log: m.Log, Now: m.Now}
 	}
 	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", m.Config.Listen, err)
@@ -154,7 +161,11 @@ func (m *Main) connectGitLab() error {
 	if m.gitlab, err = gitlab.New(m.Config.GitLab.BaseURL, m.Config.GitLab.Token.Value()); err != nil {
 		return err
 	}
-	m.notifier = &review.Notifier{API: m.gitlab, Store: m.store, Log: m.Log}
+	m.tracer = trace.New(trace.Options{
+		API: m.gitlab, GitLabURL: m.Config.GitLab.BaseURL,
+		PublicURL: m.Config.PublicURL, Host: trace.ConfigHost(m.Config),
+	})
+	m.notifier = m.tracer.Deploys(&review.Notifier{API: m.gitlab, Store: m.store, Log: m.Log})
 	return nil
 }
 

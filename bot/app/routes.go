@@ -21,7 +21,7 @@ func (m *Main) routes() *echo.Echo {
 	h.Now = m.Now
 	h.Accepted = m.worker.Wake
 	h.Register(e)
-	api.New(api.Options{Releases: m.releases, Token: m.Config.API.Token.Value(), Log: m.Log, Now: m.Now}).Register(e)
+	api.New(api.Options{Releases: m.releases, Records: m.store, Token: m.Config.API.Token.Value(), Log: m.Log, Now: m.Now}).Register(e)
 	m.registerSurfaces(e)
 	m.registerDashboard(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })

@@ -19,6 +19,13 @@ func FuzzParse(f *testing.F) {
 		"/rollback\u2028prod1",
 		"/shipbot /",
 		"/shipbot promote 5%0",
+		// Release commands with targets, in the forms MR comments use.
+		"/shipbot abort r000000000012",
+		"/continue prod2\nlooks good",
+		"/shipbot promote full r000000000012",
+		"/pause r000000000012 prod1",
+		"/rollback r0000000000123456789",
+		"/status\t\u00a0prod-eu-1",
 	} {
 		f.Add(s)
 	}

@@ -21,6 +21,10 @@ import (
 type Commands struct {
 	API      GitLab
 	Previews deployer.Previewer
+	// Ops records release intents and Releases finds the release a comment
+	// means; without both, release commands answer that they are off.
+	Ops      Acter
+	Releases Releases
 	Log      *slog.Logger
 	Now      func() time.Time
 }
@@ -53,9 +57,12 @@ func (c *Commands) Handle(ctx context.Context, n *hook.Note) (func(*store.Tx) er
 	}
 	cmd := res.Command
 	if cmd.Name != command.NamePreview && cmd.Name != command.NamePreviewStop {
-		return nil, func(error) {
-			c.finish(ctx, n, fmt.Errorf("`%s`: staged releases are not available in this shipbot yet; nothing was done: %w", cmd, deployer.ErrInvalid), "", log)
+		if c.Ops == nil || c.Releases == nil {
+			return nil, func(error) {
+				c.finish(ctx, n, fmt.Errorf("`%s`: staged releases are not available in this shipbot yet; nothing was done: %w", cmd, deployer.ErrInvalid), "", log)
+			}
 		}
+		return nil, func(committed error) { c.releaseCommand(ctx, n, cmd, committed, log) }
 	}
 	if err := c.authorize(ctx, n); err != nil {
 		log.Info("command refused", "command", cmd.String(), "err", err)
@@ -108,12 +115,16 @@ func (c *Commands) previewCommand(ctx context.Context, n *hook.Note, cmd command
 // finish reacts and replies with the outcome.
 func (c *Commands) finish(ctx context.Context, n *hook.Note, err error, done string, log *slog.Logger) {
 	if err != nil {
-		c.react(ctx, n, emojiNo, log)
-		c.reply(ctx, n, "❌ "+userMessage(err), log)
+		c.conclude(ctx, n, false, "❌ "+userMessage(err), log)
 		return
 	}
-	c.react(ctx, n, emojiDone, log)
-	c.reply(ctx, n, "✅ "+done, log)
+	c.conclude(ctx, n, true, "✅ "+done, log)
+}
+
+// conclude reacts with ✅ or ❌, then replies text.
+func (c *Commands) conclude(ctx context.Context, n *hook.Note, ok bool, text string, log *slog.Logger) {
+	c.react(ctx, n, map[bool]string{true: emojiDone, false: emojiNo}[ok], log)
+	c.reply(ctx, n, text, log)
 }
 
 // userMessage says what went wrong without internals: known kinds keep

@@ -19,6 +19,7 @@ type GitLab interface {
 	AwardMRNoteEmoji(ctx context.Context, projectID, iid, noteID int64, emoji string) error
 	AccessLevel(ctx context.Context, projectID, userID int64) (gitlab.AccessLevel, error)
 	MergeRequest(ctx context.Context, projectID, iid int64) (gitlab.MergeRequest, error)
+	MergeRequestsForCommit(ctx context.Context, projectID int64, sha string) ([]gitlab.MergeRequest, error)
 	EnsureEnvironment(ctx context.Context, projectID int64, name, externalURL string) (int64, error)
 	StopEnvironment(ctx context.Context, projectID, envID int64) error
 	CreateDeployment(ctx context.Context, projectID int64, d gitlab.Deployment) (int64, error)

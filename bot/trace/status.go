@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -11,11 +12,15 @@ import (
 )
 
 // target is what the tracer knows of one commit in one environment: what
-// each cluster last reported and the status last posted for them all.
+// each app in each cluster last reported and the status last posted for
+// them all.
 type target struct {
-	clusters map[string]report
-	posted   report // zero until a post succeeded
+	parts  map[part]report
+	posted report // zero until a post succeeded
 }
+
+// part is one app in one cluster: one deploy or release at a time.
+type part struct{ app, cluster string }
 
 // report is a commit status as posted.
 type report struct{ state, desc, url string }
@@ -30,7 +35,7 @@ const maxTargets = 1000
 const maxDescription = 255
 
 // status posts the environment's status of the commit, combined over its
-// clusters, unless it is what was posted last.
+// apps and clusters, unless it is what was posted last.
 func (t *Tracer) status(ctx context.Context, rec record) error {
 	if rec.state == "" || rec.sha == "" {
 		return nil
@@ -39,11 +44,11 @@ func (t *Tracer) status(ctx context.Context, rec record) error {
 	t.mu.Lock()
 	tg := t.targets[k]
 	if tg == nil {
-		tg = &target{clusters: map[string]report{}}
+		tg = &target{parts: map[part]report{}}
 		t.targets[k] = tg
 	}
-	tg.clusters[rec.cluster] = report{state: rec.state, desc: rec.desc, url: rec.targetURL}
-	want := combine(tg.clusters, tg.posted)
+	tg.parts[part{rec.app, rec.cluster}] = report{state: rec.state, desc: rec.desc, url: rec.targetURL}
+	want := combine(tg.parts, tg.posted)
 	posted := tg.posted
 	t.mu.Unlock()
 	if want.same(posted) {
@@ -60,20 +65,29 @@ func (t *Tracer) status(ctx context.Context, rec record) error {
 	return nil
 }
 
-// combine turns the clusters' reports into the one status of the
-// environment: in progress while any cluster is, then failed if any
-// failed, canceled if any was canceled, else success. With more than one
-// cluster the description names the one it comes from.
-func combine(clusters map[string]report, posted report) report {
-	by := map[string][]string{}
-	for _, name := range slices.Sorted(maps.Keys(clusters)) {
-		s := clusters[name].state
-		by[s] = append(by[s], name)
+// combine turns the parts' reports into the one status of the environment:
+// in progress while any part is, then failed if any failed, canceled if
+// any was canceled, else success. With more than one part the description
+// names the one it comes from.
+func combine(parts map[part]report, posted report) report {
+	order := slices.SortedFunc(maps.Keys(parts), func(a, b part) int {
+		return cmp.Or(cmp.Compare(a.app, b.app), cmp.Compare(a.cluster, b.cluster))
+	})
+	by := map[string][]part{}
+	apps, clusters := map[string]bool{}, map[string]bool{}
+	for _, p := range order {
+		by[parts[p].state] = append(by[parts[p].state], p)
+		apps[p.app], clusters[p.cluster] = true, true
 	}
-	pick := func(names []string) report {
-		r := clusters[names[0]]
-		if len(clusters) > 1 {
-			r.desc = names[0] + ": " + r.desc
+	pick := func(ps []part) report {
+		p, r := ps[0], parts[ps[0]]
+		switch {
+		case len(apps) > 1 && len(clusters) > 1:
+			r.desc = p.app + " on " + p.cluster + ": " + r.desc
+		case len(apps) > 1:
+			r.desc = p.app + ": " + r.desc
+		case len(clusters) > 1:
+			r.desc = p.cluster + ": " + r.desc
 		}
 		return r
 	}
@@ -83,8 +97,8 @@ func combine(clusters map[string]report, posted report) report {
 	case len(by[gitlab.StatePending]) > 0:
 		r := pick(by[gitlab.StatePending])
 		// GitLab moves a status from pending to running, never back: once
-		// one cluster has begun, the environment stays running.
-		if len(by[gitlab.StatePending]) < len(clusters) || (posted.state != "" && posted.state != gitlab.StatePending) {
+		// one part has begun, the environment stays running.
+		if len(by[gitlab.StatePending]) < len(parts) || posted.state == gitlab.StateRunning {
 			r.state = gitlab.StateRunning
 		}
 		return r
@@ -92,8 +106,10 @@ func combine(clusters map[string]report, posted report) report {
 		return pick(by[gitlab.StateFailed])
 	case len(by[gitlab.StateCanceled]) > 0:
 		return pick(by[gitlab.StateCanceled])
+	case len(by[gitlab.StateSuccess]) > 0:
+		return pick(by[gitlab.StateSuccess])
 	}
-	return pick(by[gitlab.StateSuccess])
+	return pick(order)
 }
 
 // final reports whether a status state is an end state.
@@ -101,15 +117,21 @@ func final(state string) bool {
 	return state == gitlab.StateSuccess || state == gitlab.StateFailed || state == gitlab.StateCanceled
 }
 
-// prune forgets commits whose status is final once there are too many.
-// Callers hold t.mu.
+// prune forgets commits whose status is final and deployment records that
+// are closed, once there are too many. Callers hold t.mu.
 func (t *Tracer) prune() {
-	if len(t.targets) <= maxTargets {
-		return
+	if len(t.targets) > maxTargets {
+		for k, tg := range t.targets {
+			if final(tg.posted.state) {
+				delete(t.targets, k)
+			}
+		}
 	}
-	for k, tg := range t.targets {
-		if final(tg.posted.state) {
-			delete(t.targets, k)
+	if len(t.deploys) > maxTargets {
+		for k, d := range t.deploys {
+			if d.closed {
+				delete(t.deploys, k)
+			}
 		}
 	}
 }

@@ -12,13 +12,14 @@ package trace
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/shipbot/shipbot/bot/gitlab"
+	"github.com/shipbot/shipbot/deployer/config"
 )
 
 // GitLab is the part of the GitLab API the tracer uses.
@@ -50,9 +51,18 @@ type Options struct {
 	// Host returns an app's host param in an environment, "" when it has
 	// none; the GitLab environment's external URL is https://<host>.
 	Host func(app, env string) string
-	Log  *slog.Logger
 	// Timeout bounds the GitLab calls of one event; DefaultTimeout when 0.
 	Timeout time.Duration
+}
+
+// ConfigHost is Options.Host for a configuration: the app's host param in
+// the environment, merged as its templates see it.
+func ConfigHost(cfg *config.Config) func(app, env string) string {
+	return func(app, env string) string {
+		a, _ := cfg.App(app)
+		p, _ := a.ParamsFor(env)
+		return p.Host
+	}
 }
 
 // Tracer records deploys and releases in GitLab. It is safe for concurrent use.
@@ -61,14 +71,13 @@ type Tracer struct {
 	gitlabURL string
 	publicURL string
 	host      func(app, env string) string
-	log       *slog.Logger
 	timeout   time.Duration
 
 	mu       sync.Mutex
-	locks    map[string]*sync.Mutex
-	projects map[string]int64   // path -> id
-	targets  map[string]*target // per project, sha and environment
-	deploys  map[string]int64   // shipbot deploy or release id -> GitLab deployment id
+	locks    map[string]chan struct{} // one-slot semaphores
+	projects map[string]int64         // path -> id
+	targets  map[string]*target       // per project, sha and environment
+	deploys  map[string]deployRecord  // by shipbot deploy or release id
 }
 
 // New returns a tracer.
@@ -81,24 +90,30 @@ func New(o Options) *Tracer {
 	}
 	return &Tracer{
 		api: o.API, gitlabURL: base, publicURL: strings.TrimRight(o.PublicURL, "/"), host: host,
-		log: cmp.Or(o.Log, slog.Default()), timeout: cmp.Or(o.Timeout, DefaultTimeout),
-		locks: map[string]*sync.Mutex{}, projects: map[string]int64{},
-		targets: map[string]*target{}, deploys: map[string]int64{},
+		timeout: cmp.Or(o.Timeout, DefaultTimeout),
+		locks:   map[string]chan struct{}{}, projects: map[string]int64{},
+		targets: map[string]*target{}, deploys: map[string]deployRecord{},
 	}
 }
 
-// lock serialises the work on one commit in one environment, so two events
-// never race to create two deployment records or post statuses out of order.
-func (t *Tracer) lock(key string) func() {
+// lock serialises the work on one environment of a project, so two events
+// never race to create two deployment records or post statuses out of
+// order. Keyed by environment rather than commit, the locks stay few.
+// Waiting for it counts against the event's timeout.
+func (t *Tracer) lock(ctx context.Context, key string) (func(), error) {
 	t.mu.Lock()
 	l := t.locks[key]
 	if l == nil {
-		l = &sync.Mutex{}
+		l = make(chan struct{}, 1)
 		t.locks[key] = l
 	}
 	t.mu.Unlock()
-	l.Lock()
-	return l.Unlock
+	select {
+	case l <- struct{}{}:
+		return func() { <-l }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for another event of %s: %w", key, context.Cause(ctx))
+	}
 }
 
 // projectID resolves a project path once; id is used when already known.
@@ -146,15 +161,21 @@ type record struct {
 }
 
 // trace brings GitLab in step with one record: the environment and the
-// deployment record first, then the commit status.
+// deployment record, then the commit status, which is posted even when the
+// record could not be written.
 func (t *Tracer) trace(ctx context.Context, rec record) error {
-	ctx, cancel := context.WithTimeout(ctx, t.timeout)
-	defer cancel()
-	defer t.lock(fmt.Sprintf("%d/%s/%s", rec.projectID, rec.sha, rec.env))()
-	if err := t.deployment(ctx, rec); err != nil {
+	unlock, err := t.lock(ctx, fmt.Sprintf("%d/%s", rec.projectID, rec.env))
+	if err != nil {
 		return err
 	}
-	return t.status(ctx, rec)
+	defer unlock()
+	return errors.Join(t.deployment(ctx, rec), t.status(ctx, rec))
+}
+
+// deployRecord is the GitLab deployment record of a deploy or release.
+type deployRecord struct {
+	id     int64
+	closed bool // set to its final status: a replayed end changes nothing
 }
 
 // deployment creates the record once the deploy has started and moves it
@@ -166,33 +187,40 @@ func (t *Tracer) deployment(ctx context.Context, rec record) error {
 		return nil
 	}
 	t.mu.Lock()
-	id := t.deploys[rec.key]
+	d := t.deploys[rec.key]
 	t.mu.Unlock()
-	if id == 0 {
+	if d.closed {
+		return nil
+	}
+	if d.id == 0 {
 		if err := t.environment(ctx, rec); err != nil {
 			return err
 		}
-		var err error
-		id, err = t.api.CreateDeployment(ctx, rec.projectID, gitlab.Deployment{
+		id, err := t.api.CreateDeployment(ctx, rec.projectID, gitlab.Deployment{
 			Environment: rec.env, Ref: rec.ref, SHA: rec.sha, Tag: rec.tag, Status: gitlab.DeploymentRunning,
 		})
 		if err != nil {
 			return err
 		}
+		d.id = id
+		t.remember(rec.key, d)
 	}
-	if rec.deployment != gitlab.DeploymentRunning {
-		if err := t.api.UpdateDeployment(ctx, rec.projectID, id, rec.deployment); err != nil {
-			return err
-		}
-		t.mu.Lock()
-		delete(t.deploys, rec.key)
-		t.mu.Unlock()
+	if rec.deployment == gitlab.DeploymentRunning {
 		return nil
 	}
-	t.mu.Lock()
-	t.deploys[rec.key] = id
-	t.mu.Unlock()
+	if err := t.api.UpdateDeployment(ctx, rec.projectID, d.id, rec.deployment); err != nil {
+		return err
+	}
+	d.closed = true
+	t.remember(rec.key, d)
 	return nil
+}
+
+func (t *Tracer) remember(key string, d deployRecord) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.deploys[key] = d
+	t.prune()
 }
 
 // environment ensures the GitLab environment, with the app's host as its

@@ -54,11 +54,9 @@ next step, and the release's history shows both.`,
   shipbot releases rollback r000000000042 -o json`,
 		Args: cobra.NoArgs,
 	}
+	c.connectionFlags(cmd)
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&c.server, "server", "", "shipbot base URL (env "+envServer+", default "+defaultServer+")")
-	pf.StringVar(&c.token, "token", "", "API token, api.token in shipbot.yaml (env "+envToken+")")
 	pf.StringVar(&c.as, "as", "", "who is acting, recorded with every control (default $USER)")
-	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&c.comment, "comment", "", "why, recorded with a control in the release's history")
 	cmd.AddCommand(c.listCmd(), c.getCmd(), c.promoteCmd())
 	for _, a := range []struct{ action, short string }{
@@ -70,6 +68,15 @@ next step, and the release's history shows both.`,
 		cmd.AddCommand(c.controlCmd(a.action, a.short))
 	}
 	return cmd
+}
+
+// connectionFlags are the flags every command that talks to the API takes:
+// where the server is, its token and the output format.
+func (c *releasesCLI) connectionFlags(cmd *cobra.Command) {
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&c.server, "server", "", "shipbot base URL (env "+envServer+", default "+defaultServer+")")
+	pf.StringVar(&c.token, "token", "", "API token, api.token in shipbot.yaml (env "+envToken+")")
+	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
 }
 
 // client builds an API client from the flags, then the environment.

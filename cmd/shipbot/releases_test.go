@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/spf13/cobra"
 
 	"github.com/shipbot/shipbot/bot/api"
 	"github.com/shipbot/shipbot/deployer/release"
@@ -66,7 +67,7 @@ func newAPIRig(t *testing.T) *apiRig {
 		t.Fatal(err)
 	}
 	e := echo.New()
-	api.New(api.Options{Releases: eng, Token: apiToken, Log: log, Now: clk.Now}).Register(e)
+	api.New(api.Options{Releases: eng, Records: st, Token: apiToken, Log: log, Now: clk.Now}).Register(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return &apiRig{url: srv.URL, store: st, engine: eng, clock: clk}
@@ -307,6 +308,13 @@ func TestReleasesErrors(t *testing.T) {
 // releasesEnv is releases with some environment variables overridden.
 func (r *apiRig) releasesEnv(t *testing.T, env map[string]string, args ...string) (string, string, error) {
 	t.Helper()
+	return r.command(t, newReleasesCmd, env, args...)
+}
+
+// command runs the command newCmd builds against the rig, as releasesEnv
+// does.
+func (r *apiRig) command(t *testing.T, newCmd func(*releasesCLI) *cobra.Command, env map[string]string, args ...string) (string, string, error) {
+	t.Helper()
 	t.Setenv(envServer, r.url)
 	t.Setenv(envToken, apiToken)
 	t.Setenv("USER", "alice")
@@ -314,7 +322,7 @@ func (r *apiRig) releasesEnv(t *testing.T, env map[string]string, args ...string
 		t.Setenv(k, v)
 	}
 	var out, errOut bytes.Buffer
-	cmd := newReleasesCmd(&releasesCLI{now: r.clock.Now, loc: time.UTC})
+	cmd := newCmd(&releasesCLI{now: r.clock.Now, loc: time.UTC})
 	cmd.SetArgs(args)
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)

@@ -24,7 +24,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringP("config", "c", "shipbot.yaml", "path to shipbot.yaml")
-	root.AddCommand(serveCmd(), renderCmd(), checkCmd(), releasesCmd())
+	root.AddCommand(serveCmd(), renderCmd(), checkCmd(), releasesCmd(), deploymentsCmd(), previewsCmd())
 	return root
 }
 

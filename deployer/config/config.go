@@ -48,6 +48,8 @@ type Config struct {
 	DingTalk  *DingTalk `yaml:"dingtalk"` // nil when DingTalk is off
 	Notify    Notify    `yaml:"notify"`
 	Users     []User    `yaml:"users"`
+	// Dashboard is the read-only web dashboard at /; nil when it is off.
+	Dashboard *Dashboard `yaml:"dashboard"`
 	// ForbidSelfApproval bars whoever started a release (the tag's pipeline
 	// user) from continuing or promoting it.
 	ForbidSelfApproval bool `yaml:"forbidSelfApproval"`

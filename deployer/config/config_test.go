@@ -103,6 +103,7 @@ func TestExampleOptionalSectionsLoad(t *testing.T) {
 		"SHIPBOT_GITLAB_TOKEN": "x", "SHIPBOT_WEBHOOK_SECRET": "y", "SHIPBOT_API_TOKEN": "api",
 		"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "sign", "DINGTALK_WEBHOOK_URL": "https://oapi.dingtalk.com/robot/send?access_token=t",
 		"DINGTALK_SECRET": "SEC1", "SHIPBOT_LINK_SECRET": strings.Repeat("0", 64), "AUDIT_WEBHOOK_URL": "https://audit.example.com/in", "AUDIT_WEBHOOK_SECRET": "hmac",
+		"SHIPBOT_DASHBOARD_TOKEN": strings.Repeat("d", 32),
 	} {
 		t.Setenv(k, v)
 	}
@@ -126,7 +127,7 @@ func TestExampleOptionalSectionsLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.API.Token.Value() != "api" || cfg.Slack == nil || cfg.Slack.Mode != SlackModeHTTP || cfg.DingTalk == nil ||
-		len(cfg.Notify.Webhooks) != 1 || len(cfg.Users) != 2 {
+		len(cfg.Notify.Webhooks) != 1 || len(cfg.Users) != 2 || cfg.Dashboard == nil || cfg.Dashboard.Access != DashboardToken {
 		t.Errorf("optional sections not all loaded: %+v", cfg)
 	}
 }

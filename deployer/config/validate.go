@@ -72,6 +72,9 @@ func (c *Config) validate(v *validator) {
 	}
 	c.validatePreviews(v, clusters)
 	c.validateSurfaces(v)
+	if c.Dashboard != nil {
+		c.Dashboard.validate(v, []any{"dashboard"})
+	}
 }
 
 func (g GitLab) validate(v *validator) {

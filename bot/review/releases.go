@@ -1,0 +1,300 @@
+package review
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shipbot/shipbot/bot/command"
+	"github.com/shipbot/shipbot/bot/gitlab"
+	"github.com/shipbot/shipbot/bot/hook"
+	"github.com/shipbot/shipbot/bot/ops"
+	"github.com/shipbot/shipbot/deployer"
+	"github.com/shipbot/shipbot/deployer/release"
+	"github.com/shipbot/shipbot/deployer/store"
+)
+
+// Acter records an intent once it has checked who asks; *ops.Service is the
+// one implementation, so MR comments act through the same door as chat.
+type Acter interface {
+	Act(ctx context.Context, a ops.Actor, id string, in release.Intent) (release.Release, error)
+}
+
+var _ Acter = (*ops.Service)(nil)
+
+// Releases finds releases; it cannot record intents, which only Acter does.
+type Releases interface {
+	List(ctx context.Context, f release.Filter) ([]release.Release, error)
+	Get(ctx context.Context, id string) (release.Release, error)
+}
+
+var _ Releases = (*deployer.ReleaseRunner)(nil)
+
+// recentEnded bounds how many ended releases /status looks through for the
+// merge request's own, each costing a GitLab call per commit.
+const recentEnded = 10
+
+var releaseID = regexp.MustCompile(`^r[0-9]{12,}$`)
+
+// releaseCommand runs a release command once its delivery is done with: a
+// command that moves production runs at most once, so a redelivery after a
+// crash never continues a release twice. Until then nothing is recorded.
+func (c *Commands) releaseCommand(ctx context.Context, n *hook.Note, cmd command.Command, committed error, log *slog.Logger) {
+	if committed != nil {
+		log.Error("command not run: the delivery stays in the inbox and is retried", "command", cmd.String(), "err", committed)
+		return
+	}
+	ok, text, err := c.answer(ctx, n, cmd, log)
+	if err != nil {
+		ok, text = false, "❌ "+userMessage(err)
+		if errors.Is(err, errNoRelease) {
+			text = "❌ No release: " + noRelease(err)
+		} else {
+			log.Error("release command", "command", cmd.String(), "err", err)
+		}
+	}
+	c.conclude(ctx, n, ok, text, log)
+}
+
+// answer runs cmd and says how it went. An error is one the reply does not
+// explain by itself: no release found, or shipbot failing.
+func (c *Commands) answer(ctx context.Context, n *hook.Note, cmd command.Command, log *slog.Logger) (ok bool, text string, err error) {
+	if cmd.Name == command.NameStatus {
+		return c.status(ctx, n, cmd)
+	}
+	rels, err := c.targets(ctx, n, cmd, false)
+	if err != nil {
+		return false, "", err
+	}
+	if len(rels) > 1 {
+		return false, "❓ " + ambiguous(cmd, rels, c.Now()), nil
+	}
+	r, in := rels[0], intentOf(cmd)
+	actor := ops.Actor{Username: n.User.Username, UserID: n.User.ID, Surface: release.SurfaceMRComment}
+	out, err := c.Ops.Act(ctx, actor, r.ID, in)
+	log.Info("release command", "command", cmd.String(), "release", r.ID, "err", err)
+	switch {
+	case errors.Is(err, ops.ErrNeedsMoreApprovals):
+		return true, fmt.Sprintf("🗳️ Approval counted for %s: %s. Nothing is recorded on the release until enough people ask.", name(r), err), nil
+	case errors.Is(err, ops.ErrForbidden):
+		return false, fmt.Sprintf("❌ %s may not %s %s: %s. Nothing was recorded; the refusal is kept in the release's history.",
+			n.User.Username, verb(in.Kind), name(r), err), nil
+	case errors.Is(err, release.ErrConflict), errors.Is(err, release.ErrInvalid):
+		return false, fmt.Sprintf("❌ Cannot %s %s: %s. Nothing was recorded.", verb(in.Kind), name(r), reason(err)), nil
+	case err != nil:
+		return false, "", err
+	}
+	return true, fmt.Sprintf("✅ Recorded: %s of %s, asked by %s. shipbot acts on it at the release's next step; it was at: %s.",
+		asked(in), name(r), n.User.Username, release.Describe(out, c.Now())), nil
+}
+
+// status answers /status with where each release the target names stands.
+func (c *Commands) status(ctx context.Context, n *hook.Note, cmd command.Command) (bool, string, error) {
+	rels, err := c.targets(ctx, n, cmd, true)
+	if errors.Is(err, errNoRelease) {
+		return true, "ℹ️ No release: " + noRelease(err), nil
+	}
+	if err != nil {
+		return false, "", err
+	}
+	lines := make([]string, 0, len(rels))
+	for _, r := range rels {
+		lines = append(lines, fmt.Sprintf("- %s: %s", name(r), release.Describe(r, c.Now())))
+	}
+	return true, "ℹ️ **Release status**\n\n" + strings.Join(lines, "\n"), nil
+}
+
+// errNoRelease is a target that names no release; the text says what was looked for.
+var errNoRelease = errors.New("no release")
+
+// targets finds the releases a command is about: the one its target names,
+// or the merge request's own, the releases of a commit the merge request
+// holds. An intent only names active releases and prefers one that has
+// started to one still queued. /status also takes, for each app,
+// environment and cluster with no active release, the newest ended one.
+func (c *Commands) targets(ctx context.Context, n *hook.Note, cmd command.Command, status bool) ([]release.Release, error) {
+	project := n.Project.Path
+	if releaseID.MatchString(cmd.Target) {
+		r, err := c.Releases.Get(ctx, cmd.Target)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && r.Project != project) {
+			return nil, notFound("there is no release `%s` of %s.", cmd.Target, project)
+		}
+		return []release.Release{r}, err
+	}
+	all, err := c.Releases.List(ctx, release.Filter{Project: project, Environment: cmd.Target})
+	if err != nil {
+		return nil, err
+	}
+	cands := window(all, status)
+	if cmd.Target == "" {
+		if cands, err = c.ownReleases(ctx, n, cands); err != nil {
+			return nil, err
+		}
+	}
+	if status {
+		cands = current(cands)
+	} else {
+		cands = started(cands)
+	}
+	if len(cands) == 0 {
+		return nil, none(cmd, project, status)
+	}
+	return cands, nil
+}
+
+// window is the active releases of all (newest first) and, with ended, up
+// to recentEnded of the newest ended ones.
+func window(all []release.Release, ended bool) []release.Release {
+	var out []release.Release
+	seen := 0
+	for _, r := range all {
+		switch {
+		case !r.Phase.Terminal():
+			out = append(out, r)
+		case ended && seen < recentEnded:
+			seen++
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// current keeps the active releases and, for each target without one, the
+// newest ended release: what each environment shows now.
+func current(rels []release.Release) []release.Release {
+	type target struct{ app, env, cluster string }
+	busy := map[target]bool{}
+	for _, r := range rels {
+		if !r.Phase.Terminal() {
+			busy[target{r.App, r.Environment, r.Cluster}] = true
+		}
+	}
+	var out []release.Release
+	for _, r := range rels {
+		t := target{r.App, r.Environment, r.Cluster}
+		if !r.Phase.Terminal() || !busy[t] {
+			busy[t] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func none(cmd command.Command, project string, ended bool) error {
+	what := "active "
+	if ended {
+		what = ""
+	}
+	if cmd.Target != "" {
+		return notFound("%s has no %srelease in `%s`.", project, what, cmd.Target)
+	}
+	example := cmd
+	example.Target = "prod1"
+	return notFound("no %srelease came from a commit of this merge request. Name one, e.g. `%s` or `%s`.",
+		what, example, strings.Replace(example.String(), "prod1", "r000000000012", 1))
+}
+
+func notFound(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errNoRelease)
+}
+
+// noRelease is the text of a notFound error.
+func noRelease(err error) string { return strings.TrimSuffix(err.Error(), ": "+errNoRelease.Error()) }
+
+// ownReleases keeps the releases whose commit GitLab lists this merge
+// request for: those its merge made, or that contain its commits.
+func (c *Commands) ownReleases(ctx context.Context, n *hook.Note, rels []release.Release) ([]release.Release, error) {
+	mine := map[string]bool{}
+	var out []release.Release
+	for _, r := range rels {
+		sha := r.To.SHA
+		if _, asked := mine[sha]; !asked && sha != "" {
+			mrs, err := c.API.MergeRequestsForCommit(ctx, n.Project.ID, sha)
+			if err != nil && !errors.Is(err, gitlab.ErrNotFound) {
+				return nil, err
+			}
+			mine[sha] = slices.ContainsFunc(mrs, func(m gitlab.MergeRequest) bool { return m.IID == n.MergeRequest.IID })
+		}
+		if mine[sha] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// started keeps the releases that have started when there are any: with
+// prod1 paused and prod2 queued behind it, a command means prod1.
+func started(rels []release.Release) []release.Release {
+	out := slices.DeleteFunc(slices.Clone(rels), func(r release.Release) bool { return r.Phase == release.Pending })
+	if len(out) == 0 {
+		return rels
+	}
+	return out
+}
+
+// ambiguous asks the commenter to pick one of rels.
+func ambiguous(cmd command.Command, rels []release.Release, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "`%s` could mean %d releases, so nothing was done. Name one:\n", cmd, len(rels))
+	for _, r := range rels {
+		pick := cmd
+		pick.Target = r.ID
+		fmt.Fprintf(&b, "\n- `%s`: %s · %s", pick, where(r), release.Describe(r, now))
+	}
+	return b.String()
+}
+
+// name says which release r is, e.g. "release `r000000000012` (web `v1-1-0` in prod1 on prod1-cluster)".
+func name(r release.Release) string { return fmt.Sprintf("release `%s` (%s)", r.ID, where(r)) }
+
+// where says what r moves where, e.g. "web `v1-1-0` in prod1 on prod1-cluster".
+func where(r release.Release) string {
+	return fmt.Sprintf("%s `%s` in %s on %s", r.App, r.To.Name, r.Environment, r.Cluster)
+}
+
+// asked says what an intent asks for, e.g. "promote to 50 %".
+func asked(in release.Intent) string {
+	if in.Kind == release.IntentPromoteFull {
+		return "promote to 100 % (full)"
+	}
+	return in.String()
+}
+
+func intentOf(cmd command.Command) release.Intent {
+	switch {
+	case cmd.Name == command.NamePromote && cmd.Full:
+		return release.Intent{Kind: release.IntentPromoteFull}
+	case cmd.Name == command.NamePromote:
+		return release.Intent{Kind: release.IntentPromote, Percent: cmd.Percent}
+	}
+	return release.Intent{Kind: release.IntentKind(cmd.Name)}
+}
+
+// verb is what an intent asks, as in "may not roll back".
+func verb(k release.IntentKind) string {
+	switch k {
+	case release.IntentPromote, release.IntentPromoteFull:
+		return "promote"
+	case release.IntentRollback:
+		return "roll back"
+	}
+	return string(k)
+}
+
+// reason is the part of a conflict a person acts on: what follows the
+// error kind, e.g. "it is succeeded, not paused; continue only resumes a
+// paused release".
+func reason(err error) string {
+	msg := err.Error()
+	for _, kind := range []error{release.ErrConflict, release.ErrInvalid} {
+		if i := strings.LastIndex(msg, kind.Error()+": "); i >= 0 {
+			return msg[i+len(kind.Error())+2:]
+		}
+	}
+	return msg
+}
