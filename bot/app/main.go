@@ -180,6 +180,13 @@ func (m *Main) start(ctx context.Context) {
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); f() }()
 	})
+	if r := m.Config.Notify.RemindPaused; !r.Off {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.releases.Engine.RunReminders(ctx, release.Reminders{After: r.After.Duration, Every: r.Every.Duration}, time.Minute)
+		}()
+	}
 	m.wg.Add(4)
 	go func() { defer m.wg.Done(); _ = m.releases.Run(ctx) }()
 	go func() {

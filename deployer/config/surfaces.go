@@ -51,6 +51,16 @@ type DingTalk struct {
 // Notify configures outgoing notifications other than chat.
 type Notify struct {
 	Webhooks []NotifyWebhook `yaml:"webhooks"`
+	// RemindPaused announces a release again when it has waited for a
+	// person this long, then every so often.
+	RemindPaused RemindPaused `yaml:"remindPaused"`
+}
+
+// RemindPaused is the reminder schedule of paused releases.
+type RemindPaused struct {
+	After Duration `yaml:"after"` // 30m when unset
+	Every Duration `yaml:"every"` // 1h when unset
+	Off   bool     `yaml:"off"`   // no reminders
 }
 
 // NotifyWebhook receives release events as signed JSON POSTs.
@@ -99,6 +109,14 @@ func (c *Config) setSurfaceDefaults() {
 	if c.Slack != nil && c.Slack.Mode == "" {
 		c.Slack.Mode = SlackModeHTTP
 	}
+	if r := &c.Notify.RemindPaused; !r.Off {
+		if r.After.Duration == 0 {
+			r.After.Duration = 30 * time.Minute
+		}
+		if r.Every.Duration == 0 {
+			r.Every.Duration = time.Hour
+		}
+	}
 	if d := c.DingTalk; d != nil {
 		if d.LinkTTL.Duration == 0 {
 			d.LinkTTL.Duration = 30 * time.Minute
@@ -124,6 +142,9 @@ func (c *Config) validateSurfaces(v *validator) {
 	names := map[string]bool{}
 	for i, w := range c.Notify.Webhooks {
 		w.validate(v, []any{"notify", "webhooks", i}, names)
+	}
+	if r := c.Notify.RemindPaused; r.After.Duration < 0 || r.Every.Duration < 0 {
+		v.failf([]any{"notify", "remindPaused"}, "after and every must be positive durations such as 30m and 1h")
 	}
 	validateUsers(v, c.Users)
 }

@@ -167,3 +167,28 @@ func TestApprovalsRange(t *testing.T) {
 		t.Errorf("approvals = %d, want 2", e.Approvals)
 	}
 }
+
+func TestRemindPaused(t *testing.T) {
+	cfg, err := Parse("f.yaml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.Notify.RemindPaused; r.Off || r.After.Duration != 30*time.Minute || r.Every.Duration != time.Hour {
+		t.Errorf("defaults: %+v, want 30m then every 1h", r)
+	}
+	cfg, err = Parse("f.yaml", []byte(base+"notify:\n  remindPaused: {after: 10m, every: 20m}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.Notify.RemindPaused; r.After.Duration != 10*time.Minute || r.Every.Duration != 20*time.Minute {
+		t.Errorf("set: %+v", r)
+	}
+	cfg, err = Parse("f.yaml", []byte(base+"notify:\n  remindPaused: {off: true}\n"))
+	if err != nil || !cfg.Notify.RemindPaused.Off || cfg.Notify.RemindPaused.After.Duration != 0 {
+		t.Errorf("off: %+v, %v", cfg.Notify.RemindPaused, err)
+	}
+	_, err = Parse("f.yaml", []byte(base+"notify:\n  remindPaused: {after: -5m}\n"))
+	if err == nil || !strings.Contains(err.Error(), "f.yaml:20: notify.remindPaused: after and every must be positive") {
+		t.Errorf("negative: %v", err)
+	}
+}

@@ -71,7 +71,7 @@ func (r *Release) refusals() int {
 // r never loses a refusal recorded while a step was running.
 func (r *Release) mergeRefusals(stored []Entry) {
 	for _, e := range stored {
-		if e.Kind == EntryRefusal && !slices.ContainsFunc(r.History, e.same) {
+		if (e.Kind == EntryRefusal || e.Kind == EntryReminder) && !slices.ContainsFunc(r.History, e.same) {
 			r.History = append(r.History, e)
 		}
 	}

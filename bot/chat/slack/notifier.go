@@ -167,6 +167,7 @@ var threaded = map[release.Reason]string{
 	release.ReasonFailed:         ":x: Release failed",
 	release.ReasonRolledBack:     ":leftwards_arrow_with_hook: Rolled back",
 	release.ReasonIntentRejected: ":no_entry: Request not applied",
+	release.ReasonStillPaused:    ":hourglass: Still waiting for approval",
 }
 
 // maxReply keeps a thread reply under Slack's 4,000 characters of text.

@@ -169,3 +169,25 @@ func TestNotifierGivesUpOnASlowSlack(t *testing.T) {
 		t.Fatalf("Notify = %v after %s, want a timeout within the notifier's bound", err, time.Since(start))
 	}
 }
+
+func TestNotifierRemindsInTheThread(t *testing.T) {
+	e := newEnv(t, ModeHTTP)
+	r := pausedByGate(fixture())
+	if err := e.app.Notifier.Notify(context.Background(), event(release.ReasonPaused, r, "gate error-rate failed", t0.Add(4*time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.app.Notifier.Notify(context.Background(), event(release.ReasonStillPaused, r, "waiting for a person for 30m0s", t0.Add(34*time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	msgs := e.slack.Channel(testChannel)
+	if len(msgs) != 1 || msgs[0].Edits != 1 {
+		t.Fatalf("want the one message edited once, got %+v", msgs)
+	}
+	var replies []string
+	for _, m := range e.slack.Thread(testChannel, msgs[0].TS) {
+		replies = append(replies, m.Text)
+	}
+	if len(replies) == 0 || !strings.Contains(replies[len(replies)-1], "Still waiting for approval") || !strings.Contains(replies[len(replies)-1], "30m0s") {
+		t.Errorf("thread replies %q, want a reminder saying how long it has waited", replies)
+	}
+}
