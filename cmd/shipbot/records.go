@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shipbot/shipbot/bot/api"
+	"github.com/shipbot/shipbot/bot/dashboard"
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
@@ -137,7 +138,7 @@ func (c *releasesCLI) printDeployments(w io.Writer, ds []store.Deployment) {
 	fmt.Fprintln(tw, "ID\tAPP\tENV\tCLUSTER\tREF\tSHA\tSTATUS\tAGE\tBY")
 	for _, d := range ds {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.App, d.Environment, d.Cluster,
-			d.Ref, d.SHA[:min(len(d.SHA), 8)], d.Status, age(c.now().Sub(d.Created)), cmp.Or(d.User, "-"))
+			d.Ref, d.SHA[:min(len(d.SHA), 8)], d.Status, dashboard.Ago(c.now().Sub(d.Created)), cmp.Or(d.User, "-"))
 	}
 	tw.Flush()
 }
@@ -153,7 +154,7 @@ func (c *releasesCLI) printPreviews(w io.Writer, ps []api.Preview) {
 		sha := cmp.Or(p.DeployedSHA, p.HeadSHA)
 		born := cmp.Or(p.Created, p.LastActivity)
 		fmt.Fprintf(tw, "%s!%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Project, p.IID, p.SourceBranch, sha[:min(len(sha), 8)],
-			p.Status, cmp.Or(p.URL, "-"), age(c.now().Sub(born)), cmp.Or(p.User, "-"))
+			p.Status, cmp.Or(p.URL, "-"), dashboard.Ago(c.now().Sub(born)), cmp.Or(p.User, "-"))
 	}
 	tw.Flush()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shipbot/shipbot/bot/api"
+	"github.com/shipbot/shipbot/bot/dashboard"
 	"github.com/shipbot/shipbot/deployer/release"
 )
 
@@ -173,7 +174,7 @@ func (c *releasesCLI) printList(w io.Writer, rs []api.Release) {
 	fmt.Fprintln(tw, "ID\tAPP\tENV\tCLUSTER\tFROM→TO\tPHASE\tSTAGE\tAGE\tBY")
 	for _, r := range rs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s→%s\t%s\t%s\t%s\t%s\n", r.ID, r.App, r.Environment, r.Cluster,
-			cmp.Or(r.From.Name, "-"), r.To.Name, r.Phase, stage(r.Release), age(c.now().Sub(r.Created)), cmp.Or(r.TriggeredBy, "-"))
+			cmp.Or(r.From.Name, "-"), r.To.Name, r.Phase, stage(r.Release), dashboard.Ago(c.now().Sub(r.Created)), cmp.Or(r.TriggeredBy, "-"))
 	}
 	tw.Flush()
 }
@@ -183,28 +184,6 @@ func (c *releasesCLI) printList(w io.Writer, rs []api.Release) {
 func stage(r release.Release) string {
 	n := len(r.Stages)
 	return fmt.Sprintf("%d/%d %d%%", min(r.Stage+1, n), n, r.Percent)
-}
-
-// age says how long ago, the way people do: 45s, 12m, 3h5m, 2d4h.
-func age(d time.Duration) string {
-	const day = 24 * time.Hour
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", max(int(d/time.Second), 0))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d/time.Minute))
-	case d < day:
-		return units(int(d/time.Hour), "h", int(d%time.Hour/time.Minute), "m")
-	}
-	return units(int(d/day), "d", int(d%day/time.Hour), "h")
-}
-
-// units reads like 3h5m, or 3h when the second part is zero.
-func units(a int, ua string, b int, ub string) string {
-	if b == 0 {
-		return strconv.Itoa(a) + ua
-	}
-	return strconv.Itoa(a) + ua + strconv.Itoa(b) + ub
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shipbot/shipbot/bot/api"
+	"github.com/shipbot/shipbot/bot/dashboard"
 	"github.com/shipbot/shipbot/deployer/release"
 )
 
@@ -112,7 +113,7 @@ func (c *releasesCLI) printRelease(w io.Writer, r api.Release) {
 	row("Strategy", "%s · stages %s", r.Strategy, stages(r.Stages))
 	row("Phase", "%s", r.Phase)
 	row("Status", "%s", r.Summary)
-	row("Started", "%s (%s ago) by %s", c.clock(r.Created), age(c.now().Sub(r.Created)), cmp.Or(r.TriggeredBy, "-"))
+	row("Started", "%s (%s ago) by %s", c.clock(r.Created), dashboard.Ago(c.now().Sub(r.Created)), cmp.Or(r.TriggeredBy, "-"))
 	if r.PipelineID != 0 || r.WebURL != "" {
 		row("Pipeline", "%s", strings.TrimSpace(fmt.Sprintf("%s %s", idOrEmpty(r.PipelineID), r.WebURL)))
 	}

@@ -360,21 +360,3 @@ func TestParseSince(t *testing.T) {
 		}
 	}
 }
-
-func TestAge(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		-time.Second:                  "0s",
-		45 * time.Second:              "45s",
-		12 * time.Minute:              "12m",
-		3 * time.Hour:                 "3h",
-		3*time.Hour + 5*time.Minute:   "3h5m",
-		3*time.Hour + 10*time.Minute:  "3h10m",
-		2 * 24 * time.Hour:            "2d",
-		2*24*time.Hour + 4*time.Hour:  "2d4h",
-		2*24*time.Hour + 10*time.Hour: "2d10h",
-	} {
-		if got := age(d); got != want {
-			t.Errorf("age(%s) = %q, want %q", d, got, want)
-		}
-	}
-}
