@@ -12,6 +12,7 @@ import (
 	"github.com/shipbot/shipbot/bot/chat/dingtalk"
 	"github.com/shipbot/shipbot/bot/chat/slack"
 	"github.com/shipbot/shipbot/bot/gitlab"
+	"github.com/shipbot/shipbot/bot/notify"
 	"github.com/shipbot/shipbot/bot/notify/webhook"
 	"github.com/shipbot/shipbot/bot/ops"
 	"github.com/shipbot/shipbot/deployer"
@@ -56,7 +57,7 @@ func (m *Main) buildSurfaces() (*surfaces, error) {
 	if c := cfg.Slack; c != nil {
 		app, err := slack.New(slack.Options{
 			BotToken: c.BotToken.Value(), SigningSecret: c.SigningSecret.Value(), AppToken: c.AppToken.Value(),
-			Channel: c.Channel, Mode: slack.Mode(c.Mode),
+			Channel: c.Channel, Mode: slack.Mode(c.Mode), Channels: c.Channels, MinSeverity: notify.Severity(c.MinSeverity),
 			Store: m.store, Ops: s.ops, Identities: slackIdentities{s.resolver},
 			Log: m.Log.With("surface", "slack"), APIURL: m.SlackAPIURL, Now: m.Now,
 		})
@@ -65,6 +66,7 @@ func (m *Main) buildSurfaces() (*surfaces, error) {
 		}
 		s.slack = app
 		s.releaseNotifiers = append(s.releaseNotifiers, app.Notifier)
+		s.deployNotifiers = append(s.deployNotifiers, app.Previews())
 	}
 
 	if c := cfg.DingTalk; c != nil {

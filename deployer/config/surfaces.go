@@ -1,10 +1,12 @@
 package config
 
 import (
+	"maps"
 	"net/mail"
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -29,7 +31,16 @@ type Slack struct {
 	AppToken      Secret `yaml:"appToken"`      // xapp-..., required in socket mode
 	Channel       string `yaml:"channel"`       // channel ID or name release messages go to
 	Mode          string `yaml:"mode"`          // http (default) or socket
+	// Channels routes the messages of an environment's releases and
+	// previews to a channel of their own; other environments use Channel.
+	Channels map[string]string `yaml:"channels"`
+	// MinSeverity holds back thread replies below it: info (default),
+	// warning or error. The release message itself is always kept current.
+	MinSeverity string `yaml:"minSeverity"`
 }
+
+// Severities, as written in slack.minSeverity; bot/notify defines what each means.
+var severities = []string{"info", "warning", "error"}
 
 // DingTalk configures a DingTalk custom robot. Robots cannot take clicks, so
 // messages carry links back to shipbot's publicURL for confirmation.
@@ -109,6 +120,9 @@ func (c *Config) setSurfaceDefaults() {
 	if c.Slack != nil && c.Slack.Mode == "" {
 		c.Slack.Mode = SlackModeHTTP
 	}
+	if c.Slack != nil && c.Slack.MinSeverity == "" {
+		c.Slack.MinSeverity = "info"
+	}
 	if r := &c.Notify.RemindPaused; !r.Off {
 		if r.After.Duration == 0 {
 			r.After.Duration = 30 * time.Minute
@@ -134,7 +148,7 @@ func (c *Config) validateSurfaces(v *validator) {
 		}
 	}
 	if c.Slack != nil {
-		c.Slack.validate(v, []any{"slack"})
+		c.Slack.validate(v, []any{"slack"}, c.Environment)
 	}
 	if c.DingTalk != nil {
 		c.DingTalk.validate(v, []any{"dingtalk"}, c.PublicURL)
@@ -149,7 +163,7 @@ func (c *Config) validateSurfaces(v *validator) {
 	validateUsers(v, c.Users)
 }
 
-func (s *Slack) validate(v *validator, path []any) {
+func (s *Slack) validate(v *validator, path []any, environment func(string) (Environment, bool)) {
 	if s.BotToken.IsZero() {
 		v.failf(at(path, "botToken"), "required: the bot token (xoxb-...) from the Slack app's OAuth page")
 	}
@@ -171,6 +185,17 @@ func (s *Slack) validate(v *validator, path []any) {
 		}
 	default:
 		v.failf(at(path, "mode"), "%q is not one of http, socket", s.Mode)
+	}
+	for _, env := range slices.Sorted(maps.Keys(s.Channels)) {
+		if _, ok := environment(env); !ok {
+			v.failf(at(path, "channels", env), "environment %q is not in environments", env)
+		}
+		if strings.TrimSpace(s.Channels[env]) == "" {
+			v.failf(at(path, "channels", env), "needs a channel ID or name for environment %q", env)
+		}
+	}
+	if !slices.Contains(severities, s.MinSeverity) {
+		v.failf(at(path, "minSeverity"), "%q is not one of %s", s.MinSeverity, strings.Join(severities, ", "))
 	}
 }
 

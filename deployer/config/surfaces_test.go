@@ -80,6 +80,23 @@ func TestSurfacesLoad(t *testing.T) {
 	}
 }
 
+func TestSlackRouting(t *testing.T) {
+	cfg, err := Parse("f.yaml", []byte(base+"slack:\n  botToken: xoxb-1\n  signingSecret: s\n  channel: C0DEPLOYS\n  channels: {dev: C0DEV}\n  minSeverity: warning\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Slack; s.Channels["dev"] != "C0DEV" || len(s.Channels) != 1 || s.MinSeverity != "warning" {
+		t.Errorf("slack = %+v", s)
+	}
+	cfg, err = Parse("f.yaml", []byte(base+"slack:\n  botToken: xoxb-1\n  signingSecret: s\n  channel: C0DEPLOYS\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Slack; s.MinSeverity != "info" || s.Channels != nil {
+		t.Errorf("slack defaults: %+v, want minSeverity info and no channels", s)
+	}
+}
+
 func TestSurfacesOff(t *testing.T) {
 	cfg, err := Parse("f.yaml", []byte(base))
 	if err != nil {
@@ -107,6 +124,11 @@ func TestSurfaceErrors(t *testing.T) {
 			[]string{"f.yaml:21: slack.appToken: is not an app-level token: those start with xapp-"}},
 		{"slack bad mode", "slack:\n  botToken: xoxb-1\n  channel: C1\n  mode: events",
 			[]string{"f.yaml:22: slack.mode: \"events\" is not one of http, socket"}},
+		{"slack channels for unknown environments", "slack:\n  botToken: xoxb-1\n  signingSecret: s\n  channel: C1\n  channels:\n    prod: C0PROD\n    dev: \"\"\n  minSeverity: warn",
+			[]string{
+				`f.yaml:25: slack.channels.dev: needs a channel ID or name for environment "dev"`,
+				`f.yaml:24: slack.channels.prod: environment "prod" is not in environments`,
+				`f.yaml:26: slack.minSeverity: "warn" is not one of info, warning, error`}},
 		{"slack unknown key", "slack:\n  token: xoxb-1",
 			[]string{"f.yaml:20:", `unknown key "token" in slack`}},
 		{"dingtalk without URL or publicURL", "dingtalk:\n  secret: SEC1",

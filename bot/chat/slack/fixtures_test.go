@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipbot/shipbot/bot/notify"
 	"github.com/shipbot/shipbot/bot/ops"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
@@ -111,6 +112,9 @@ type env struct {
 	authz  func(a ops.Actor, kind release.IntentKind) error // nil allows everything
 	app    *App
 	now    time.Time
+
+	channels map[string]string // Options.Channels of the next open
+	minSev   notify.Severity   // Options.MinSeverity of the next open
 }
 
 func newEnv(t *testing.T, mode Mode) *env {
@@ -145,6 +149,7 @@ func (e *env) open(mode Mode) {
 	})
 	e.app, err = New(Options{
 		BotToken: "xoxb-test", SigningSecret: testSecret, AppToken: "xapp-test", Channel: testChannel, Mode: mode,
+		Channels: e.channels, MinSeverity: e.minSev,
 		Store: st, Ops: &ops.Service{Releases: e.engine, Authz: authz, Log: quiet()}, Identities: gitlabByEmail,
 		Log: quiet(), APIURL: e.slack.GetAPIURL(), Now: func() time.Time { return e.now }, Timeout: 5 * time.Second,
 	})

@@ -12,34 +12,73 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/shipbot/shipbot/bot/notify"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
-// Notifier keeps one message per release in the channel: posted at the
-// release's first event and edited in place at every later one, after a
-// restart too. Gate output and failure reasons go to the message's thread.
-// It implements release.Notifier.
+// Notifier keeps one message per release in its environment's channel:
+// posted at the release's first event and edited in place at every later
+// one, after a restart too. Gate output and failure reasons go to the
+// message's thread. It implements release.Notifier.
 type Notifier struct {
 	api     api
 	store   *store.Store
-	channel string
+	route   router
+	minSev  notify.Severity // thread replies below it are not posted
 	log     *slog.Logger
 	now     func() time.Time
 	timeout time.Duration
+	locks   keyLocks // one update per release at a time
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex     // one update per release at a time
-	last  map[string]release.Release // each active release as its last event showed it
+	mu   sync.Mutex
+	last map[string]release.Release // each active release as its last event showed it
 }
 
 var _ release.Notifier = (*Notifier)(nil)
 
 func newNotifier(api api, o Options) *Notifier {
 	return &Notifier{
-		api: api, store: o.Store, channel: o.Channel, log: o.Log, now: o.Now, timeout: o.Timeout,
-		locks: map[string]*sync.Mutex{}, last: map[string]release.Release{},
+		api: api, store: o.Store, route: router{def: o.Channel, byEnv: o.Channels}, minSev: o.MinSeverity,
+		log: o.Log, now: o.Now, timeout: o.Timeout, last: map[string]release.Release{},
 	}
+}
+
+// router picks the channel a new message goes to. A message already posted
+// stays where it is: its reference records the channel, so a changed
+// config never splits a release between two channels.
+type router struct {
+	def   string            // the default channel
+	byEnv map[string]string // environment → channel
+}
+
+func (r router) channel(env string) string {
+	if ch, ok := r.byEnv[env]; ok {
+		return ch
+	}
+	return r.def
+}
+
+// keyLocks serialises the updates of one message, so that two events never
+// post two messages.
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*sync.Mutex
+}
+
+func (k *keyLocks) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*sync.Mutex{}
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &sync.Mutex{}
+		k.m[key] = l
+	}
+	k.mu.Unlock()
+	l.Lock()
+	return l.Unlock
 }
 
 // msgRef is where a release's message lives, stored as a note under noteKey.
@@ -59,7 +98,7 @@ func (n *Notifier) Notify(ctx context.Context, e release.Event) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
-	defer n.lock(r.ID)()
+	defer n.locks.lock(r.ID)()
 	n.remember(r)
 	now := e.At
 	if now.IsZero() {
@@ -74,19 +113,6 @@ func (n *Notifier) Notify(ctx context.Context, e release.Event) error {
 		return fmt.Errorf("slack: release %s: %w", r.ID, err)
 	}
 	return nil
-}
-
-// lock serialises the updates of one release, so that two events never post two messages.
-func (n *Notifier) lock(id string) func() {
-	n.mu.Lock()
-	l := n.locks[id]
-	if l == nil {
-		l = &sync.Mutex{}
-		n.locks[id] = l
-	}
-	n.mu.Unlock()
-	l.Lock()
-	return l.Unlock
 }
 
 func (n *Notifier) remember(r release.Release) {
@@ -114,7 +140,7 @@ func (n *Notifier) show(ctx context.Context, r release.Release, now time.Time) (
 	case !errors.Is(err, store.ErrNotFound):
 		return msgRef{}, err
 	}
-	ch, ts, err := n.api.PostMessageContext(ctx, n.channel, opts...)
+	ch, ts, err := n.api.PostMessageContext(ctx, n.route.channel(r.Environment), opts...)
 	if err != nil {
 		return msgRef{}, wrap("chat.postMessage", err)
 	}
@@ -126,7 +152,7 @@ func (n *Notifier) show(ctx context.Context, r release.Release, now time.Time) (
 // the intents recorded since: a click shows at once, and an answer that
 // races the engine's next event can never bring back an older phase.
 func (n *Notifier) refresh(ctx context.Context, recorded release.Release) error {
-	defer n.lock(recorded.ID)()
+	defer n.locks.lock(recorded.ID)()
 	ref, err := n.ref(recorded.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // no message, nothing to refresh
@@ -184,7 +210,7 @@ func replyText(e release.Event) string {
 
 func (n *Notifier) reply(ctx context.Context, ref msgRef, e release.Event) error {
 	text := replyText(e)
-	if text == "" {
+	if text == "" || !notify.Of(e.Reason).AtLeast(n.minSev) {
 		return nil
 	}
 	_, _, err := n.api.PostMessageContext(ctx, ref.Channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(ref.TS))

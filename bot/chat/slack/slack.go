@@ -1,8 +1,10 @@
 // Package slack is shipbot's Slack surface. It keeps one message per release
-// in a channel, edited in place as the release moves, with buttons for the
-// actions its current phase allows; a click records an intent through
-// ops.Service and nothing more. Clicks arrive over HTTP (Handler) or Socket
-// Mode (SocketMode), and both end in the same dispatch.
+// in its environment's channel, edited in place as the release moves, with
+// buttons for the actions its current phase allows; a click records an
+// intent through ops.Service and nothing more. A short message per merge
+// request says whether its preview is ready or failed. Clicks arrive over
+// HTTP (Handler) or Socket Mode (SocketMode), and both end in the same
+// dispatch.
 //
 // No slack-go type travels past this package: callers see releases, intents
 // and ops actors.
@@ -13,14 +15,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/slack-go/slack"
 
+	"github.com/shipbot/shipbot/bot/notify"
 	"github.com/shipbot/shipbot/bot/ops"
+	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 )
@@ -60,14 +66,20 @@ type api interface {
 
 var _ api = (*slack.Client)(nil)
 
-// Options configure the Slack surface. The first five mirror shipbot.yaml's
+// Options configure the Slack surface. The first seven mirror shipbot.yaml's
 // slack block; the rest are collaborators.
 type Options struct {
 	BotToken      string // xoxb-…: posts and edits messages, reads users' emails
 	SigningSecret string // verifies HTTP interactions (mode http)
 	AppToken      string // xapp-…: opens the Socket Mode connection (mode socket)
-	Channel       string // channel id (C…) or name for release messages
+	Channel       string // channel id (C…) or name for release and preview messages
 	Mode          Mode   // ModeHTTP when empty
+	// Channels routes an environment's messages to its own channel; an
+	// environment not in it uses Channel.
+	Channels map[string]string
+	// MinSeverity holds back thread replies of events below it; the
+	// message itself is always kept current. notify.Info when empty.
+	MinSeverity notify.Severity
 
 	Store      *store.Store     // keeps release → message, so a restart edits the same message
 	Ops        Ops              // records the intents clicks ask for, after its authorization check
@@ -84,6 +96,7 @@ type App struct {
 	Notifier *Notifier   // implements release.Notifier
 	Handler  *Handler    // HTTP interactions; nil in socket mode
 	Socket   *SocketMode // Socket Mode interactions; nil in HTTP mode
+	previews *previewNotifier
 	dispatch *dispatcher
 }
 
@@ -96,7 +109,7 @@ func New(o Options) (*App, error) {
 	api := slack.New(o.BotToken, slack.OptionAPIURL(o.APIURL), slack.OptionHTTPClient(o.HTTP), slack.OptionAppLevelToken(o.AppToken))
 	n := newNotifier(api, o)
 	d := &dispatcher{ops: o.Ops, ids: o.Identities, api: api, notifier: n, http: o.HTTP, log: o.Log, timeout: o.Timeout, emails: newEmailCache(o.Now)}
-	a := &App{Notifier: n, dispatch: d}
+	a := &App{Notifier: n, previews: newPreviewNotifier(api, o), dispatch: d}
 	switch o.Mode {
 	case ModeHTTP:
 		a.Handler = &Handler{secret: o.SigningSecret, now: o.Now, d: d, log: o.Log}
@@ -119,6 +132,14 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	need(o.BotToken != "", "botToken is required")
 	need(o.Channel != "", "channel is required")
+	for _, env := range slices.Sorted(maps.Keys(o.Channels)) {
+		need(o.Channels[env] != "", fmt.Sprintf("channels.%s: a channel is required", env))
+	}
+	if sev, err := notify.ParseSeverity(string(o.MinSeverity)); err != nil {
+		errs = append(errs, fmt.Errorf("minSeverity: %w", err))
+	} else {
+		o.MinSeverity = sev
+	}
 	need(o.Store != nil && o.Ops != nil && o.Identities != nil, "a store, ops and identities are required")
 	switch o.Mode {
 	case ModeHTTP:
@@ -148,6 +169,10 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	return o, nil
 }
+
+// Previews announces merge request previews as they become ready or fail;
+// the engine's deploy and preview events go to it.
+func (a *App) Previews() deployer.Notifier { return a.previews }
 
 // Register mounts the interaction endpoint in HTTP mode; in socket mode it does nothing.
 func (a *App) Register(e *echo.Echo) {
