@@ -27,7 +27,7 @@ test: cluster-bins ## Run every test, against a real local control plane
 
 .PHONY: bench
 bench: ## Run the benchmarks recorded in docs/BENCHMARKS.md
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./test/bench/...
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/...
 
 .PHONY: demo
 demo: build cluster-bins ## Start a local control plane and shipbot, replay a dev pipeline webhook, show the deploy

@@ -243,10 +243,32 @@ func (rr *ReleaseRunner) loop(ctx context.Context, id string) {
 		delete(rr.running, id)
 		if after > 0 && ctx.Err() == nil {
 			rr.timers[id] = time.AfterFunc(after, func() { rr.Kick(id) })
+			if err == nil && res.Rollout != nil {
+				rr.awaitRollout(ctx, id, *res.Rollout, after)
+			}
 		}
 		rr.mu.Unlock()
 		return
 	}
+}
+
+// awaitRollout steps release id as soon as the Deployment it waits for has
+// rolled out, instead of at its next poll; the timer still steps it if the
+// watch sees nothing. Called with rr.mu held.
+func (rr *ReleaseRunner) awaitRollout(ctx context.Context, id string, p release.Rollout, within time.Duration) {
+	rr.wg.Add(1)
+	go func() {
+		defer rr.wg.Done()
+		ctx, cancel := context.WithTimeout(ctx, within)
+		defer cancel()
+		ok, err := rr.Engine.AwaitRollout(ctx, p)
+		if err != nil && ctx.Err() == nil {
+			rr.log().Debug("watch rollout; the poll steps it", "release", id, "err", err)
+		}
+		if ok {
+			rr.Kick(id)
+		}
+	}()
 }
 
 func (rr *ReleaseRunner) retry() time.Duration {

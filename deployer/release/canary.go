@@ -56,7 +56,7 @@ func (c *canary) Ready(ctx context.Context, r *Release, percent int) (Readiness,
 		return Readiness{}, err
 	}
 	if w != percent {
-		return Readiness{Waiting: fmt.Sprintf("route weight %d %%, want %d %%", w, percent)}, nil
+		return Readiness{Waiting: fmt.Sprintf("route weight %d %%, want %d %%", w, percent), Retry: true}, nil
 	}
 	return Readiness{Done: true}, nil
 }

@@ -36,6 +36,9 @@ type Readiness struct {
 	Waiting string // what is not there yet, e.g. "web-v2: 3/10 available"
 	Stuck   string // the Deployment to diagnose if the progress deadline passes
 	Failure string // set when the Deployment itself reports it cannot progress
+	// Retry says the next SetTarget can make what is missing, e.g. the
+	// route weight once the pods are available: step again at once.
+	Retry bool
 }
 
 // Cluster is what the drivers need of one cluster.

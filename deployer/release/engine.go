@@ -94,6 +94,10 @@ type Result struct {
 	// release waits for an intent: step it when one is recorded.
 	RequeueAfter time.Duration
 	Done         bool // the release has ended
+	// Rollout, when set, is the Deployment whose rollout the release waits
+	// for: AwaitRollout says when stepping again will find it, sooner than
+	// RequeueAfter.
+	Rollout *Rollout
 }
 
 // Create validates and stores a new release in phase Pending. Only one

@@ -16,6 +16,9 @@ type stepper struct {
 	r *Release
 	d Driver
 	w *workloads // for diagnosing pods
+	// retried is set once progress has run the stage again at once
+	// because Ready asked for it.
+	retried bool
 }
 
 // maxHops bounds the phase changes in one Step; a release has a handful.
@@ -173,6 +176,12 @@ func (s *stepper) progress(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !rd.Done && rd.Retry && !s.retried {
+		// The pods became available after SetTarget looked: move the
+		// weight now rather than a poll later.
+		s.retried = true
+		return nil, nil
+	}
 	if !rd.Done {
 		return s.notReady(ctx, rd)
 	}
@@ -204,7 +213,11 @@ func (s *stepper) notReady(ctx context.Context, rd Readiness) (*Result, error) {
 		failure = fmt.Sprintf("not available within the progress deadline (%s): %s", r.ProgressDeadline, rd.Waiting)
 	}
 	if failure == "" {
-		return s.wait(s.e.poll), s.save(ctx, "wait for pods")
+		res := s.wait(s.e.poll)
+		if rd.Stuck != "" {
+			res.Rollout = &Rollout{Cluster: r.Cluster, Namespace: r.Namespace, Deployment: rd.Stuck}
+		}
+		return res, s.save(ctx, "wait for pods")
 	}
 	if rd.Stuck != "" {
 		if reasons := s.w.diagnose(ctx, r, rd.Stuck); len(reasons) > 0 {
