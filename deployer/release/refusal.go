@@ -67,11 +67,16 @@ func (r *Release) refusals() int {
 	return n
 }
 
-// mergeRefusals appends the refusals in stored that r lacks, so that saving
-// r never loses a refusal recorded while a step was running.
+// auditOnly are the history kinds written outside a step, straight into the
+// store: they change nothing the engine acts on, so a step that was running
+// meanwhile keeps them when it saves. A new kind of such entry goes here.
+var auditOnly = []EntryKind{EntryRefusal, EntryReminder}
+
+// mergeRefusals appends the audit-only entries in stored that r lacks, so
+// that saving r never loses one recorded while a step was running.
 func (r *Release) mergeRefusals(stored []Entry) {
 	for _, e := range stored {
-		if (e.Kind == EntryRefusal || e.Kind == EntryReminder) && !slices.ContainsFunc(r.History, e.same) {
+		if slices.Contains(auditOnly, e.Kind) && !slices.ContainsFunc(r.History, e.same) {
 			r.History = append(r.History, e)
 		}
 	}
