@@ -180,6 +180,8 @@ func (m *Main) start(ctx context.Context) {
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); f() }()
 	})
+	m.wg.Add(1)
+	go func() { defer m.wg.Done(); m.releases.Engine.RunRetire(ctx, time.Minute) }()
 	if r := m.Config.Notify.RemindPaused; !r.Off {
 		m.wg.Add(1)
 		go func() {

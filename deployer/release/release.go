@@ -103,6 +103,7 @@ type Release struct {
 	MinAvailable     int32            `json:"minAvailable"`
 	ProgressDeadline time.Duration    `json:"progressDeadline"`
 	VirtualService   string           `json:"virtualService,omitempty"` // canary: the VirtualService to steer; App when empty
+	RetireAfter      time.Duration    `json:"retireAfter,omitempty"`    // see Spec.RetireAfter; DefaultRetireAfter when 0
 
 	Stages  []Stage   `json:"stages"`
 	Stage   int       `json:"stage"`   // stage being worked on or waiting to start; len(Stages) once all are done

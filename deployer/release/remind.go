@@ -131,24 +131,5 @@ func (e *Engine) RunReminders(ctx context.Context, s Reminders, check time.Durat
 	if s.After <= 0 {
 		return
 	}
-	if check <= 0 {
-		check = time.Minute
-	}
-	for {
-		next, err := e.Remind(ctx, s)
-		if err != nil && ctx.Err() == nil {
-			e.log.Warn("release reminders", "err", err)
-		}
-		wait := check
-		if !next.IsZero() {
-			if d := next.Sub(e.clock.Now()); d < wait {
-				wait = max(d, 10*time.Millisecond)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-	}
+	e.every(ctx, check, "release reminders", func(ctx context.Context) (time.Time, error) { return e.Remind(ctx, s) })
 }

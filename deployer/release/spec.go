@@ -28,6 +28,10 @@ type Spec struct {
 	VirtualService   string        `yaml:"virtualService,omitempty"` // canary: the VirtualService to steer; the app's name when empty
 	Gates            []GateSpec    `yaml:"gates,omitempty"`
 	OnNewer          OnNewer       `yaml:"onNewer,omitempty"` // what a newer tag does to an active release; queue when empty
+	// RetireAfter is how long the Deployment of the version a release
+	// replaced stays, at 0 replicas, once the release has ended, before it
+	// is deleted; DefaultRetireAfter when 0.
+	RetireAfter time.Duration `yaml:"retireAfter,omitempty"`
 }
 
 // OnNewer says what happens when a newer tag of the same app and environment
@@ -101,6 +105,9 @@ func (s Spec) Validate() []error {
 		}
 	}
 	errs = append(errs, s.validateSizes()...)
+	if s.RetireAfter < 0 {
+		errs = append(errs, field.Invalid(field.NewPath("retireAfter"), s.RetireAfter.String(), "must not be negative"))
+	}
 	switch s.OnNewer {
 	case "", OnNewerQueue, OnNewerSupersede:
 	default:
@@ -238,4 +245,5 @@ func (s Spec) Configure(r *Release) {
 	r.Replicas, r.MinAvailable = s.Replicas, s.MinAvailable
 	r.ProgressDeadline = s.ProgressDeadline
 	r.VirtualService = s.VirtualService
+	r.RetireAfter = s.RetireAfter
 }

@@ -1,0 +1,193 @@
+package release
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// EntryRetired is the kind of history entry that says what became of the
+// Deployment of the version a release left at 0 replicas.
+const EntryRetired EntryKind = "retired"
+
+// DefaultRetireAfter is how long a replaced version's Deployment stays at 0
+// replicas before it is deleted: long enough to look at it, or to scale it
+// back up by hand, after a release.
+const DefaultRetireAfter = time.Hour
+
+// retireAfter is r's delay, defaulted.
+func (r Release) retireAfter() time.Duration {
+	if r.RetireAfter > 0 {
+		return r.RetireAfter
+	}
+	return DefaultRetireAfter
+}
+
+// leftAtZero is the version an ended release scaled to 0: From after a
+// success, To after a rollback. Rolling releases have one Deployment, and
+// aborted or failed ones may have left both versions running.
+func (r Release) leftAtZero() (Revision, bool) {
+	if r.Strategy == Rolling {
+		return Revision{}, false
+	}
+	switch r.Phase {
+	case Succeeded:
+		return r.From, !r.From.IsZero() && r.From.Name != r.To.Name
+	case RolledBack:
+		return r.To, !r.To.IsZero() && r.To.Name != r.From.Name
+	}
+	return Revision{}, false
+}
+
+func (r Release) retired() bool {
+	return slices.ContainsFunc(r.History, func(e Entry) bool { return e.Kind == EntryRetired })
+}
+
+type target struct{ app, env, cluster, namespace string }
+
+func targetOf(r Release) target { return target{r.App, r.Environment, r.Cluster, r.Namespace} }
+
+// Retire deletes the Deployments that ended releases left at 0 replicas once
+// their delay has passed, and notes each in that release's history, so it is
+// done once. A version still in use is kept: one an active release moves
+// from or to, or the one the target's latest ended release left serving. A
+// Deployment someone scaled up again since is left alone. It returns when
+// the next one is due, zero when none is.
+func (e *Engine) Retire(ctx context.Context) (time.Time, error) {
+	var all []Release
+	err := e.store.Releases(func(_ string, raw []byte) error {
+		r, err := e.decode(raw)
+		all = append(all, r)
+		return err
+	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	inUse := map[target][]string{}
+	latest := map[target]Release{}
+	for _, r := range all {
+		t := targetOf(r)
+		if !r.Phase.Terminal() {
+			inUse[t] = append(inUse[t], r.From.Name, r.To.Name)
+			continue
+		}
+		if l, ok := latest[t]; !ok || r.Updated.After(l.Updated) {
+			latest[t] = r
+		}
+	}
+	for t, r := range latest {
+		inUse[t] = append(inUse[t], r.Left().Name)
+	}
+
+	now := e.clock.Now()
+	var next time.Time
+	var errs []error
+	for _, r := range all {
+		gone, ok := r.leftAtZero()
+		if !ok || r.retired() || slices.Contains(inUse[targetOf(r)], gone.Name) {
+			continue
+		}
+		if due := r.Updated.Add(r.retireAfter()); now.Before(due) {
+			if next.IsZero() || due.Before(next) {
+				next = due
+			}
+			continue
+		}
+		msg, err := e.retire(ctx, r, gone)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("release %s: retire %s: %w", r.ID, gone.Name, err))
+			continue
+		}
+		err = e.store.UpdateRelease(r.ID, func(stored []byte) ([]byte, error) {
+			cur, err := e.decode(stored)
+			if err != nil {
+				return nil, err
+			}
+			cur.History = append(cur.History, Entry{At: now, Actor: EngineActor, Kind: EntryRetired, Phase: cur.Phase, Stage: cur.Stage, Message: msg})
+			return json.Marshal(cur)
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("release %s: note retirement: %w", r.ID, err))
+			continue
+		}
+		e.log.Info("release retired old version", "release", r.ID, "app", r.App, "env", r.Environment, "cluster", r.Cluster, "detail", msg)
+	}
+	return next, errors.Join(errs...)
+}
+
+// retire deletes gone's Deployment if it is still shipbot's and still at 0
+// replicas, and says what it did.
+func (e *Engine) retire(ctx context.Context, r Release, gone Revision) (string, error) {
+	c, err := e.clusters.Cluster(ctx, r.Cluster)
+	if err != nil {
+		return "", err
+	}
+	name := versionName(&r, gone)
+	deps := c.Kube.Kube.AppsV1().Deployments(r.Namespace)
+	d, err := deps.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Sprintf("Deployment %s was already gone", name), nil
+	case err != nil:
+		return "", err
+	}
+	if _, ours := d.Annotations[AnnotationRelease]; !ours {
+		return fmt.Sprintf("kept Deployment %s: shipbot did not apply it", name), nil
+	}
+	if n := ptr.Deref(d.Spec.Replicas, 1); n != 0 {
+		return fmt.Sprintf("kept Deployment %s: someone scaled it to %d since", name, n), nil
+	}
+	// The preconditions make sure what is deleted is what was just read:
+	// not a Deployment recreated, or scaled up, in between.
+	err = deps.Delete(ctx, name, metav1.DeleteOptions{
+		Preconditions:     &metav1.Preconditions{UID: &d.UID, ResourceVersion: &d.ResourceVersion},
+		PropagationPolicy: ptr.To(metav1.DeletePropagationBackground),
+	})
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Sprintf("Deployment %s was already gone", name), nil
+	case apierrors.IsConflict(err):
+		return "", fmt.Errorf("deployment %s changed while being retired; will look again: %w", name, err)
+	case err != nil:
+		return "", err
+	}
+	return fmt.Sprintf("deleted Deployment %s, at 0 replicas since the release ended %s before", name, r.retireAfter()), nil
+}
+
+// RunRetire calls Retire until ctx ends: when the next retirement is due, and
+// at least every check.
+func (e *Engine) RunRetire(ctx context.Context, check time.Duration) {
+	e.every(ctx, check, "retire old versions", e.Retire)
+}
+
+// every runs f until ctx ends: when the time it returns has come, and at
+// least every check.
+func (e *Engine) every(ctx context.Context, check time.Duration, what string, f func(context.Context) (time.Time, error)) {
+	if check <= 0 {
+		check = time.Minute
+	}
+	for {
+		next, err := f(ctx)
+		if err != nil && ctx.Err() == nil {
+			e.log.Warn(what, "err", err)
+		}
+		wait := check
+		if !next.IsZero() {
+			if d := next.Sub(e.clock.Now()); d < wait {
+				wait = max(d, 10*time.Millisecond)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
