@@ -103,17 +103,21 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	releaseNotifiers := append(m.surfaces.releaseNotifiers, m.ReleaseNotifiers...)
+	ann := &announcer{notifiers: m.surfaces.releaseNotifiers}
 	if m.tracer != nil {
-		releaseNotifiers = append(releaseNotifiers, m.tracer)
+		ann.notifiers = append(ann.notifiers, namedNotifier{"gitlab", m.tracer})
+	}
+	for _, n := range m.ReleaseNotifiers {
+		ann.notifiers = append(ann.notifiers, namedNotifier{"custom", n})
 	}
 	eng, err := release.New(release.Options{Store: m.store, Clusters: m.staged, Log: m.Log,
-		Notifier: fanout(releaseNotifiers),
+		Notifier: ann,
 		Clock:    clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
 	if err != nil {
 		return err
 	}
 	m.releases = &deployer.ReleaseRunner{Engine: eng, Log: m.Log}
+	ann.note = eng.Notified
 	if m.surfaces.ops != nil {
 		m.surfaces.ops.Releases = m.releases
 	}

@@ -3,27 +3,74 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/release"
 )
 
-// fanout hands each release event to every notifier. One failing notifier
-// does not keep the event from the others; the engine logs the joined error.
-func fanout(ns []release.Notifier) release.Notifier {
-	return release.NotifierFunc(func(ctx context.Context, e release.Event) error {
-		var errs []error
-		for _, n := range ns {
-			if err := n.Notify(ctx, e); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
-	})
+// namedNotifier is a release notifier and the name it goes by in a
+// release's history.
+type namedNotifier struct {
+	name string
+	release.Notifier
 }
 
-// deployFanout does for deploy events what fanout does for releases; nil
+// announcer hands each release event to every notifier and notes in the
+// release's history which took it and which failed, so that the audit shows
+// who was told what. One failing notifier does not keep the event from the
+// others; the engine logs the joined error.
+type announcer struct {
+	notifiers []namedNotifier
+	// note records the outcome in the release's history; set once the
+	// engine exists.
+	note func(ctx context.Context, id string, at time.Time, msg string) error
+}
+
+// maxNotifyError keeps one failure's text in the history short.
+const maxNotifyError = 200
+
+func (a *announcer) Notify(ctx context.Context, e release.Event) error {
+	if len(a.notifiers) == 0 {
+		return nil
+	}
+	var sent, failed []string
+	var errs []error
+	for _, n := range a.notifiers {
+		err := n.Notify(ctx, e)
+		if err == nil {
+			sent = append(sent, n.name)
+			continue
+		}
+		errs = append(errs, err)
+		text := err.Error()
+		if len(text) > maxNotifyError {
+			text = text[:maxNotifyError] + "…"
+		}
+		failed = append(failed, n.name+" ("+text+")")
+	}
+	msg := fmt.Sprintf("%s announced to %s", e.Reason, strings.Join(sent, ", "))
+	switch {
+	case len(sent) == 0:
+		msg = fmt.Sprintf("%s announced to no one; failed: %s", e.Reason, strings.Join(failed, "; "))
+	case len(failed) > 0:
+		msg += "; failed: " + strings.Join(failed, "; ")
+	}
+	if a.note != nil && e.Release.ID != "" {
+		at := e.At
+		if at.IsZero() {
+			at = time.Now()
+		}
+		if err := a.note(ctx, e.Release.ID, at, msg); err != nil {
+			errs = append(errs, fmt.Errorf("note notifications of release %s: %w", e.Release.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deployFanout hands each deploy event to every notifier; nil
 // when there is no one to tell.
 func deployFanout(ns []deployer.Notifier) deployer.Notifier {
 	if len(ns) == 0 {

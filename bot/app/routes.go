@@ -13,9 +13,21 @@ import (
 	"github.com/shipbot/shipbot/bot/webhook"
 )
 
+// Bounds on a client's pace. Without them a client that sends its headers
+// or body a byte a minute, or keeps idle connections open, holds a
+// connection and a goroutine for as long as it likes. ReadTimeout covers a
+// webhook body of up to webhook.maxBodyBytes. There is no write timeout:
+// each handler bounds its own calls.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = time.Minute
+	idleTimeout       = 2 * time.Minute
+)
+
 func (m *Main) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.Server.ReadHeaderTimeout, e.Server.ReadTimeout, e.Server.IdleTimeout = readHeaderTimeout, readTimeout, idleTimeout
 	e.Use(middleware.Recover())
 	h := webhook.NewHandler(m.Config.GitLab.WebhookSecret.Value(), m.Config.Webhook.MaxBodyBytes, m.store, m.Log, m.registry)
 	h.Now = m.Now

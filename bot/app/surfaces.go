@@ -30,7 +30,7 @@ type surfaces struct {
 	tokens   *dingtalk.Tokens
 	webhooks []*webhook.Notifier
 
-	releaseNotifiers []release.Notifier
+	releaseNotifiers []namedNotifier
 	deployNotifiers  []deployer.Notifier
 }
 
@@ -65,7 +65,7 @@ func (m *Main) buildSurfaces() (*surfaces, error) {
 			return nil, err
 		}
 		s.slack = app
-		s.releaseNotifiers = append(s.releaseNotifiers, app.Notifier)
+		s.releaseNotifiers = append(s.releaseNotifiers, namedNotifier{"slack", app.Notifier})
 		s.deployNotifiers = append(s.deployNotifiers, app.Previews())
 	}
 
@@ -82,7 +82,7 @@ func (m *Main) buildSurfaces() (*surfaces, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.releaseNotifiers = append(s.releaseNotifiers, s.dingtalk)
+		s.releaseNotifiers = append(s.releaseNotifiers, namedNotifier{"dingtalk", s.dingtalk})
 	}
 
 	for _, w := range cfg.Notify.Webhooks {
@@ -94,7 +94,7 @@ func (m *Main) buildSurfaces() (*surfaces, error) {
 			return nil, err
 		}
 		s.webhooks = append(s.webhooks, n)
-		s.releaseNotifiers = append(s.releaseNotifiers, n.Releases())
+		s.releaseNotifiers = append(s.releaseNotifiers, namedNotifier{"webhook " + w.Name, n.Releases()})
 		s.deployNotifiers = append(s.deployNotifiers, n.Deploys())
 	}
 	return s, nil

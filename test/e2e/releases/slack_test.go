@@ -247,6 +247,13 @@ users:
 		}
 		return nil
 	})
+	// Every announcement is in the audit: here Slack and GitLab's statuses took each.
+	final, _ := rs.Get(t.Context(), rel.ID)
+	if !slices.ContainsFunc(final.History, func(e release.Entry) bool {
+		return e.Kind == release.EntryNotified && e.Message == "Paused announced to slack, gitlab"
+	}) {
+		t.Errorf("no history entry says the pause was announced to slack and gitlab: %+v", final.History)
+	}
 	ch.mu.Lock()
 	top := 0
 	for _, m := range ch.msgs {
