@@ -57,8 +57,9 @@ type Main struct {
 	listener    net.Listener
 	registry    *prometheus.Registry
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	inflight sync.WaitGroup // HTTP requests in hand
 }
 
 // Run opens the store, connects the clusters and starts serving. It returns
@@ -195,6 +196,9 @@ func (m *Main) start(ctx context.Context) {
 	}
 	m.wg.Add(4)
 	go func() { defer m.wg.Done(); _ = m.releases.Run(ctx) }()
+	// Requests see ctx end when Close gives up waiting for them, so that
+	// one stuck on a slow GitLab returns before the store closes.
+	m.echo.Server.BaseContext = func(net.Listener) context.Context { return ctx }
 	go func() {
 		defer m.wg.Done()
 		if err := m.echo.Server.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -235,6 +239,7 @@ func (m *Main) Close() error {
 		m.cancel()
 	}
 	m.wg.Wait()
+	m.inflight.Wait()
 	m.surfaces.close()
 	if m.store != nil {
 		errs = append(errs, m.store.Close())

@@ -29,7 +29,7 @@ type announcer struct {
 	note func(ctx context.Context, id string, at time.Time, msg string) error
 }
 
-// maxNotifyError keeps one failure's text in the history short.
+// maxNotifyError keeps one failure's text in the history short, in runes.
 const maxNotifyError = 200
 
 func (a *announcer) Notify(ctx context.Context, e release.Event) error {
@@ -46,8 +46,8 @@ func (a *announcer) Notify(ctx context.Context, e release.Event) error {
 		}
 		errs = append(errs, err)
 		text := err.Error()
-		if len(text) > maxNotifyError {
-			text = text[:maxNotifyError] + "…"
+		if r := []rune(text); len(r) > maxNotifyError {
+			text = string(r[:maxNotifyError]) + "…"
 		}
 		failed = append(failed, n.name+" ("+text+")")
 	}
@@ -59,11 +59,7 @@ func (a *announcer) Notify(ctx context.Context, e release.Event) error {
 		msg += "; failed: " + strings.Join(failed, "; ")
 	}
 	if a.note != nil && e.Release.ID != "" {
-		at := e.At
-		if at.IsZero() {
-			at = time.Now()
-		}
-		if err := a.note(ctx, e.Release.ID, at, msg); err != nil {
+		if err := a.note(ctx, e.Release.ID, e.At, msg); err != nil {
 			errs = append(errs, fmt.Errorf("note notifications of release %s: %w", e.Release.ID, err))
 		}
 	}

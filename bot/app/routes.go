@@ -28,7 +28,7 @@ func (m *Main) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Server.ReadHeaderTimeout, e.Server.ReadTimeout, e.Server.IdleTimeout = readHeaderTimeout, readTimeout, idleTimeout
-	e.Use(middleware.Recover())
+	e.Use(middleware.Recover(), m.track)
 	h := webhook.NewHandler(m.Config.GitLab.WebhookSecret.Value(), m.Config.Webhook.MaxBodyBytes, m.store, m.Log, m.registry)
 	h.Now = m.Now
 	h.Accepted = m.worker.Wake
@@ -40,6 +40,16 @@ func (m *Main) routes() *echo.Echo {
 	e.GET("/readyz", m.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})))
 	return e
+}
+
+// track counts the requests in hand, so that Close waits for them before it
+// closes the store they may still write to.
+func (m *Main) track(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		m.inflight.Add(1)
+		defer m.inflight.Done()
+		return next(c)
+	}
 }
 
 // readyz reports ready when the store is open and every cluster answers.
@@ -55,7 +65,10 @@ func (m *Main) readyz(c echo.Context) error {
 	defer cancel()
 	for name, cl := range m.clusters {
 		if err := cl.Ping(ctx); err != nil {
-			checks["cluster/"+name], ok = err.Error(), false
+			// The answer is unauthenticated: the cause, which may name the
+			// API server's address, goes to the log only.
+			m.Log.Warn("readyz: cluster unreachable", "cluster", name, "err", err)
+			checks["cluster/"+name], ok = "unreachable", false
 		} else {
 			checks["cluster/"+name] = "ok"
 		}

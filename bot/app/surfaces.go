@@ -74,6 +74,7 @@ func (m *Main) buildSurfaces() (*surfaces, error) {
 		if s.tokens, err = dingtalk.NewTokens(c.LinkSecret.Value(), c.LinkTTL.Duration); err != nil {
 			return nil, err
 		}
+		s.tokens.Now = m.Now
 		robot := &dingtalk.Robot{Webhook: c.WebhookURL.Value(), Secret: c.Secret.Value(), Now: m.Now}
 		s.dingtalk, err = dingtalk.NewNotifier(dingtalk.NotifierOptions{
 			Robot: robot, Tokens: s.tokens, PublicURL: cfg.PublicURL, Limit: c.RateLimit,

@@ -16,6 +16,9 @@ func (e *Engine) Notified(ctx context.Context, id string, at time.Time, msg stri
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if at.IsZero() {
+		at = e.clock.Now()
+	}
 	return e.store.UpdateRelease(id, func(stored []byte) ([]byte, error) {
 		r, err := e.decode(stored)
 		if err != nil {

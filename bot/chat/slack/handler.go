@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -31,6 +33,9 @@ const (
 // errUnsigned marks a request that does not prove it comes from Slack.
 var errUnsigned = errors.New("not signed by Slack")
 
+// errReplayed marks a correctly signed request that was already accepted.
+var errReplayed = errors.New("a replay of an interaction already accepted")
+
 // Handler receives interactions over HTTP. It verifies Slack's signature,
 // records the intent and answers well within Slack's 3 s; it never waits
 // for the engine.
@@ -39,6 +44,14 @@ type Handler struct {
 	now    func() time.Time
 	d      *dispatcher
 	log    *slog.Logger
+
+	// seen names the requests accepted, each until its timestamp leaves
+	// the window: a signed click captured on its way (a TLS-terminating
+	// proxy's log, say) must not act a second time, e.g. continue the next
+	// stage once the release pauses there. Only verified requests enter, so
+	// it holds at most Slack's own traffic of ten minutes.
+	mu   sync.Mutex
+	seen map[string]time.Time
 }
 
 // Register mounts the handler at Path.
@@ -56,6 +69,10 @@ func (h *Handler) interactions(c echo.Context) error {
 	}
 	if err := h.verify(req.Header, body); err != nil {
 		h.log.Warn("slack: interaction refused", "remote", c.RealIP(), "err", err)
+		return c.NoContent(http.StatusUnauthorized)
+	}
+	if !h.first(req.Header, body) {
+		h.log.Warn("slack: interaction refused", "remote", c.RealIP(), "err", errReplayed)
 		return c.NoContent(http.StatusUnauthorized)
 	}
 	cb, err := parseInteraction(body)
@@ -90,6 +107,32 @@ func (h *Handler) verify(header http.Header, body []byte) error {
 		return fmt.Errorf("%w: %w", errUnsigned, err)
 	}
 	return nil
+}
+
+// first records a verified request and reports whether it is new. It is
+// named by what the signature covers, the timestamp and the body, rather
+// than by the signature's text, which takes upper-case hex as well.
+func (h *Handler) first(header http.Header, body []byte) bool {
+	raw := header.Get("X-Slack-Request-Timestamp")
+	ts, _ := strconv.ParseInt(raw, 10, 64) // verify parsed it
+	sum := sha256.Sum256(append([]byte(raw+":"), body...))
+	key := string(sum[:])
+	now := h.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, until := range h.seen {
+		if now.After(until) {
+			delete(h.seen, k)
+		}
+	}
+	if _, ok := h.seen[key]; ok {
+		return false
+	}
+	if h.seen == nil {
+		h.seen = map[string]time.Time{}
+	}
+	h.seen[key] = time.Unix(ts, 0).Add(maxSkew)
+	return true
 }
 
 // parseInteraction reads the form Slack posts: one field, payload, holding

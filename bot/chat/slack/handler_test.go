@@ -2,9 +2,11 @@ package slack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +199,68 @@ func TestSocketModeHasNoRoute(t *testing.T) {
 	r := e.createPaused()
 	if code, _ := e.post(e.click(alice, "1", "shipbot:continue", r.ID), testSecret, e.now); code != http.StatusNotFound {
 		t.Errorf("status %d, want 404: socket mode takes no HTTP interactions", code)
+	}
+}
+
+func TestHandlerRefusesReplays(t *testing.T) {
+	e := newEnv(t, ModeHTTP)
+	// slack-go checks timestamps against the wall clock too: start early
+	// enough that the clock can pass this click's window and still sign new ones.
+	e.now = e.now.Add(-4 * time.Minute)
+	r := e.createPaused()
+	ts := e.showPaused(r)
+	body := url.Values{"payload": {e.click(alice, ts, "shipbot:continue", r.ID)}}.Encode()
+	captured := http.Header{}
+	sign(captured, testSecret, e.now, body)
+	send := func(h http.Header) int {
+		req := httptest.NewRequest(http.MethodPost, Path, strings.NewReader(body))
+		req.Header = h.Clone()
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		code, _ := e.serve(req)
+		return code
+	}
+	if code := send(captured); code != http.StatusOK {
+		t.Fatalf("first delivery: status %d, want 200", code)
+	}
+	e.app.Close() // the message refresh reads the clock this test moves
+	// The engine takes the continue and the release pauses at the next stage.
+	err := e.st.UpdateRelease(r.ID, func(raw []byte) ([]byte, error) {
+		var cur release.Release
+		if err := json.Unmarshal(raw, &cur); err != nil {
+			return nil, err
+		}
+		for i := range cur.Intents {
+			cur.Intents[i].Done = e.now
+		}
+		cur.Stage = 1
+		return json.Marshal(cur)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.now = e.now.Add(time.Minute)
+
+	upper := captured.Clone()
+	upper.Set("X-Slack-Signature", "v0="+strings.ToUpper(strings.TrimPrefix(captured.Get("X-Slack-Signature"), "v0=")))
+	for name, h := range map[string]http.Header{"same bytes": captured, "upper-case signature": upper} {
+		if code := send(h); code != http.StatusUnauthorized {
+			t.Errorf("%s replayed a minute later: status %d, want 401", name, code)
+		}
+	}
+	if in := pendingIntents(e.get(r.ID)); len(in) != 0 {
+		t.Errorf("a replayed click recorded %+v", in)
+	}
+
+	// Past the window the timestamp alone refuses it, and the record is gone.
+	e.now = e.now.Add(maxSkew)
+	if code := send(captured); code != http.StatusUnauthorized {
+		t.Errorf("replayed after the window: status %d, want 401", code)
+	}
+	if code, _ := e.post(e.click(bob, ts, "shipbot:pause", r.ID), testSecret, e.now); code != http.StatusOK {
+		t.Fatalf("a new click: status %d, want 200", code)
+	}
+	e.app.Close()
+	if n := len(e.app.Handler.seen); n != 1 {
+		t.Errorf("%d requests remembered, want only the new one", n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -168,7 +169,12 @@ func retryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.Atoi(v); err == nil {
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		// Seconds beyond what a Duration holds would wrap around, maybe to
+		// a short wait; they mean "much too long", so say so.
+		if s > int64(math.MaxInt64/time.Second) {
+			return math.MaxInt64
+		}
 		return max(time.Duration(s)*time.Second, 0)
 	}
 	if t, err := http.ParseTime(v); err == nil {

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -404,4 +405,19 @@ func equal(a, b []time.Duration) bool {
 		}
 	}
 	return true
+}
+
+func TestRetryAfterBeyondADurationIsTooLong(t *testing.T) {
+	for _, v := range []string{"9223372037", "18446744074"} { // 18446744074 s wraps to 0.29 s
+		if got := retryAfter(v, t0); got != math.MaxInt64 {
+			t.Errorf("Retry-After %s = %s, want the longest wait", v, got)
+		}
+	}
+	rc := newReceiver(t, time.Now, status(503, "Retry-After", "18446744074"))
+	g := newRig(t, rc.URL, nil)
+	g.n.NotifyRelease(t.Context(), pausedEvent())
+	g.deliverAll(t.Context())
+	if s := g.n.Stats(); s.GaveUp != 1 || len(g.sleeps) != 0 {
+		t.Errorf("a Retry-After of centuries: stats %+v, slept %v; want given up at once", s, g.sleeps)
+	}
 }
