@@ -308,3 +308,10 @@ func (rr *ReleaseRunner) Record(ctx context.Context, id string, in release.Inten
 func (rr *ReleaseRunner) Refused(ctx context.Context, id string, f release.Refusal) (release.Release, error) {
 	return rr.Engine.Refused(ctx, id, f)
 }
+
+// Approved keeps one person's approval in the release's audit history and
+// returns who has approved the same intent so far. It steps nothing: the
+// intent is recorded, with Record, once enough people have approved.
+func (rr *ReleaseRunner) Approved(ctx context.Context, id string, a release.Approval) (release.Release, []string, error) {
+	return rr.Engine.Approved(ctx, id, a)
+}

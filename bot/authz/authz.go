@@ -6,8 +6,9 @@
 // project, as GitLab reports it including roles inherited from groups. On
 // top of that, the person who started a release may be barred from moving
 // it on themselves, and an environment may want several people to ask
-// before a release moves on (see ApprovalError). Stopping a release
-// (pause, rollback, abort) needs only the role: it is always safe.
+// before a release moves on (see ApprovalRule; ops.Service keeps and counts
+// the approvals in the release's history). Stopping a release (pause,
+// rollback, abort) needs only the role: it is always safe.
 //
 // Resolver maps chat identities to the GitLab users these checks are about.
 package authz
@@ -62,7 +63,8 @@ type Options struct {
 	// means DefaultTTL and a negative TTL turns caching off. Errors are
 	// never kept.
 	TTL time.Duration
-	// ApprovalWindow bounds how long an approval counts; 0 means DefaultApprovalWindow.
+	// ApprovalWindow bounds how long an approval counts, by the time it
+	// was given; 0 means DefaultApprovalWindow.
 	ApprovalWindow time.Duration
 	Now            func() time.Time // time.Now when nil
 	Log            *slog.Logger     // slog.Default() when nil
@@ -71,14 +73,13 @@ type Options struct {
 // Authorizer implements ops.Authorizer against GitLab's roles. It is safe
 // for concurrent use.
 type Authorizer struct {
-	gl        GitLab
-	opts      Options
-	now       func() time.Time
-	log       *slog.Logger
-	projects  *cache[string, int64]                  // project path -> id
-	users     *cache[string, gitlab.User]            // lower-case username -> user
-	levels    *cache[membership, gitlab.AccessLevel] // role of a user in a project
-	approvals ballots
+	gl       GitLab
+	opts     Options
+	now      func() time.Time
+	log      *slog.Logger
+	projects *cache[string, int64]                  // project path -> id
+	users    *cache[string, gitlab.User]            // lower-case username -> user
+	levels   *cache[membership, gitlab.AccessLevel] // role of a user in a project
 }
 
 type membership struct{ project, user int64 }
@@ -110,10 +111,9 @@ func New(o Options) *Authorizer {
 // ops.ErrForbidden and its text is fit to show a; any other error is
 // GitLab failing and is not the actor's business.
 //
-// In an environment that wants several approvals, a continue or promote
-// from an actor who may make it also counts as their approval, and the
-// call that brings the count to the number needed returns nil; the ones
-// before it return an *ApprovalError.
+// It keeps no count of approvals: in an environment that wants several
+// (ApprovalRule), nil means a may approve, and ops.Service counts the
+// approval in the release's history.
 func (z *Authorizer) Authorize(ctx context.Context, a ops.Actor, r release.Release, kind release.IntentKind) error {
 	if a.Username == "" {
 		return z.refuse(a, r, kind, "shipbot does not know who you are on GitLab")
@@ -131,10 +131,7 @@ func (z *Authorizer) Authorize(ctx context.Context, a ops.Actor, r release.Relea
 	if have < need {
 		return z.refuse(a, r, kind, fmt.Sprintf("%s; %s needs %s", standing(a.Username, have, r.Project), r.Environment, roleName(need)))
 	}
-	if !forward {
-		return nil
-	}
-	return z.approve(a, r, kind, need)
+	return nil
 }
 
 // movesOn reports whether kind moves a release on, rather than stopping it.

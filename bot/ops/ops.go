@@ -1,7 +1,8 @@
 // Package ops is the one door through which every surface (MR comments,
 // Slack, DingTalk links, the dashboard) acts on a release: it resolves who
-// is acting, checks that they may, and records their intent. Nothing in the
-// chat layer records an intent any other way.
+// is acting, checks that they may, keeps their approval where several are
+// needed, and records their intent. Nothing in the chat layer records an
+// intent any other way.
 package ops
 
 import (
@@ -19,7 +20,7 @@ var ErrForbidden = errors.New("forbidden")
 
 // ErrNeedsMoreApprovals marks a forbidden answer that is not a refusal: the
 // request counted as one approval of several an environment wants (see
-// authz.ApprovalError). Act keeps no refusal for it.
+// ApprovalError). Act keeps the approval, not a refusal, for it.
 var ErrNeedsMoreApprovals = errors.New("needs more approvals")
 
 // Actor is a person acting on a release, resolved to their GitLab account.
@@ -59,7 +60,10 @@ type Service struct {
 // Act checks that a may ask for in on release id and records it. Refusals
 // wrap ErrForbidden and are kept in the release's history when Releases
 // implements Refusals; intents the release cannot take now wrap
-// release.ErrConflict or release.ErrInvalid.
+// release.ErrConflict or release.ErrInvalid. Where the Authorizer's
+// ApprovalPolicy wants several people to ask, Act keeps a's approval in
+// the release's history and records the intent only once enough distinct
+// people have approved it; until then it returns an *ApprovalError.
 func (s *Service) Act(ctx context.Context, a Actor, id string, in release.Intent) (release.Release, error) {
 	r, err := s.Releases.Get(ctx, id)
 	if err != nil {
@@ -71,6 +75,9 @@ func (s *Service) Act(ctx context.Context, a Actor, id string, in release.Intent
 		if errors.Is(err, ErrForbidden) && !errors.Is(err, ErrNeedsMoreApprovals) {
 			r = s.keepRefusal(ctx, r, release.Refusal{Intent: in, ChatID: a.ChatID, Reason: err.Error()})
 		}
+		return r, err
+	}
+	if r, err = s.approve(ctx, a, r, in); err != nil {
 		return r, err
 	}
 	out, err := s.Releases.Record(ctx, id, in)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -167,5 +168,105 @@ func TestActRecordsActorAndSurface(t *testing.T) {
 	}
 	if len(fake.recorded) != 1 || fake.recorded[0].Actor != "bob" || fake.recorded[0].Surface != release.SurfaceSlack || fake.recorded[0].Percent != 50 {
 		t.Errorf("recorded %+v", fake.recorded)
+	}
+}
+
+type withApprovals struct {
+	withRefusals
+	kept []release.Approval
+	err  error
+}
+
+var _ ops.Approvals = (*withApprovals)(nil)
+
+// Approved counts distinct actors, as the engine does for one intent.
+func (w *withApprovals) Approved(_ context.Context, id string, a release.Approval) (release.Release, []string, error) {
+	if w.err != nil {
+		return release.Release{}, nil, w.err
+	}
+	w.kept = append(w.kept, a)
+	var by []string
+	for _, k := range w.kept {
+		if !slices.Contains(by, k.Intent.Actor) {
+			by = append(by, k.Intent.Actor)
+		}
+	}
+	return w.rels[id], by, nil
+}
+
+// policyAuthz allows everyone and wants need approvals for a continue.
+type policyAuthz struct{ need int }
+
+var _ ops.ApprovalPolicy = policyAuthz{}
+
+func (policyAuthz) Authorize(context.Context, ops.Actor, release.Release, release.IntentKind) error {
+	return nil
+}
+
+func (z policyAuthz) ApprovalRule(_ release.Release, kind release.IntentKind) ops.ApprovalRule {
+	if kind != release.IntentContinue {
+		return ops.ApprovalRule{Need: 1}
+	}
+	return ops.ApprovalRule{Need: z.need, Window: time.Hour, Role: "Maintainer"}
+}
+
+func TestActCountsApprovals(t *testing.T) {
+	fake := newFake()
+	refusals := 0
+	rs := &withApprovals{withRefusals: withRefusals{fake, func(context.Context, string, release.Refusal) (release.Release, error) {
+		refusals++
+		return release.Release{}, nil
+	}}}
+	s := &ops.Service{Releases: rs, Log: quiet, Authz: policyAuthz{need: 2}}
+	in := release.Intent{Kind: release.IntentContinue, At: at}
+
+	_, err := s.Act(t.Context(), bob, "r1", in)
+	var ae *ops.ApprovalError
+	if !errors.As(err, &ae) || !errors.Is(err, ops.ErrNeedsMoreApprovals) || !errors.Is(err, ops.ErrForbidden) {
+		t.Fatalf("first approval: err = %v, want an ApprovalError", err)
+	}
+	if want := "1 of 2 approvals to continue on prod1 (bob); waiting for another Maintainer"; err.Error() != want {
+		t.Errorf("first approval says %q, want %q", err, want)
+	}
+	want := release.Approval{Intent: release.Intent{Kind: release.IntentContinue, Actor: "bob", Surface: release.SurfaceSlack, At: at},
+		ChatID: "U07BOB", Need: 2, Window: time.Hour}
+	if len(rs.kept) != 1 || rs.kept[0] != want || len(fake.recorded) != 0 || refusals != 0 {
+		t.Fatalf("after one approval: kept %+v, recorded %+v, refusals %d; want the approval only", rs.kept, fake.recorded, refusals)
+	}
+
+	// The same person again still counts once.
+	if _, err := s.Act(t.Context(), bob, "r1", in); !errors.Is(err, ops.ErrNeedsMoreApprovals) {
+		t.Fatalf("bob again: err = %v, want ErrNeedsMoreApprovals", err)
+	}
+	ann := ops.Actor{Username: "ann", UserID: 8, Surface: release.SurfaceDingTalk}
+	if _, err := s.Act(t.Context(), ann, "r1", in); err != nil {
+		t.Fatalf("second approver: %v", err)
+	}
+	if len(fake.recorded) != 1 || fake.recorded[0].Actor != "ann" || fake.recorded[0].Surface != release.SurfaceDingTalk {
+		t.Errorf("recorded %+v, want ann's continue", fake.recorded)
+	}
+
+	// What stops a release needs one person, and keeps no approval.
+	kept := len(rs.kept)
+	if _, err := s.Act(t.Context(), bob, "r1", release.Intent{Kind: release.IntentPause}); err != nil || len(rs.kept) != kept || len(fake.recorded) != 2 {
+		t.Errorf("pause: %v, approvals kept %d, recorded %+v", err, len(rs.kept)-kept, fake.recorded)
+	}
+}
+
+func TestActApprovalFailures(t *testing.T) {
+	in := release.Intent{Kind: release.IntentContinue, At: at}
+
+	// A store that cannot keep approvals must not let one person through.
+	fake := newFake()
+	s := &ops.Service{Releases: fake, Log: quiet, Authz: policyAuthz{need: 2}}
+	if _, err := s.Act(t.Context(), bob, "r1", in); err == nil || errors.Is(err, ops.ErrForbidden) || len(fake.recorded) != 0 {
+		t.Errorf("without Approvals: err = %v, recorded %+v; want an internal error and nothing recorded", err, fake.recorded)
+	}
+
+	// The release's own answer, e.g. it is not paused, comes back as it is.
+	fake = newFake()
+	s.Releases = &withApprovals{withRefusals: withRefusals{fakeReleases: fake}, err: fmt.Errorf("continue release r1: %w: it is progressing", release.ErrConflict)}
+	if _, err := s.Act(t.Context(), bob, "r1", in); !errors.Is(err, release.ErrConflict) || len(fake.recorded) != 0 {
+		t.Errorf("approval the release refuses: err = %v, recorded %+v; want ErrConflict and nothing recorded", err, fake.recorded)
 	}
 }

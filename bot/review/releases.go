@@ -80,7 +80,7 @@ func (c *Commands) answer(ctx context.Context, n *hook.Note, cmd command.Command
 	log.Info("release command", "command", cmd.String(), "release", r.ID, "err", err)
 	switch {
 	case errors.Is(err, ops.ErrNeedsMoreApprovals):
-		return true, fmt.Sprintf("🗳️ Approval counted for %s: %s. Nothing is recorded on the release until enough people ask.", name(r), err), nil
+		return true, fmt.Sprintf("🗳️ Approval counted for %s: %s. It is kept in the release's history; the %s itself is recorded once enough people ask.", name(r), err, verb(in.Kind)), nil
 	case errors.Is(err, ops.ErrForbidden):
 		return false, fmt.Sprintf("❌ %s may not %s %s: %s. Nothing was recorded; the refusal is kept in the release's history.",
 			n.User.Username, verb(in.Kind), name(r), err), nil

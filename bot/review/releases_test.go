@@ -268,6 +268,48 @@ func TestRefusalIsKeptInHistory(t *testing.T) {
 	}
 }
 
+// TestApprovalsByComment needs two maintainers' comments in prod1: the
+// first is kept in the release's history as an approval, the second records
+// the continue.
+func TestApprovalsByComment(t *testing.T) {
+	r := newRig(t)
+	noah := hook.User{ID: 703, Username: "noah"}
+	r.gl.SetMember(projectID, noah.ID, int(gitlab.Maintainer))
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r.cmds.Ops = &ops.Service{Releases: r.eng, Log: quiet, Authz: authz.New(authz.Options{
+		GitLab: r.client, Now: t0Now, Log: quiet, Approvals: func(string) int { return 2 },
+		RequiredAccess: func(string) gitlab.AccessLevel { return gitlab.Maintainer },
+	})}
+	rel := r.release("web", "prod1", mergedSHA, true)
+
+	reply, emojis := r.comment(mrIID, maintainer, "/continue")
+	for _, want := range []string{"🗳️ Approval counted for release `", "1 of 2 approvals to continue on prod1 (mia); waiting for another Maintainer",
+		"It is kept in the release's history; the continue itself is recorded once enough people ask."} {
+		if !strings.Contains(reply, want) {
+			t.Errorf("first approval: reply lacks %q:\n%s", want, reply)
+		}
+	}
+	if want := []string{"eyes", "white_check_mark"}; !slices.Equal(emojis, want) {
+		t.Errorf("first approval: emoji %v, want %v", emojis, want)
+	}
+	got := r.get(rel.ID)
+	last := got.History[len(got.History)-1]
+	if last.Kind != release.EntryApproval || last.Actor != "mia" || last.Message != "approval 1 of 2 for continue to stage 1 by mia (mr-comment)" ||
+		!slices.Equal(intents(got), intents(rel)) {
+		t.Errorf("after one approval: last entry %+v, intents %v", last, intents(got))
+	}
+
+	reply, _ = r.comment(mrIID, noah, "/continue")
+	if !strings.Contains(reply, "✅ Recorded: continue of release `") {
+		t.Errorf("second approval: reply\n%s", reply)
+	}
+	if got := intents(r.get(rel.ID)); !slices.Equal(got, append(intents(rel), "noah/mr-comment/continue")) {
+		t.Errorf("intents after two approvals: %v", got)
+	}
+}
+
+func t0Now() time.Time { return t0 }
+
 func TestAmbiguousReleaseAsksForATarget(t *testing.T) {
 	r := newRig(t)
 	web := r.release("web", "prod1", mergedSHA, true)

@@ -141,6 +141,7 @@ type Entry struct {
 	Phase   Phase     `json:"phase"` // phase after the entry
 	Stage   int       `json:"stage"`
 	Message string    `json:"message"`
+	Intent  string    `json:"intent,omitempty"` // what an approval approves, as Intent.String(), e.g. "promote to 50 %"; empty on other entries
 }
 
 // EngineActor is the actor of what the engine does on its own.

@@ -286,6 +286,9 @@ func (h *Handler) crossSite(r *http.Request) bool {
 // internal error whose details go to the log only.
 func (h *Handler) failure(a Action, r release.Release, err error) page {
 	switch {
+	case errors.Is(err, ops.ErrNeedsMoreApprovals):
+		return page{Status: http.StatusAccepted, Tone: toneWarn, Title: "Approval counted", Heading: "Your approval to " + strings.ToLower(a.Label()) + " this release is counted",
+			Message: err.Error() + ". It is kept in the release's history; the release moves on once enough people approve.", Release: h.view(r)}
 	case errors.Is(err, ops.ErrForbidden):
 		return page{Status: http.StatusForbidden, Tone: toneError, Title: "Not allowed", Heading: "You may not " + strings.ToLower(a.Label()) + " this release",
 			Message: err.Error() + ". Nothing was recorded.", Release: h.view(r)}

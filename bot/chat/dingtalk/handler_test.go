@@ -39,6 +39,7 @@ type rig struct {
 	echo     *echo.Echo
 	id       string
 	recorded []string
+	ops      *ops.Service // the door the pages act through; tests may swap its Authz
 }
 
 // newRig stores a canary release of web in prod and moves it to where the
@@ -84,7 +85,7 @@ func newRig(t *testing.T, auth Authenticator) *rig {
 		}
 		return nil
 	})}
-	g := &rig{t: t, clock: clock, engine: engine, tokens: tokens, echo: echo.New(), id: r.ID}
+	g := &rig{t: t, clock: clock, engine: engine, tokens: tokens, echo: echo.New(), id: r.ID, ops: svc}
 	h, err := NewHandler(HandlerOptions{Tokens: tokens, Ops: svc, Releases: engine, Notes: st,
 		Auth: auth, PublicURL: "https://shipbot.example", Now: clock.Now, Log: quietLog(),
 		Recorded: func(id string) { g.recorded = append(g.recorded, id) }})
@@ -215,6 +216,29 @@ func TestRefusalIsShownAndNotRecorded(t *testing.T) {
 	}
 	// The refusal did not use the link up.
 	expect(t, g.do(http.MethodPost, link, "alice"), http.StatusOK, "Recorded: roll back, by alice")
+}
+
+// approvalsOf wants two people to continue or promote; anyone may approve.
+type approvalsOf struct{ authorizeFunc }
+
+func (approvalsOf) ApprovalRule(release.Release, release.IntentKind) ops.ApprovalRule {
+	return ops.ApprovalRule{Need: 2, Role: "Maintainer"}
+}
+
+func TestApprovalIsCountedAndTheLinkStaysUsable(t *testing.T) {
+	g := newRig(t, nil)
+	g.ops.Authz = approvalsOf{func(context.Context, ops.Actor, release.Release, release.IntentKind) error { return nil }}
+	link := g.link(release.IntentContinue, 1)
+	expect(t, g.do(http.MethodPost, link, "alice"), http.StatusAccepted, "Your approval to continue this release is counted",
+		"1 of 2 approvals to continue on prod (alice); waiting for another Maintainer", "kept in the release&#39;s history")
+	if in := g.intents(); len(in) != 0 {
+		t.Fatalf("one approval recorded %+v", in)
+	}
+	// The same link serves the next approver, whose approval completes the count.
+	expect(t, g.do(http.MethodPost, link, "bob"), http.StatusOK, "Recorded: continue, by bob")
+	if in := g.intents(); len(in) != 1 || in[0].Actor != "bob" {
+		t.Errorf("intents %+v, want bob's continue", in)
+	}
 }
 
 func TestCrossSiteAndAnonymousPostsAreRefused(t *testing.T) {

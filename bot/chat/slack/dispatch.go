@@ -143,8 +143,8 @@ func (d *dispatcher) followUp(ctx context.Context, c click, r release.Release, a
 func explain(c click, err error) string {
 	switch {
 	case errors.Is(err, ops.ErrNeedsMoreApprovals):
-		return fmt.Sprintf(":ballot_box_with_check: Your approval to %s release `%s` is kept in its history: %s. The %s itself is recorded once enough people ask.",
-			c.intent, c.releaseID, esc(err.Error()), c.intent)
+		return fmt.Sprintf(":ballot_box_with_check: Your approval to %s release `%s` is kept in its history: %s. The release moves on once enough people ask.",
+			c.intent, c.releaseID, esc(err.Error()))
 	case errors.Is(err, ops.ErrForbidden):
 		return fmt.Sprintf(":no_entry: You can't %s release `%s`: %s", c.intent, c.releaseID, esc(err.Error()))
 	case errors.Is(err, errIdentity):
