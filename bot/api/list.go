@@ -91,35 +91,15 @@ var listParams = []string{"project", "app", "environment", "cluster", "phase", "
 // which parameter is wrong.
 func parseListQuery(v url.Values) (listQuery, string, error) {
 	q := listQuery{limit: DefaultLimit}
-	for _, name := range slices.Sorted(maps.Keys(v)) {
-		if name == "" {
-			return q, "query", fmt.Errorf("a parameter has no name")
-		}
-		if !slices.Contains(listParams, name) {
-			return q, name, fmt.Errorf("unknown query parameter (known: %s)", strings.Join(listParams, ", "))
-		}
+	if name, err := knownParams(v, listParams); err != nil {
+		return q, name, err
 	}
-	for _, p := range []struct {
-		name string
-		dst  *string
-	}{
-		{"project", &q.filter.Project}, {"app", &q.filter.App}, {"environment", &q.filter.Environment},
-		{"cluster", &q.filter.Cluster}, {"user", &q.filter.User}, {"cursor", &q.cursor},
-	} {
-		s, err := single(v, p.name)
-		if err != nil {
-			return q, p.name, err
-		}
-		*p.dst = s
+	if name, err := readStrings(v, map[string]*string{"project": &q.filter.Project, "app": &q.filter.App,
+		"environment": &q.filter.Environment, "cluster": &q.filter.Cluster, "user": &q.filter.User, "cursor": &q.cursor}); err != nil {
+		return q, name, err
 	}
-	if err := parseTime(v, "since", &q.filter.Since); err != nil {
-		return q, "since", err
-	}
-	if err := parseTime(v, "until", &q.filter.Until); err != nil {
-		return q, "until", err
-	}
-	if !q.filter.Since.IsZero() && !q.filter.Until.IsZero() && !q.filter.Since.Before(q.filter.Until) {
-		return q, "until", fmt.Errorf("must be after since")
+	if name, err := span(v, &q.filter.Since, &q.filter.Until); err != nil {
+		return q, name, err
 	}
 	if err := parseLimit(v, &q); err != nil {
 		return q, "limit", err
@@ -131,6 +111,46 @@ func parseListQuery(v url.Values) (listQuery, string, error) {
 		return q, "active", err
 	}
 	return q, "", nil
+}
+
+// knownParams refuses a query naming a parameter not in known, and says which.
+func knownParams(v url.Values, known []string) (string, error) {
+	for _, name := range slices.Sorted(maps.Keys(v)) {
+		if name == "" {
+			return "query", fmt.Errorf("a parameter has no name")
+		}
+		if !slices.Contains(known, name) {
+			return name, fmt.Errorf("unknown query parameter (known: %s)", strings.Join(known, ", "))
+		}
+	}
+	return "", nil
+}
+
+// readStrings reads each named parameter, given at most once, into its
+// destination; on error it says which.
+func readStrings(v url.Values, dsts map[string]*string) (string, error) {
+	for _, name := range slices.Sorted(maps.Keys(dsts)) {
+		s, err := single(v, name)
+		if err != nil {
+			return name, err
+		}
+		*dsts[name] = s
+	}
+	return "", nil
+}
+
+// span reads since= and until=, and refuses an empty or backwards span.
+func span(v url.Values, since, until *time.Time) (string, error) {
+	if err := parseTime(v, "since", since); err != nil {
+		return "since", err
+	}
+	if err := parseTime(v, "until", until); err != nil {
+		return "until", err
+	}
+	if !since.IsZero() && !until.IsZero() && !since.Before(*until) {
+		return "until", fmt.Errorf("must be after since")
+	}
+	return "", nil
 }
 
 // single returns the one value of a parameter given at most once.

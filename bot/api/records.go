@@ -3,7 +3,6 @@ package api
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -200,35 +199,15 @@ func parsePreviewCursor(s string) (previewPos, error) {
 // wrong.
 func parseRecordQuery(v url.Values, params, statuses []string) (recordQuery, string, error) {
 	q := recordQuery{limit: DefaultLimit}
-	for _, name := range slices.Sorted(maps.Keys(v)) {
-		if name == "" {
-			return q, "query", fmt.Errorf("a parameter has no name")
-		}
-		if !slices.Contains(params, name) {
-			return q, name, fmt.Errorf("unknown query parameter (known: %s)", strings.Join(params, ", "))
-		}
+	if name, err := knownParams(v, params); err != nil {
+		return q, name, err
 	}
-	for _, p := range []struct {
-		name string
-		dst  *string
-	}{
-		{"project", &q.project}, {"app", &q.app}, {"environment", &q.environment}, {"cluster", &q.cluster},
-		{"ref", &q.ref}, {"user", &q.user}, {"cursor", &q.cursor},
-	} {
-		s, err := single(v, p.name)
-		if err != nil {
-			return q, p.name, err
-		}
-		*p.dst = s
+	if name, err := readStrings(v, map[string]*string{"project": &q.project, "app": &q.app, "environment": &q.environment,
+		"cluster": &q.cluster, "ref": &q.ref, "user": &q.user, "cursor": &q.cursor}); err != nil {
+		return q, name, err
 	}
-	if err := parseTime(v, "since", &q.since); err != nil {
-		return q, "since", err
-	}
-	if err := parseTime(v, "until", &q.until); err != nil {
-		return q, "until", err
-	}
-	if !q.since.IsZero() && !q.until.IsZero() && !q.since.Before(q.until) {
-		return q, "until", fmt.Errorf("must be after since")
+	if name, err := span(v, &q.since, &q.until); err != nil {
+		return q, name, err
 	}
 	var err error
 	if q.limit, err = pageLimit(v); err != nil {
