@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/templates"
+	"github.com/shipbot/shipbot/test/fakeclock"
 )
 
 const (
@@ -27,24 +27,6 @@ const (
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
-// clock is the engine's and the API's clock, moved by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // rig is the real API on a real Echo, in front of a real engine on a temp
 // bbolt store. Create, Get, List and Record never touch a cluster, so the
 // engine has none.
@@ -52,7 +34,7 @@ type rig struct {
 	srv    *httptest.Server
 	store  *store.Store
 	engine *release.Engine
-	clock  *clock
+	clock  *fakeclock.Clock // the engine's and the API's, moved by hand
 }
 
 func newRig(t *testing.T, tok string) *rig {
@@ -62,7 +44,7 @@ func newRig(t *testing.T, tok string) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	eng, err := release.New(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: clk, Log: log})
 	if err != nil {
@@ -94,7 +76,7 @@ func (r *rig) create(t *testing.T, rel release.Release) release.Release {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.clock.advance(time.Minute)
+	r.clock.Advance(time.Minute)
 	return out
 }
 

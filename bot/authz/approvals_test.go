@@ -18,6 +18,7 @@ import (
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/templates"
+	"github.com/shipbot/shipbot/test/fakeclock"
 )
 
 // What shipbot wires as ops.Releases keeps approvals; without that, Act
@@ -27,15 +28,12 @@ var (
 	_ ops.Approvals = (*release.Engine)(nil)
 )
 
-// Now makes the test clock the release engine's too.
-func (c *clock) Now() time.Time { return c.now() }
-
 // rig is ops.Service as shipbot wires it: a real Authorizer in front of a
 // release engine on a bbolt file, which open reopens as a restart does.
 type rig struct {
 	t    *testing.T
 	gl   *gitlab.Client
-	clk  *clock
+	clk  *fakeclock.Clock
 	path string
 	opts authz.Options
 	st   *store.Store
@@ -45,7 +43,7 @@ type rig struct {
 
 func newRig(t *testing.T, o authz.Options) *rig {
 	_, c := setup(t)
-	g := &rig{t: t, gl: c, clk: &clock{t: time.Unix(1e9, 0)}, path: filepath.Join(t.TempDir(), "shipbot.db"), opts: o}
+	g := &rig{t: t, gl: c, clk: fakeclock.New(time.Unix(1e9, 0)), path: filepath.Join(t.TempDir(), "shipbot.db"), opts: o}
 	g.open()
 	t.Cleanup(func() { g.st.Close() })
 	return g
@@ -96,7 +94,7 @@ func (g *rig) pause(id string, stage int) {
 			return nil, err
 		}
 		r.Phase, r.Stage = release.Paused, stage
-		r.History = append(r.History, release.Entry{At: g.clk.now(), Actor: release.EngineActor, Kind: release.EntryTransition,
+		r.History = append(r.History, release.Entry{At: g.clk.Now(), Actor: release.EngineActor, Kind: release.EntryTransition,
 			Phase: release.Paused, Stage: stage, Message: "Verifying → Paused"})
 		return json.Marshal(r)
 	})
@@ -126,7 +124,7 @@ func entries(r release.Release, kind release.EntryKind) (who, msgs []string) {
 
 func TestApprovalRule(t *testing.T) {
 	_, c := setup(t)
-	z := newAuthorizer(c, &clock{t: time.Unix(1e9, 0)}, authz.Options{
+	z := newAuthorizer(c, fakeclock.New(time.Unix(1e9, 0)), authz.Options{
 		Approvals: func(env string) int { return map[string]int{"prod1": 2, "dev": 0}[env] },
 	})
 	ended := paused("prod1", 1)
@@ -217,7 +215,7 @@ func TestApprovals(t *testing.T) {
 			id := g.create(tc.env).ID
 			stage := -1
 			for i, a := range tc.asks {
-				g.clk.advance(a.wait)
+				g.clk.Advance(a.wait)
 				if a.stage != stage {
 					stage = max(a.stage, stage)
 					g.pause(id, stage)
@@ -274,7 +272,7 @@ func TestApprovalsSurviveARestart(t *testing.T) {
 		t.Fatalf("release is %s, want Paused", r.Phase)
 	}
 
-	g.clk.advance(time.Minute)
+	g.clk.Advance(time.Minute)
 	slackDave := ops.Actor{Username: "dave", UserID: 13, Surface: release.SurfaceSlack, ChatID: "U0DAVE"}
 	continueIt := release.Intent{Kind: release.IntentContinue}
 	if _, err := g.ops.Act(t.Context(), slackDave, id, continueIt); !errors.Is(err, authz.ErrNeedsMoreApprovals) {
@@ -282,7 +280,7 @@ func TestApprovalsSurviveARestart(t *testing.T) {
 	}
 
 	g.open() // a restart
-	g.clk.advance(time.Minute)
+	g.clk.Advance(time.Minute)
 	if _, err := g.ops.Act(t.Context(), carol, id, continueIt); err == nil || errors.Is(err, authz.ErrNeedsMoreApprovals) {
 		t.Fatalf("the requester's approval after the restart: err = %v, want a refusal", err)
 	}

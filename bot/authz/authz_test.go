@@ -12,6 +12,7 @@ import (
 	"github.com/shipbot/shipbot/bot/gitlab"
 	"github.com/shipbot/shipbot/bot/ops"
 	"github.com/shipbot/shipbot/deployer/release"
+	"github.com/shipbot/shipbot/test/fakeclock"
 	"github.com/shipbot/shipbot/test/fakegitlab"
 )
 
@@ -30,24 +31,6 @@ var (
 	dave  = ops.Actor{Username: "dave", UserID: 13, Surface: release.SurfaceAPI}        // Owner
 	erin  = ops.Actor{Username: "erin", UserID: 14, Surface: release.SurfaceSlack}      // not a member
 )
-
-// clock is a settable time source for the Authorizer's caches and approvals.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // setup starts a fake GitLab holding shop/web and its people, and a client
 // for it without retries; it fails the test on calls the fake does not know.
@@ -84,8 +67,8 @@ func requiredAccess(env string) gitlab.AccessLevel {
 	return map[string]gitlab.AccessLevel{"prod1": gitlab.Maintainer, "dev": gitlab.Developer}[env]
 }
 
-func newAuthorizer(c *gitlab.Client, clk *clock, o authz.Options) *authz.Authorizer {
-	o.GitLab, o.Now, o.Log = c, clk.now, slog.New(slog.DiscardHandler)
+func newAuthorizer(c *gitlab.Client, clk *fakeclock.Clock, o authz.Options) *authz.Authorizer {
+	o.GitLab, o.Now, o.Log = c, clk.Now, slog.New(slog.DiscardHandler)
 	if o.RequiredAccess == nil {
 		o.RequiredAccess = requiredAccess
 	}
@@ -114,7 +97,7 @@ func check(t *testing.T, what string, err error, want string) {
 
 func TestAuthorizeRoles(t *testing.T) {
 	_, c := setup(t)
-	z := newAuthorizer(c, &clock{t: time.Unix(1e9, 0)}, authz.Options{})
+	z := newAuthorizer(c, fakeclock.New(time.Unix(1e9, 0)), authz.Options{})
 	noProject := paused("dev", 0)
 	noProject.Project = ""
 
@@ -163,14 +146,14 @@ func TestSelfApproval(t *testing.T) {
 		{true, bob, release.IntentContinue, ""},
 		{false, carol, release.IntentContinue, ""},
 	} {
-		z := newAuthorizer(c, &clock{t: time.Unix(1e9, 0)}, authz.Options{ForbidSelfApproval: tc.forbid})
+		z := newAuthorizer(c, fakeclock.New(time.Unix(1e9, 0)), authz.Options{ForbidSelfApproval: tc.forbid})
 		check(t, tc.actor.Username+" "+string(tc.kind), z.Authorize(t.Context(), tc.actor, r, tc.kind), tc.want)
 	}
 }
 
 func TestCache(t *testing.T) {
 	fake, c := setup(t)
-	clk := &clock{t: time.Unix(1e9, 0)}
+	clk := fakeclock.New(time.Unix(1e9, 0))
 	z := newAuthorizer(c, clk, authz.Options{})
 	r := paused("prod1", 0)
 	authorize := func(a ops.Actor) error { return z.Authorize(t.Context(), a, r, release.IntentPause) }
@@ -187,7 +170,7 @@ func TestCache(t *testing.T) {
 	fake.SetGroupMember(group, bob.UserID, int(gitlab.Developer))
 	calls = fake.Calls()
 	check(t, "bob within the TTL", authorize(bob), "")
-	clk.advance(authz.DefaultTTL)
+	clk.Advance(authz.DefaultTTL)
 	check(t, "bob after the TTL", authorize(bob), "bob is Developer")
 	if got := fake.Calls() - calls; got != 2 {
 		t.Errorf("calls after the TTL = %d, want 2 (project and role again)", got)
@@ -207,7 +190,7 @@ func TestCache(t *testing.T) {
 	}
 
 	fake.FailNext("GET", "/projects/"+project, 503)
-	clk.advance(authz.DefaultTTL)
+	clk.Advance(authz.DefaultTTL)
 	if err := authorize(dave); err == nil || errors.Is(err, ops.ErrForbidden) {
 		t.Errorf("project lookup failure: err = %v, want an error that is not a refusal", err)
 	}
@@ -216,7 +199,7 @@ func TestCache(t *testing.T) {
 
 func TestCacheOff(t *testing.T) {
 	fake, c := setup(t)
-	z := newAuthorizer(c, &clock{t: time.Unix(1e9, 0)}, authz.Options{TTL: -1})
+	z := newAuthorizer(c, fakeclock.New(time.Unix(1e9, 0)), authz.Options{TTL: -1})
 	calls := fake.Calls()
 	for range 3 {
 		check(t, "bob", z.Authorize(t.Context(), bob, paused("prod1", 0), release.IntentPause), "")
@@ -229,7 +212,7 @@ func TestCacheOff(t *testing.T) {
 // TestCacheBurst clicks at the same time: the callers share one lookup.
 func TestCacheBurst(t *testing.T) {
 	fake, c := setup(t)
-	z := newAuthorizer(c, &clock{t: time.Unix(1e9, 0)}, authz.Options{})
+	z := newAuthorizer(c, fakeclock.New(time.Unix(1e9, 0)), authz.Options{})
 	calls := fake.Calls()
 	var wg sync.WaitGroup
 	errs := make([]error, 20)

@@ -9,6 +9,7 @@ import (
 	"github.com/shipbot/shipbot/bot/authz"
 	"github.com/shipbot/shipbot/bot/ops"
 	"github.com/shipbot/shipbot/deployer/release"
+	"github.com/shipbot/shipbot/test/fakeclock"
 	"github.com/shipbot/shipbot/test/fakegitlab"
 )
 
@@ -32,8 +33,7 @@ func setupResolver(t *testing.T, o authz.ResolverOptions) (*fakegitlab.Server, *
 	if o.Users == nil {
 		o.Users = mappings
 	}
-	clk := &clock{t: time.Unix(1e9, 0)}
-	o.Now = clk.now
+	o.Now = fakeclock.New(time.Unix(1e9, 0)).Now
 	return fake, authz.NewResolver(o)
 }
 

@@ -26,7 +26,7 @@ func (r *apiRig) deploy(t *testing.T, seq uint64, app, env, ref, user string, st
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.clock.advance(10 * time.Minute)
+	r.clock.Advance(10 * time.Minute)
 }
 
 func TestDeploymentsListTable(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,29 +19,12 @@ import (
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/templates"
+	"github.com/shipbot/shipbot/test/fakeclock"
 )
 
 const apiToken = "cli-test-token"
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-
-// clock is the engine's, the API's and the CLI's clock, moved by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // apiRig is a real shipbot API on a real engine and bbolt store, for the
 // CLI to talk to.
@@ -50,7 +32,7 @@ type apiRig struct {
 	url    string
 	store  *store.Store
 	engine *release.Engine
-	clock  *clock
+	clock  *fakeclock.Clock // the engine's, the API's and the CLI's, moved by hand
 }
 
 func newAPIRig(t *testing.T) *apiRig {
@@ -60,7 +42,7 @@ func newAPIRig(t *testing.T) *apiRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	eng, err := release.New(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: clk, Log: log})
 	if err != nil {
@@ -87,7 +69,7 @@ func (r *apiRig) create(t *testing.T, app, env string) release.Release {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.clock.advance(10 * time.Minute)
+	r.clock.Advance(10 * time.Minute)
 	return rel
 }
 
@@ -122,7 +104,7 @@ func TestReleasesListTable(t *testing.T) {
 	api1 := r.create(t, "api", "prod")
 	r.create(t, "web", "staging")
 	r.pause(t, api1.ID)
-	r.clock.advance(2 * time.Hour)
+	r.clock.Advance(2 * time.Hour)
 	out, _, err := r.releases(t, "list")
 	if err != nil {
 		t.Fatal(err)

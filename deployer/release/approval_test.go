@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shipbot/shipbot/deployer/store"
+	"github.com/shipbot/shipbot/test/fakeclock"
 )
 
 // pausedModel is a release that entered Paused at t0 waiting to start stage.
@@ -153,7 +154,7 @@ func TestApproveRefusesWhatTheReleaseCannotTake(t *testing.T) {
 // store: a step saving meanwhile keeps them, and so does reopening it.
 func TestApprovedIsStoredAndSurvivesAStepAndARestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
-	clock := &fakeClock{now: t0}
+	clock := fakeclock.New(t0)
 	open := func() (*store.Store, *Engine) {
 		st, err := store.Open(path, store.Options{LockTimeout: time.Second})
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/templates"
+	"github.com/shipbot/shipbot/test/fakeclock"
 )
 
 // storeEngine is an engine on a temp store and no cluster, for what needs none.
@@ -17,7 +18,7 @@ func storeEngine(t *testing.T) *Engine {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e, err := New(Options{Store: st, Clusters: ClusterMap{}, Clock: &fakeClock{now: t0}, Log: testLogger()})
+	e, err := New(Options{Store: st, Clusters: ClusterMap{}, Clock: fakeclock.New(t0), Log: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,39 +19,23 @@ import (
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/templates"
 	"github.com/shipbot/shipbot/test/cluster"
+	"github.com/shipbot/shipbot/test/fakeclock"
 )
 
 var testCluster *cluster.Cluster
 
 func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: true}, &testCluster) }
 
-// fakeClock is moved by hand: tests never sleep for a gate interval or a
-// progress deadline.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-var _ Clock = (*fakeClock)(nil)
+// The engine takes a fakeclock.Clock: tests never sleep for a gate
+// interval or a progress deadline.
+var _ Clock = (*fakeclock.Clock)(nil)
 
 // harness is one test's namespace, store file, clock and engine.
 type harness struct {
 	t       *testing.T
 	ns      string
 	path    string
-	clock   *fakeClock
+	clock   *fakeclock.Clock
 	cluster *Cluster
 	st      *store.Store
 	e       *Engine
@@ -69,7 +53,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, ns: testCluster.NewNamespace(t), path: filepath.Join(t.TempDir(), "shipbot.db"),
-		clock: &fakeClock{now: t0}, cluster: c}
+		clock: fakeclock.New(t0), cluster: c}
 	h.open()
 	t.Cleanup(func() { h.st.Close() })
 	return h

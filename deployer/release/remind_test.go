@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/shipbot/shipbot/deployer/store"
+	"github.com/shipbot/shipbot/test/fakeclock"
 )
 
 // reminderRig is an engine on a real store with a paused release, a clock
 // the test moves and the events it sent.
 type reminderRig struct {
 	st     *store.Store
-	clock  *fakeClock
+	clock  *fakeclock.Clock
 	id     string
 	mu     sync.Mutex
 	events []Event
@@ -24,7 +25,7 @@ type reminderRig struct {
 func newReminderRig(t *testing.T) (*reminderRig, func() *Engine) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "db")
-	rig := &reminderRig{clock: &fakeClock{now: t0}}
+	rig := &reminderRig{clock: fakeclock.New(t0)}
 	open := func() *Engine {
 		if rig.st != nil {
 			rig.st.Close()

@@ -1,7 +1,6 @@
 package browser
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -176,16 +175,8 @@ func (r *rig) pipeline(projectID int64, project, ref string, tag bool, c byte, i
 	r.t.Helper()
 	body := fixtures.PipelineSuccess(r.t, fixtures.Build{ProjectID: projectID, Project: project, Ref: ref, Tag: tag,
 		SHA: strings.Repeat(string(c), 40), PipelineID: id, Username: user})
-	req, _ := http.NewRequestWithContext(r.t.Context(), http.MethodPost, r.url("/webhooks/gitlab"), bytes.NewReader(body))
-	req.Header.Set("X-Gitlab-Event", "Pipeline Hook")
-	req.Header.Set("X-Gitlab-Token", secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		r.t.Fatalf("pipeline %s: webhook answered %d", ref, resp.StatusCode)
+	if code := fixtures.PostWebhook(r.t, r.m.Addr(), secret, "Pipeline Hook", body); code != http.StatusOK {
+		r.t.Fatalf("pipeline %s: webhook answered %d", ref, code)
 	}
 }
 
@@ -194,26 +185,10 @@ func (r *rig) client() *api.Client {
 	return &api.Client{Server: "http://" + r.m.Addr(), Token: apiToken, Actor: "alice"}
 }
 
-// eventually polls cond until it returns nil or the time is up.
-func eventually(t *testing.T, within time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, within, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // waitDeployment waits for the newest deployment of app to env to end in want.
 func (r *rig) waitDeployment(app, env, want string) {
 	r.t.Helper()
-	eventually(r.t, 90*time.Second, app+" to "+env+": "+want, func() error {
+	fixtures.Eventually(r.t, 90*time.Second, app+" to "+env+": "+want, func() error {
 		p, err := r.client().Deployments(r.t.Context(), api.RecordQuery{App: app, Environment: env, Limit: 1})
 		switch {
 		case err != nil:
@@ -231,7 +206,7 @@ func (r *rig) waitDeployment(app, env, want string) {
 func (r *rig) waitRelease(rev, phase string, stage int) api.Release {
 	r.t.Helper()
 	var found api.Release
-	eventually(r.t, 90*time.Second, "release of "+rev+": "+phase, func() error {
+	fixtures.Eventually(r.t, 90*time.Second, "release of "+rev+": "+phase, func() error {
 		p, err := r.client().List(r.t.Context(), api.Query{Environment: "prod"})
 		if err != nil {
 			return err

@@ -29,7 +29,7 @@ func (r *previewRig) note(t *testing.T, noteID int64, userID int64, body, action
 		return ""
 	}
 	var reply string
-	eventually(t, 15*time.Second, "a reply to "+body, func() error {
+	fixtures.Eventually(t, 15*time.Second, "a reply to "+body, func() error {
 		notes := r.gl.Notes(projectID, 12)
 		for _, n := range notes[min(before, len(notes)):] {
 			if strings.Contains(n.Body, "shipbot:reply") {

@@ -3,12 +3,10 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/test/cluster"
+	"github.com/shipbot/shipbot/test/fixtures"
 )
 
 var kc *cluster.Cluster
@@ -158,22 +157,7 @@ func testLogger(t *testing.T) *slog.Logger {
 // post sends a webhook the way GitLab does.
 func post(t *testing.T, m *app.Main, event string, body []byte, headers ...string) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+m.Addr()+"/webhooks/gitlab", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Gitlab-Event", event)
-	req.Header.Set("X-Gitlab-Token", secret)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return fixtures.PostWebhook(t, m.Addr(), secret, event, body, headers...)
 }
 
 // waitDone waits for n deployment records to finish and returns them all.

@@ -67,25 +67,9 @@ func mustPost(t *testing.T, m *app.Main, event string, body []byte) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s, %s: %v", within, what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func (r *previewRig) waitImage(t *testing.T, suffix string) {
 	t.Helper()
-	eventually(t, 60*time.Second, "preview deployment with image "+suffix, func() error {
+	fixtures.Eventually(t, 60*time.Second, "preview deployment with image "+suffix, func() error {
 		d, err := kc.Client().AppsV1().Deployments(r.ns).Get(context.Background(), "web", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -102,7 +86,7 @@ func (r *previewRig) waitImage(t *testing.T, suffix string) {
 func (r *previewRig) comment(t *testing.T, want string) fakegitlab.Note {
 	t.Helper()
 	var note fakegitlab.Note
-	eventually(t, 30*time.Second, "one comment containing "+want, func() error {
+	fixtures.Eventually(t, 30*time.Second, "one comment containing "+want, func() error {
 		var ours []fakegitlab.Note
 		for _, n := range r.gl.Notes(projectID, 12) {
 			if strings.Contains(n.Body, "shipbot:preview") {
@@ -123,7 +107,7 @@ func (r *previewRig) comment(t *testing.T, want string) fakegitlab.Note {
 
 func (r *previewRig) waitGone(t *testing.T) {
 	t.Helper()
-	eventually(t, 90*time.Second, "namespace "+r.ns+" gone", func() error {
+	fixtures.Eventually(t, 90*time.Second, "namespace "+r.ns+" gone", func() error {
 		_, err := kc.Client().CoreV1().Namespaces().Get(context.Background(), r.ns, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -181,7 +165,7 @@ func TestPreviewLifecycle(t *testing.T) {
 	mustPost(t, r.m, "Pipeline Hook", fixtures.MRPipeline(t, old, 9003))
 	time.Sleep(time.Second)
 	r.waitImage(t, ":22222222")
-	eventually(t, 20*time.Second, "both GitLab deployments succeeded", func() error {
+	fixtures.Eventually(t, 20*time.Second, "both GitLab deployments succeeded", func() error {
 		if deps := r.gl.Deployments(projectID); len(deps) != 2 || deps[0].Status != "success" || deps[1].Status != "success" || deps[1].SHA != sha('2') {
 			return fmt.Errorf("gitlab deployments: %+v", deps)
 		}
@@ -193,7 +177,7 @@ func TestPreviewLifecycle(t *testing.T) {
 	r.open(t)
 	r.waitGone(t)
 	r.comment(t, "Preview stopped")
-	eventually(t, 10*time.Second, "environment stopped", func() error {
+	fixtures.Eventually(t, 10*time.Second, "environment stopped", func() error {
 		if envs := r.gl.Environments(projectID); envs[0].State != "stopped" {
 			return fmt.Errorf("state %s", envs[0].State)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/shipbot/shipbot/bot/ops"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
+	"github.com/shipbot/shipbot/test/fakeclock"
 )
 
 // authorizeFunc is a hand-written Authorizer.
@@ -33,7 +34,7 @@ var _ ops.Authorizer = authorizeFunc(nil)
 // rig is a real store and release engine behind the confirmation pages.
 type rig struct {
 	t        *testing.T
-	clock    *fakeClock
+	clock    *fakeclock.Clock
 	engine   *release.Engine
 	tokens   *Tokens
 	echo     *echo.Echo
@@ -52,7 +53,7 @@ func newRig(t *testing.T, auth Authenticator) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clock := &fakeClock{now: t0}
+	clock := fakeclock.New(t0)
 	engine, err := release.New(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: clock, Log: quietLog()})
 	if err != nil {
 		t.Fatal(err)

@@ -7,31 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/templates"
+	"github.com/shipbot/shipbot/test/fakeclock"
 )
-
-// fakeClock is moved by hand: no test sleeps through a rate-limit window.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -51,8 +33,8 @@ func event(r release.Release, reason release.Reason, at time.Time) release.Event
 	return release.Event{Reason: reason, Release: r, Summary: release.Describe(r, at), At: at}
 }
 
-func newTestNotifier(t *testing.T, robot Sender, clock *fakeClock, window time.Duration) *Notifier {
-	now := clock.now
+func newTestNotifier(t *testing.T, robot Sender, clock *fakeclock.Clock, window time.Duration) *Notifier {
+	now := clock.Now()
 	tk := testTokens(t, &now)
 	tk.Now = clock.Now
 	n, err := NewNotifier(NotifierOptions{Robot: robot, Tokens: tk, PublicURL: "https://shipbot.example/",
@@ -99,7 +81,7 @@ func decodeSent(body map[string]any, at time.Time) sent {
 }
 
 func TestNotifierStaysUnderTheLimitAndEndsWithTheFinalState(t *testing.T) {
-	clock := &fakeClock{now: t0}
+	clock := fakeclock.New(t0)
 	srv := newDingTalkServer(t, "SECsecret")
 	n := newTestNotifier(t, srv.robot(clock.Now), clock, time.Minute)
 	ctx := t.Context()
@@ -164,7 +146,7 @@ func TestNotifierStaysUnderTheLimitAndEndsWithTheFinalState(t *testing.T) {
 }
 
 func TestNotifierPausesAfterARateLimitAnswer(t *testing.T) {
-	clock := &fakeClock{now: t0}
+	clock := fakeclock.New(t0)
 	srv := newDingTalkServer(t, "SECsecret")
 	n := newTestNotifier(t, srv.robot(clock.Now), clock, 0)
 	ctx := t.Context()
@@ -208,7 +190,7 @@ func (b *blockedRobot) Send(ctx context.Context, m Message) error {
 }
 
 func TestNotifyNeverWaitsForTheRobot(t *testing.T) {
-	clock := &fakeClock{now: t0}
+	clock := fakeclock.New(t0)
 	robot := &blockedRobot{release: make(chan struct{}), calls: make(chan Message, 10)}
 	n := newTestNotifier(t, robot, clock, 0)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -240,7 +222,7 @@ func TestNotifyNeverWaitsForTheRobot(t *testing.T) {
 }
 
 func TestNotifierFiltersReasons(t *testing.T) {
-	clock := &fakeClock{now: t0}
+	clock := fakeclock.New(t0)
 	n := newTestNotifier(t, &blockedRobot{}, clock, 0)
 	n.o.Reasons = []release.Reason{release.ReasonPaused}
 	n.Notify(t.Context(), event(testRelease("r1", "web"), release.ReasonGatePassed, t0))

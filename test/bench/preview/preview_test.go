@@ -4,7 +4,6 @@
 package preview
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -124,16 +123,8 @@ func watchAvailable(b *testing.B, prefix string) func(ns string) <-chan time.Tim
 
 func post(b *testing.B, m *app.Main, event string, body []byte) {
 	b.Helper()
-	req, _ := http.NewRequest(http.MethodPost, "http://"+m.Addr()+"/webhooks/gitlab", bytes.NewReader(body))
-	req.Header.Set("X-Gitlab-Event", event)
-	req.Header.Set("X-Gitlab-Token", secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b.Fatalf("%s answered %d", event, resp.StatusCode)
+	if code := fixtures.PostWebhook(b, m.Addr(), secret, event, body); code != http.StatusOK {
+		b.Fatalf("%s answered %d", event, code)
 	}
 }
 

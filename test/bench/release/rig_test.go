@@ -136,7 +136,7 @@ func (r *rig) tag(i int, v string, pipeline int64) time.Time {
 	r.b.Helper()
 	body := fixtures.PipelineSuccess(r.b, fixtures.Build{ProjectID: int64(100 + i), Project: "shop/" + appName(i), Ref: v, Tag: true,
 		SHA: fmt.Sprintf("%040x", pipeline), PipelineID: pipeline, Username: "bench"})
-	code, _ := r.post("/webhooks/gitlab", body, "X-Gitlab-Event", "Pipeline Hook", "X-Gitlab-Token", secret)
+	code := fixtures.PostWebhook(r.b, r.m.Addr(), secret, "Pipeline Hook", body)
 	at := time.Now()
 	if code != http.StatusOK {
 		r.b.Fatalf("%s %s: webhook answered %d", appName(i), v, code)

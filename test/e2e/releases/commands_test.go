@@ -1,7 +1,6 @@
 package releases
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -59,20 +58,12 @@ func comment(t *testing.T, addr string, gl *fakegitlab.Server, c *gitlab.Client,
 	}
 	mr := fixtures.MR{ProjectID: mrProjectID, Project: "shop/web", IID: mergedMR, SourceBranch: "faster-checkout",
 		HeadSHA: strings.Repeat("2", 40), UserID: userID, Username: username}
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/webhooks/gitlab", bytes.NewReader(fixtures.Note(t, mr, noteID, body, "create")))
-	req.Header.Set("X-Gitlab-Event", "Note Hook")
-	req.Header.Set("X-Gitlab-Token", secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("note %q: webhook answered %d", body, resp.StatusCode)
+	if code := fixtures.PostWebhook(t, addr, secret, "Note Hook", fixtures.Note(t, mr, noteID, body, "create")); code != http.StatusOK {
+		t.Fatalf("note %q: webhook answered %d", body, code)
 	}
 	var reply string
 	var emojis []string
-	eventually(t, 30*time.Second, "shipbot's reply to "+body, func() error {
+	fixtures.Eventually(t, 30*time.Second, "shipbot's reply to "+body, func() error {
 		for _, n := range gl.Notes(mrProjectID, mergedMR) {
 			switch {
 			case n.ID == noteID:

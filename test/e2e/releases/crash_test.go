@@ -21,6 +21,7 @@ import (
 
 	"github.com/shipbot/shipbot/bot/api"
 	"github.com/shipbot/shipbot/deployer/release"
+	"github.com/shipbot/shipbot/test/fixtures"
 )
 
 // gatedCanary pauses after 10 % and holds stage 2 (50 %) on an HTTP gate.
@@ -85,7 +86,7 @@ func TestCrashKill9ResumesRelease(t *testing.T) {
 	r.waitWeights("prod1", map[string]int32{"v1-0-0": 50, "v1-1-0": 50})
 	r.wantReplicas("prod1", map[string]int32{"v1-0-0": 2, "v1-1-0": 2})
 	r.wantSubsets("prod1", "v1-0-0", "v1-1-0")
-	eventually(t, 30*time.Second, "shipbot-2 asks the gate", func() error { return g.asked(2, 1) })
+	fixtures.Eventually(t, 30*time.Second, "shipbot-2 asks the gate", func() error { return g.asked(2, 1) })
 	held := g.holdNext()
 	select {
 	case <-held:
@@ -102,7 +103,7 @@ func TestCrashKill9ResumesRelease(t *testing.T) {
 	}
 	r.wantReplicas("prod1", map[string]int32{"v1-0-0": 2, "v1-1-0": 2})
 	before := smokeCheck(t, waiting)
-	eventually(t, 30*time.Second, "shipbot-3 carries on with the gate", func() error {
+	fixtures.Eventually(t, 30*time.Second, "shipbot-3 carries on with the gate", func() error {
 		if err := g.asked(3, 1); err != nil {
 			return err
 		}

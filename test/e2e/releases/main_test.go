@@ -4,7 +4,6 @@
 package releases
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -161,32 +160,8 @@ func tag(t *testing.T, addr, v string, c byte, pipeline int64) {
 	t.Helper()
 	body := fixtures.PipelineSuccess(t, fixtures.Build{ProjectID: 9, Project: "shop/web", Ref: v, Tag: true,
 		SHA: strings.Repeat(string(c), 40), PipelineID: pipeline, Username: "rel-manager"})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/webhooks/gitlab", bytes.NewReader(body))
-	req.Header.Set("X-Gitlab-Event", "Pipeline Hook")
-	req.Header.Set("X-Gitlab-Token", secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("tag %s: webhook answered %d", v, resp.StatusCode)
-	}
-}
-
-// eventually polls cond until it returns nil or the time is up.
-func eventually(t *testing.T, within time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if code := fixtures.PostWebhook(t, addr, secret, "Pipeline Hook", body); code != http.StatusOK {
+		t.Fatalf("tag %s: webhook answered %d", v, code)
 	}
 }
 
@@ -213,7 +188,7 @@ func (r *rig) weights(env string) (map[string]int32, error) {
 // waitWeights waits for the route weights of env to be want.
 func (r *rig) waitWeights(env string, want map[string]int32) {
 	r.t.Helper()
-	eventually(r.t, 60*time.Second, env+" weights", func() error {
+	fixtures.Eventually(r.t, 60*time.Second, env+" weights", func() error {
 		got, err := r.weights(env)
 		if err == nil && !maps.Equal(got, want) {
 			err = fmt.Errorf("weights %v, want %v", got, want)
@@ -240,7 +215,7 @@ type releases interface {
 func waitRelease(t *testing.T, rs releases, env, rev string, what string, cond func(release.Release) bool) release.Release {
 	t.Helper()
 	var found release.Release
-	eventually(t, 60*time.Second, fmt.Sprintf("release of %s to %s: %s", rev, env, what), func() error {
+	fixtures.Eventually(t, 60*time.Second, fmt.Sprintf("release of %s to %s: %s", rev, env, what), func() error {
 		all, err := rs.List(context.Background(), release.Filter{Environment: env})
 		if err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shipbot/shipbot/test/cluster"
+	"github.com/shipbot/shipbot/test/fixtures"
 )
 
 // built is the shipbot binary, built once per test binary.
@@ -107,7 +108,7 @@ func serve(t *testing.T, bin, cfg, addr, name string) *server {
 func (s *server) waitReady(addr string) {
 	s.t.Helper()
 	c := &http.Client{Timeout: time.Second}
-	eventually(s.t, 30*time.Second, s.name+" /readyz", func() error {
+	fixtures.Eventually(s.t, 30*time.Second, s.name+" /readyz", func() error {
 		select {
 		case <-s.done:
 			s.t.Fatalf("%s exited before it was ready (%s):\n%s", s.name, s.cmd.ProcessState, s.tail(40))

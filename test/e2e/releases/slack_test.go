@@ -22,6 +22,7 @@ import (
 	chatslack "github.com/shipbot/shipbot/bot/chat/slack"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/test/fakegitlab"
+	"github.com/shipbot/shipbot/test/fixtures"
 )
 
 const (
@@ -192,7 +193,7 @@ users:
 	r.waitWeights("prod1", map[string]int32{"v1-0-0": 90, "v1-1-0": 10})
 
 	var msg posted
-	eventually(t, 10*time.Second, "release message with a Promote to 50% button", func() error {
+	fixtures.Eventually(t, 10*time.Second, "release message with a Promote to 50% button", func() error {
 		var ok bool
 		if msg, ok = ch.message("v1-1-0"); !ok {
 			return fmt.Errorf("no message about v1-1-0")
@@ -207,7 +208,7 @@ users:
 
 	// The reporter first: refused, weights unchanged, refusal recorded.
 	press(t, m.Addr(), "U0REX", msg.ts, btn, responseURL)
-	eventually(t, 10*time.Second, "refusal in the release history", func() error {
+	fixtures.Eventually(t, 10*time.Second, "refusal in the release history", func() error {
 		got, err := rs.Get(t.Context(), rel.ID)
 		if err != nil {
 			return err
@@ -237,7 +238,7 @@ users:
 		got.Intents[0].Kind != release.IntentPromote || got.Intents[0].Percent != 50 {
 		t.Errorf("intents %+v, want one promote 50 by mia from slack", got.Intents)
 	}
-	eventually(t, 10*time.Second, "message updated in place to 50%", func() error {
+	fixtures.Eventually(t, 10*time.Second, "message updated in place to 50%", func() error {
 		now, _ := ch.message("v1-1-0")
 		if now.ts != msg.ts || now.edits == 0 || !strings.Contains(now.text+fmt.Sprint(now.blocks), "50") {
 			return fmt.Errorf("message %s, %d edits, text %q", now.ts, now.edits, now.text)
