@@ -93,6 +93,28 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.surfaces, err = m.buildSurfaces(); err != nil {
 		return err
 	}
+	if err := m.buildEngines(); err != nil {
+		return err
+	}
+	m.worker = inbox.NewWorker(m.Config, m.store, m.engine, m.Log)
+	m.worker.Now = m.Now
+	m.worker.Releases = m.releases
+	if m.gitlab != nil {
+		m.worker.Notes = &review.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config},
+			Ops: m.surfaces.ops, Releases: m.releases, Log: m.Log, Now: m.Now}
+	}
+	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
+		return fmt.Errorf("listen %s: %w", m.Config.Listen, err)
+	}
+	m.echo = m.routes()
+	m.start(ctx)
+	m.Log.Info("shipbot started", "addr", m.Addr(), "store", m.store.Path(), "clusters", len(m.clusters))
+	return nil
+}
+
+// buildEngines builds the deploy engine and the release engine with its
+// runner, each telling the surfaces what happens.
+func (m *Main) buildEngines() (err error) {
 	deployNotifiers := m.surfaces.deployNotifiers
 	if m.notifier != nil {
 		deployNotifiers = append([]deployer.Notifier{m.notifier}, deployNotifiers...)
@@ -122,19 +144,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.surfaces.ops != nil {
 		m.surfaces.ops.Releases = m.releases
 	}
-	m.worker = inbox.NewWorker(m.Config, m.store, m.engine, m.Log)
-	m.worker.Now = m.Now
-	m.worker.Releases = m.releases
-	if m.gitlab != nil {
-		m.worker.Notes = &review.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config},
-			Ops: m.surfaces.ops, Releases: m.releases, Log: m.Log, Now: m.Now}
-	}
-	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
-		return fmt.Errorf("listen %s: %w", m.Config.Listen, err)
-	}
-	m.echo = m.routes()
-	m.start(ctx)
-	m.Log.Info("shipbot started", "addr", m.Addr(), "store", m.store.Path(), "clusters", len(m.clusters))
 	return nil
 }
 
