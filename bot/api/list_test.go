@@ -15,11 +15,7 @@ import (
 
 func (r *rig) list(t *testing.T, query string) api.Page {
 	t.Helper()
-	code, b := r.do(t, http.MethodGet, "/api/v1/releases?"+query, "")
-	if code != http.StatusOK {
-		t.Fatalf("list ?%s: %d %s", query, code, b)
-	}
-	return decode[api.Page](t, b)
+	return getOK[api.Page](t, r, "/api/v1/releases?"+query)
 }
 
 func ids(p api.Page) []string {

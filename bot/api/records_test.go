@@ -36,11 +36,7 @@ func (r *rig) putPreview(t *testing.T, p store.Preview) {
 
 func (r *rig) deploymentsPage(t *testing.T, query string) api.DeploymentPage {
 	t.Helper()
-	code, b := r.do(t, http.MethodGet, "/api/v1/deployments?"+query, "")
-	if code != http.StatusOK {
-		t.Fatalf("deployments ?%s: %d %s", query, code, b)
-	}
-	return decode[api.DeploymentPage](t, b)
+	return getOK[api.DeploymentPage](t, r, "/api/v1/deployments?"+query)
 }
 
 func deploymentIDs(p api.DeploymentPage) []string {

@@ -153,3 +153,13 @@ func errorOf(t *testing.T, b []byte) string {
 	t.Helper()
 	return decode[api.Error](t, b).Error
 }
+
+// getOK reads path, which must answer 200, as a T.
+func getOK[T any](t *testing.T, r *rig, path string) T {
+	t.Helper()
+	code, b := r.do(t, http.MethodGet, path, "")
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, code, b)
+	}
+	return decode[T](t, b)
+}
