@@ -92,7 +92,10 @@ func (c *canary) settle(ctx context.Context, r *Release, keep, gone Revision) (b
 		return false, err
 	}
 	if gone.IsZero() {
-		return true, c.router(r).restore(ctx)
+		if err := c.router(r).restore(ctx); err != nil {
+			return false, err
+		}
+		return true, c.w.scaleStrays(ctx, r, versionName(r, keep))
 	}
 	if err := c.w.scale(ctx, r, versionName(r, gone), 0); err != nil {
 		return false, err
@@ -103,5 +106,8 @@ func (c *canary) settle(ctx context.Context, r *Release, keep, gone Revision) (b
 	if err := c.router(r).restore(ctx); err != nil {
 		return false, err
 	}
-	return true, applyDestinationRule(ctx, c.istio, r, keep)
+	if err := applyDestinationRule(ctx, c.istio, r, keep); err != nil {
+		return false, err
+	}
+	return true, c.w.scaleStrays(ctx, r, versionName(r, keep))
 }

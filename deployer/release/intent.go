@@ -125,7 +125,10 @@ func (r *Release) allows(in Intent) error {
 		if r.Phase == RollingBack {
 			return fmt.Errorf("%w: it is already rolling back", ErrConflict)
 		}
-		if r.From.IsZero() {
+		switch {
+		case r.ResolveFrom:
+			return fmt.Errorf("%w: it has not started, so there is nothing to roll back; abort it instead", ErrConflict)
+		case r.From.IsZero():
 			return fmt.Errorf("%w: a first release has no previous revision to roll back to; abort it instead", ErrConflict)
 		}
 	}

@@ -99,8 +99,8 @@ func (s *stepper) resolveFrom(ctx context.Context) error {
 }
 
 // Serving is the revision that the last ended release of app in env on
-// cluster left serving, ignoring release except (ids sort by creation).
-// It is zero when there was none.
+// cluster left serving, ignoring release except (ids sort by creation) and
+// releases that ended before they acted. It is zero when there was none.
 func (e *Engine) Serving(ctx context.Context, app, env, cluster, except string) (Revision, error) {
 	var last *Release
 	err := e.store.Releases(func(id string, raw []byte) error {
@@ -114,7 +114,7 @@ func (e *Engine) Serving(ctx context.Context, app, env, cluster, except string) 
 		if err != nil {
 			return err
 		}
-		if r.App == app && r.Environment == env && r.Cluster == cluster && r.Phase.Terminal() {
+		if r.App == app && r.Environment == env && r.Cluster == cluster && r.Phase.Terminal() && r.acted() {
 			last = &r
 		}
 		return nil
@@ -133,6 +133,12 @@ func (r Release) Left() Revision {
 	}
 	return r.From
 }
+
+// acted reports whether the release got as far as knowing what it moves
+// from. One aborted while still queued never did: its From is empty, and
+// taking that as "nothing serves" would let the next release skip its
+// stages and leave the serving version running beside it.
+func (r Release) acted() bool { return !r.ResolveFrom }
 
 func (r *Release) queued() bool { return len(r.After) > 0 || r.Requires != "" || r.ResolveFrom }
 

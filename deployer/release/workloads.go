@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 
 	"github.com/shipbot/shipbot/deployer/kube"
 )
@@ -246,12 +248,41 @@ func (w *workloads) settle(ctx context.Context, r *Release, keep, gone string) (
 	if s, err := w.state(ctx, r, keep); err != nil || !s.done {
 		return false, err
 	}
-	if gone == "" {
-		return true, nil
+	if gone != "" {
+		if err := w.scale(ctx, r, gone, 0); err != nil {
+			return false, err
+		}
+		if g, err := w.state(ctx, r, gone); err != nil || g.pods > 0 {
+			return false, err
+		}
 	}
-	if err := w.scale(ctx, r, gone, 0); err != nil {
-		return false, err
+	return true, w.scaleStrays(ctx, r, keep)
+}
+
+// scaleStrays scales to 0 every other version of the app that a release
+// left running: one aborted half-way, or a first release superseded before
+// it finished. Once a release ends, only the version it leaves serves, and
+// no other keeps endpoints behind the app's Service.
+func (w *workloads) scaleStrays(ctx context.Context, r *Release, keep string) error {
+	p := r.Params
+	p.App = r.App
+	sel := labels.SelectorFromSet(p.SelectorLabels())
+	versioned, err := labels.NewRequirement(LabelVersion, selection.Exists, nil)
+	if err != nil {
+		return err
 	}
-	g, err := w.state(ctx, r, gone)
-	return err == nil && g.pods == 0, err
+	list, err := w.kube.Kube.AppsV1().Deployments(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.Add(*versioned).String()})
+	if err != nil {
+		return fmt.Errorf("cluster %s: list deployments of %s in %s: %w", w.kube.Name, r.App, r.Namespace, err)
+	}
+	for _, d := range list.Items {
+		_, ours := d.Annotations[AnnotationRelease]
+		if d.Name == keep || !ours || d.Spec.Replicas == nil || *d.Spec.Replicas == 0 {
+			continue
+		}
+		if err := w.scale(ctx, r, d.Name, 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }

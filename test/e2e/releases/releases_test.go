@@ -139,3 +139,52 @@ func TestNewerTagQueuesOrSupersedes(t *testing.T) {
 		})
 	}
 }
+
+// A rollback in prod1 aborts the tag's queued prod2 release before it read
+// what prod2 serves. The next tag must still move prod2 from what serves
+// there, through every stage, and scale that version down at the end.
+func TestProd2AfterProd1RollbackKeepsItsStages(t *testing.T) {
+	r := newRig(t, "prod1", "prod2")
+	m := r.start(r.config(canary))
+	rs := m.Releases()
+	tag(t, m.Addr(), "v1.0.0", '1', 100)
+	waitRelease(t, rs, "prod2", "v1-0-0", "succeeded", phaseIs(release.Succeeded))
+
+	tag(t, m.Addr(), "v1.1.0", '2', 101)
+	v11 := waitRelease(t, rs, "prod1", "v1-1-0", "paused after stage 1", pausedAt(1))
+	if _, err := rs.Record(context.Background(), v11.ID, intent(release.IntentRollback, 0)); err != nil {
+		t.Fatal(err)
+	}
+	waitRelease(t, rs, "prod2", "v1-1-0", "aborted with prod1's rollback", phaseIs(release.Aborted))
+
+	tag(t, m.Addr(), "v1.2.0", '3', 102)
+	v12 := waitRelease(t, rs, "prod1", "v1-2-0", "paused after stage 1", pausedAt(1))
+	for range 2 {
+		if _, err := rs.Record(context.Background(), v12.ID, intent(release.IntentContinue, 0)); err != nil {
+			t.Fatal(err)
+		}
+		v12 = waitRelease(t, rs, "prod1", "v1-2-0", "paused or done", func(x release.Release) bool {
+			return x.Phase == release.Succeeded || (x.Phase == release.Paused && x.Stage > v12.Stage)
+		})
+	}
+	p2 := waitRelease(t, rs, "prod2", "v1-2-0", "paused after stage 1", func(x release.Release) bool {
+		return x.Phase.Terminal() || pausedAt(1)(x)
+	})
+	if p2.Phase != release.Paused || p2.From.Name != "v1-0-0" || len(p2.Stages) != 3 {
+		t.Fatalf("prod2's v1-2-0 is %s from %q with %d stages, want paused at stage 1 from v1-0-0 with 3 stages",
+			p2.Phase, p2.From.Name, len(p2.Stages))
+	}
+	r.waitWeights("prod2", map[string]int32{"v1-0-0": 90, "v1-2-0": 10})
+	for range 2 {
+		if _, err := rs.Record(context.Background(), p2.ID, intent(release.IntentContinue, 0)); err != nil {
+			t.Fatal(err)
+		}
+		p2 = waitRelease(t, rs, "prod2", "v1-2-0", "paused or done", func(x release.Release) bool {
+			return x.Phase == release.Succeeded || (x.Phase == release.Paused && x.Stage > p2.Stage)
+		})
+	}
+	waitRelease(t, rs, "prod2", "v1-2-0", "succeeded", phaseIs(release.Succeeded))
+	if n := r.replicas("prod2", "v1-0-0"); n != 0 {
+		t.Errorf("prod2's web-v1-0-0 keeps %d replicas after v1-2-0 succeeded, want 0", n)
+	}
+}
