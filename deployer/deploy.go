@@ -51,25 +51,38 @@ func (e *Engine) deploy(ctx context.Context, d store.Deployment) {
 		e.log.Info("deployment interrupted; it resumes on restart", "id", d.ID, "err", errors.Join(errStopped, err))
 		return
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, errStale):
+		e.finish(ctx, d, store.StatusSuperseded, err.Error(), ReasonDeploySuperseded)
+	case err != nil:
 		e.finish(ctx, d, store.StatusFailed, err.Error(), ReasonDeployFailed)
-	} else {
+	default:
 		e.finish(ctx, d, store.StatusSucceeded, "", ReasonDeploySucceeded)
 	}
-	if d.Preview == "" {
-		return
+	if d.Preview != "" {
+		e.endPreview(ctx, d, err)
 	}
-	app, _ := e.cfg.App(d.App)
+}
+
+// endPreview records a preview deploy's outcome on its preview. A deploy
+// that went stale on the way still ends: its preview leaves "deploying" and
+// the event says so, so that nothing it opened on GitLab stays running.
+func (e *Engine) endPreview(ctx context.Context, d store.Deployment, err error) {
+	var done bool
 	if err != nil {
-		e.setPreview(ctx, d, ReasonPreviewFailed, func(p *store.Preview) { p.Status, p.Reason = store.PreviewFailed, err.Error() })
-		return
+		done = e.setPreview(ctx, d, ReasonPreviewFailed, func(p *store.Preview) { p.Status, p.Reason = store.PreviewFailed, err.Error() })
+	} else {
+		app, _ := e.cfg.App(d.App)
+		done = e.setPreview(ctx, d, ReasonPreviewReady, func(p *store.Preview) {
+			p.Status, p.Reason, p.DeployedSHA = store.PreviewReady, "", d.SHA
+			if p.URL == "" {
+				p.URL = "https://" + PreviewHost(app.Name, p.IID, e.cfg.Previews.Domain)
+			}
+		})
 	}
-	e.setPreview(ctx, d, ReasonPreviewReady, func(p *store.Preview) {
-		p.Status, p.Reason, p.DeployedSHA = store.PreviewReady, "", d.SHA
-		if p.URL == "" {
-			p.URL = "https://" + PreviewHost(app.Name, p.IID, e.cfg.Previews.Domain)
-		}
-	})
+	if !done {
+		e.stalePreview(ctx, d)
+	}
 }
 
 // finish records a deployment's end and reports it.
@@ -102,7 +115,7 @@ func (e *Engine) rollout(ctx context.Context, d store.Deployment) error {
 	if d.Preview != "" {
 		rec, stale := e.previewCurrent(d)
 		if stale != "" {
-			return fmt.Errorf("not deployed: %s", stale)
+			return fmt.Errorf("not deployed: %s: %w", stale, errStale)
 		}
 		err = e.ensurePreviewNamespace(ctx, rec)
 	} else {

@@ -19,6 +19,10 @@ const (
 	ReasonPreviewReady     Reason = "PreviewReady"
 	ReasonPreviewFailed    Reason = "PreviewFailed"
 	ReasonPreviewStopped   Reason = "PreviewStopped"
+	// ReasonPreviewStale ends a preview deploy that went stale on the way:
+	// the head moved on or the preview was stopped. The event's Deployment
+	// is the stale one, its Preview the record as it is now.
+	ReasonPreviewStale Reason = "PreviewStale"
 )
 
 // Event is something the engine did, for notifiers and the audit trail.

@@ -2,7 +2,7 @@ package deployer
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"strings"
 	"time"
 
@@ -33,8 +33,8 @@ func (e *Engine) previewCurrent(d store.Deployment) (store.Preview, string) {
 }
 
 // setPreview updates a preview's status when the deployment is still its
-// current one, and reports the event.
-func (e *Engine) setPreview(ctx context.Context, d store.Deployment, reason Reason, f func(*store.Preview)) {
+// current one, and reports the event. It says whether it did.
+func (e *Engine) setPreview(ctx context.Context, d store.Deployment, reason Reason, f func(*store.Preview)) bool {
 	rec, err := e.store.UpdatePreview(d.Preview, func(p *store.Preview) error {
 		if !p.Wanted || p.HeadSHA != d.SHA {
 			return errStale
@@ -47,12 +47,36 @@ func (e *Engine) setPreview(ctx context.Context, d store.Deployment, reason Reas
 		if err != errStale {
 			e.log.Error("update preview", "preview", d.Preview, "err", err)
 		}
-		return
+		return false
 	}
 	e.emit(ctx, Event{Reason: reason, Deployment: d, Preview: &rec, Message: rec.Reason})
+	return true
 }
 
-var errStale = fmt.Errorf("stale preview update")
+// stalePreview ends a preview deploy that is no longer the preview's
+// current one. A preview left "deploying" by it waits for the new head's
+// pipeline instead; a stopped one is the teardown's to finish.
+func (e *Engine) stalePreview(ctx context.Context, d store.Deployment) {
+	var why string
+	rec, err := e.store.UpdatePreview(d.Preview, func(p *store.Preview) error {
+		why = "the preview was stopped (" + p.StopReason + ")"
+		if p.Wanted {
+			why = "the merge request's head moved on to " + short(p.HeadSHA)
+			if p.Status == store.PreviewDeploying {
+				p.Status, p.Reason, p.Updated = store.PreviewWaiting, why, e.now()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		e.log.Error("update preview", "preview", d.Preview, "err", err)
+		return
+	}
+	e.emit(ctx, Event{Reason: ReasonPreviewStale, Deployment: d, Preview: &rec, Message: why})
+}
+
+// errStale marks work for a preview deploy that is no longer current.
+var errStale = errors.New("superseded")
 
 // previewParams are an app's preview-environment parameters plus what makes
 // them the MR's own: one replica and a host of its own.

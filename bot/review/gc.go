@@ -73,7 +73,9 @@ func (r *Reconciler) apply(p store.Preview, mr gitlab.MergeRequest, state string
 		switch state {
 		case "opened", "locked":
 			rec.Labels = mr.Labels
-			if mr.HeadSHA != "" && mr.HeadSHA != rec.HeadSHA {
+			// A webhook may have moved the head while GitLab answered: then
+			// GitLab's answer may be the older one, and the next pass decides.
+			if mr.HeadSHA != "" && mr.HeadSHA != rec.HeadSHA && rec.HeadSHA == p.HeadSHA {
 				rec.HeadSHA, rec.LastActivity = mr.HeadSHA, r.Now()
 			}
 			return nil

@@ -68,9 +68,10 @@ func (n *Notifier) Notify(ctx context.Context, e deployer.Event) error {
 	if err != nil {
 		return err
 	}
-	errs := []error{n.comment(ctx, &p), n.environment(ctx, &p, e.Reason)}
+	errs := []error{n.comment(ctx, &p), n.environment(ctx, &p, e)}
 	_, err = n.Store.UpdatePreview(p.Key, func(rec *store.Preview) error {
-		rec.NoteID, rec.EnvironmentID, rec.GitLabDeployID = p.NoteID, p.EnvironmentID, p.GitLabDeployID
+		rec.NoteID, rec.EnvironmentID = p.NoteID, p.EnvironmentID
+		rec.GitLabDeployID, rec.GitLabDeploySHA, rec.GitLabDeployStatus = p.GitLabDeployID, p.GitLabDeploySHA, p.GitLabDeployStatus
 		return nil
 	})
 	return errors.Join(append(errs, err)...)
@@ -95,40 +96,66 @@ func (n *Notifier) comment(ctx context.Context, p *store.Preview) error {
 }
 
 // environment mirrors the preview as GitLab's review/mr-<iid> environment
-// and a deployment record on it.
-func (n *Notifier) environment(ctx context.Context, p *store.Preview, reason deployer.Reason) error {
-	switch reason {
+// and a deployment record per deploy. Every record it opens as running ends
+// success, failed or canceled.
+func (n *Notifier) environment(ctx context.Context, p *store.Preview, e deployer.Event) error {
+	switch e.Reason {
 	case deployer.ReasonPreviewDeploying:
 		envID, err := n.API.EnsureEnvironment(ctx, p.ProjectID, EnvironmentName(p.IID), "")
 		if err != nil {
 			return err
 		}
 		p.EnvironmentID = envID
+		if p.GitLabDeploySHA != p.HeadSHA {
+			if err := n.closeDeployment(ctx, p, gitlab.DeploymentCanceled); err != nil {
+				return err
+			}
+		}
 		id, err := n.API.CreateDeployment(ctx, p.ProjectID, gitlab.Deployment{
-			Environment: EnvironmentName(p.IID), Ref: p.SourceBranch, SHA: p.HeadSHA, Status: "running",
+			Environment: EnvironmentName(p.IID), Ref: p.SourceBranch, SHA: p.HeadSHA, Status: gitlab.DeploymentRunning,
 		})
 		if err != nil {
 			return err
 		}
-		p.GitLabDeployID = id
-	case deployer.ReasonPreviewReady, deployer.ReasonPreviewFailed:
-		status := map[bool]string{true: "success", false: "failed"}[reason == deployer.ReasonPreviewReady]
-		if reason == deployer.ReasonPreviewReady {
-			envID, err := n.API.EnsureEnvironment(ctx, p.ProjectID, EnvironmentName(p.IID), p.URL)
-			if err != nil {
-				return err
-			}
-			p.EnvironmentID = envID
+		p.GitLabDeployID, p.GitLabDeploySHA, p.GitLabDeployStatus = id, p.HeadSHA, gitlab.DeploymentRunning
+	case deployer.ReasonPreviewReady:
+		envID, err := n.API.EnsureEnvironment(ctx, p.ProjectID, EnvironmentName(p.IID), p.URL)
+		if err != nil {
+			return err
 		}
-		if p.GitLabDeployID != 0 {
-			return n.API.UpdateDeployment(ctx, p.ProjectID, p.GitLabDeployID, status)
+		p.EnvironmentID = envID
+		return n.closeDeployment(ctx, p, gitlab.DeploymentSuccess)
+	case deployer.ReasonPreviewFailed:
+		return n.closeDeployment(ctx, p, gitlab.DeploymentFailed)
+	case deployer.ReasonPreviewStale:
+		if p.GitLabDeploySHA == e.Deployment.SHA {
+			return n.closeDeployment(ctx, p, gitlab.DeploymentCanceled)
 		}
 	case deployer.ReasonPreviewStopped:
+		if err := n.closeDeployment(ctx, p, gitlab.DeploymentCanceled); err != nil {
+			return err
+		}
 		if p.EnvironmentID != 0 {
 			if err := n.API.StopEnvironment(ctx, p.ProjectID, p.EnvironmentID); err != nil && !errors.Is(err, gitlab.ErrNotFound) {
 				return fmt.Errorf("stop environment: %w", err)
 			}
 		}
 	}
+	return nil
+}
+
+// closeDeployment moves the preview's GitLab deployment record to status if
+// it is still running. Records from before shipbot kept their status (empty)
+// are closed only with an outcome, since canceling would overwrite one.
+func (n *Notifier) closeDeployment(ctx context.Context, p *store.Preview, status string) error {
+	open := p.GitLabDeployStatus == gitlab.DeploymentRunning ||
+		(p.GitLabDeployStatus == "" && status != gitlab.DeploymentCanceled)
+	if p.GitLabDeployID == 0 || !open {
+		return nil
+	}
+	if err := n.API.UpdateDeployment(ctx, p.ProjectID, p.GitLabDeployID, status); err != nil {
+		return err
+	}
+	p.GitLabDeployStatus = status
 	return nil
 }

@@ -50,10 +50,14 @@ type Preview struct {
 	User        string        `json:"user,omitempty"`
 
 	// What shipbot created on GitLab, so it edits rather than duplicates.
-	NoteID         int64     `json:"noteId,omitempty"`
-	EnvironmentID  int64     `json:"environmentId,omitempty"`
-	GitLabDeployID int64     `json:"gitlabDeploymentId,omitempty"`
-	Updated        time.Time `json:"updated"`
+	NoteID         int64 `json:"noteId,omitempty"`
+	EnvironmentID  int64 `json:"environmentId,omitempty"`
+	GitLabDeployID int64 `json:"gitlabDeploymentId,omitempty"`
+	// The SHA and status GitLab has for that deployment record; a record
+	// left "running" is closed when its deploy ends, however it ends.
+	GitLabDeploySHA    string    `json:"gitlabDeploymentSha,omitempty"`
+	GitLabDeployStatus string    `json:"gitlabDeploymentStatus,omitempty"`
+	Updated            time.Time `json:"updated"`
 }
 
 // PreviewKey names a merge request's preview.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/shipbot/shipbot/bot/app"
 	"github.com/shipbot/shipbot/deployer"
+	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/test/fakegitlab"
 	"github.com/shipbot/shipbot/test/fixtures"
 )
@@ -50,8 +51,12 @@ func deleteNamespace(ns string) {
 	_ = kc.Client().CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
 }
 
+// open tells shipbot of the merge request's state by webhook, after making
+// GitLab's API say the same, as GitLab does: the reconciler reads the API.
 func (r *previewRig) open(t *testing.T) {
 	t.Helper()
+	r.gl.SetMergeRequest(fakegitlab.MergeRequest{ProjectID: projectID, IID: r.mr.IID, State: r.mr.State,
+		SourceBranch: r.mr.SourceBranch, HeadSHA: r.mr.HeadSHA, Labels: r.mr.Labels})
 	mustPost(t, r.m, "Merge Request Hook", fixtures.MergeRequest(t, r.mr))
 }
 
@@ -186,6 +191,57 @@ func TestPreviewLifecycle(t *testing.T) {
 	if u := r.gl.Unexpected(); len(u) > 0 {
 		t.Errorf("unexpected GitLab calls: %v", u)
 	}
+}
+
+// TestPreviewHeadMovesDuringDeploy moves the merge request's head in GitLab
+// (a push whose webhook has not come yet) while a preview of the old head is
+// deploying: the reconciler learns the new head from the API, the deploy
+// goes stale, and the GitLab deployment record it opened must still end,
+// canceled, never left running. The new head's pipeline then deploys it.
+func TestPreviewHeadMovesDuringDeploy(t *testing.T) {
+	r := newPreviewRig(t, "", nil)
+	r.open(t)
+	moved := make(chan error, 1)
+	r.gl.BeforeNext("POST", fmt.Sprintf("projects/%d/deployments", projectID), func() {
+		r.gl.SetMergeRequest(fakegitlab.MergeRequest{ProjectID: projectID, IID: 12, State: "opened", SourceBranch: "feature-login", HeadSHA: sha('3')})
+		moved <- waitFor(10*time.Second, func() bool {
+			p, err := r.m.Store().Preview(store.PreviewKey(projectID, 12))
+			return err == nil && p.HeadSHA == sha('3')
+		})
+	})
+	r.pipeline(t, 9401)
+	if err := <-moved; err != nil {
+		t.Fatalf("the reconciler never took the new head: %v", err)
+	}
+	fixtures.Eventually(t, 20*time.Second, "the stale deploy's GitLab deployment canceled", func() error {
+		if deps := r.gl.Deployments(projectID); len(deps) != 1 || deps[0].Status != "canceled" || deps[0].SHA != sha('1') {
+			return fmt.Errorf("gitlab deployments: %+v", deps)
+		}
+		return nil
+	})
+	r.comment(t, "waits for a successful pipeline")
+
+	r.mr.Action, r.mr.HeadSHA = "update", sha('3')
+	r.open(t)
+	r.pipeline(t, 9402)
+	r.waitImage(t, ":33333333")
+	fixtures.Eventually(t, 20*time.Second, "the new head's GitLab deployment succeeded", func() error {
+		if deps := r.gl.Deployments(projectID); len(deps) != 2 || deps[0].Status != "canceled" || deps[1].Status != "success" || deps[1].SHA != sha('3') {
+			return fmt.Errorf("gitlab deployments: %+v", deps)
+		}
+		return nil
+	})
+}
+
+// waitFor polls cond until it holds or within passes; unlike
+// fixtures.Eventually it may run off the test's goroutine.
+func waitFor(within time.Duration, cond func() bool) error {
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %s", within)
+		}
+	}
+	return nil
 }
 
 func TestPreviewReopenRecreates(t *testing.T) {

@@ -41,6 +41,7 @@ type Server struct {
 	calls      int
 	unexpected []string
 	failures   []failure
+	befores    []before
 	ids        map[string]int64 // next id per kind
 	projects   map[int64]*project
 	groups     map[int64]map[int64]int // group -> user -> access level
@@ -50,6 +51,12 @@ type Server struct {
 type failure struct {
 	method, prefix string
 	code           int
+}
+
+// before is a function a test runs ahead of one matching request.
+type before struct {
+	method, prefix string
+	fn             func()
 }
 
 // New starts a fake GitLab that accepts only token and stops it when the test ends.
@@ -114,6 +121,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		apiError(w, code, fmt.Sprintf("%d %s", code, http.StatusText(code)))
 		return
 	}
+	if fn := s.takeBefore(r); fn != nil {
+		fn() // outside s.mu, so other requests go on meanwhile
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -135,12 +145,38 @@ func (s *Server) Unexpected() []string {
 // instead. An empty method matches any; pathPrefix may omit /api/v4.
 // Each call injects one failure; several queue up.
 func (s *Server) FailNext(method, pathPrefix string, code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, failure{method: strings.ToUpper(method), prefix: fullPath(pathPrefix), code: code})
+}
+
+// BeforeNext runs fn ahead of the next request whose method and path match,
+// as FailNext matches, holding that request until fn returns while others
+// are served. Tests use it to make something happen at an exact point of a
+// client's sequence of calls.
+func (s *Server) BeforeNext(method, pathPrefix string, fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.befores = append(s.befores, before{method: strings.ToUpper(method), prefix: fullPath(pathPrefix), fn: fn})
+}
+
+func (s *Server) takeBefore(r *http.Request) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, b := range s.befores {
+		if (b.method == "" || b.method == r.Method) && strings.HasPrefix(r.URL.Path, b.prefix) {
+			s.befores = append(s.befores[:i], s.befores[i+1:]...)
+			return b.fn
+		}
+	}
+	return nil
+}
+
+func fullPath(pathPrefix string) string {
 	if !strings.HasPrefix(pathPrefix, apiPrefix) {
 		pathPrefix = apiPrefix + "/" + strings.TrimPrefix(pathPrefix, "/")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, failure{method: strings.ToUpper(method), prefix: pathPrefix, code: code})
+	return pathPrefix
 }
 
 // SetClock replaces time.Now for the timestamps the fake records.
