@@ -22,12 +22,17 @@ const maxGroup = 1000
 // is idle, and every write that arrives while it commits (and fsyncs) joins
 // the next transaction. bbolt's DB.Batch instead waits up to 10 ms for
 // company, which a lone webhook pays in full.
+//
+// Writes wait in a slice rather than in a channel send, so that a caller is
+// woken once, by its result, and not also when the loop takes its write.
 type committer struct {
-	db    *bolt.DB
-	calls chan *call // unbuffered: a call is either taken by the loop or not sent
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+	db   *bolt.DB
+	wake chan struct{} // buffered: "the queue may be non-empty"
+	done chan struct{}
+
+	mu     sync.Mutex
+	queue  []*call
+	closed bool
 }
 
 // call is one caller's write. fn may run more than once, so it must reset
@@ -38,25 +43,29 @@ type call struct {
 }
 
 func newCommitter(db *bolt.DB) *committer {
-	c := &committer{db: db, calls: make(chan *call), stop: make(chan struct{}), done: make(chan struct{})}
+	c := &committer{db: db, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go c.loop()
 	return c
 }
 
 // write runs fn in a shared write transaction and returns once that
 // transaction is committed, or with fn's own error, in which case nothing fn
-// wrote is kept. A cancelled ctx stops the wait only before the write is
-// handed over; after that the caller waits for the commit, so that a returned
-// error always means "not stored".
+// wrote is kept. ctx is checked only before the write is queued: after that
+// the caller waits for the outcome, so that an error always means "not
+// stored", as with DB.Batch.
 func (c *committer) write(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	wc := &call{fn: fn, err: make(chan error, 1)}
-	select {
-	case c.calls <- wc:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.stop:
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
 		return ErrClosed
 	}
+	c.queue = append(c.queue, wc)
+	c.mu.Unlock()
+	c.signal()
 	err := <-wc.err
 	var p panicked
 	if errors.As(err, &p) {
@@ -65,35 +74,53 @@ func (c *committer) write(ctx context.Context, fn func(*bolt.Tx) error) error {
 	return err
 }
 
-// close fails the writes still waiting with ErrClosed and returns after the
-// commit in progress, if any, has finished.
+func (c *committer) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// close lets the commit in progress, if any, finish, refuses the writes still
+// queued with ErrClosed, and returns once the loop has stopped.
 func (c *committer) close() {
-	c.once.Do(func() { close(c.stop) })
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.signal()
 	<-c.done
 }
 
 func (c *committer) loop() {
 	defer close(c.done)
-	for {
-		var group []*call
-		select {
-		case wc := <-c.calls:
-			group = append(group, wc)
-		case <-c.stop:
-			return
-		}
-		// Whoever queued up during the last commit goes into this one.
-	gather:
-		for len(group) < maxGroup {
-			select {
-			case wc := <-c.calls:
-				group = append(group, wc)
-			default:
-				break gather
+	for range c.wake {
+		// Whoever queued up during the last commit goes into the next one.
+		for {
+			group, closed := c.take()
+			if closed {
+				for _, wc := range group {
+					wc.err <- ErrClosed
+				}
+				return
 			}
+			if len(group) == 0 {
+				break
+			}
+			c.commit(group)
 		}
-		c.commit(group)
 	}
+}
+
+// take removes up to maxGroup queued writes, or all of them once closed.
+func (c *committer) take() (group []*call, closed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(c.queue)
+	if !c.closed {
+		n = min(n, maxGroup)
+	}
+	group, c.queue = c.queue[:n:n], c.queue[n:]
+	return group, c.closed
 }
 
 // commit runs the group's functions in one transaction. If one fails, the

@@ -65,6 +65,29 @@ func holdCommit(t *testing.T, s *Store) (release chan struct{}, result chan erro
 	return release, result
 }
 
+// queued is how many writes wait for the next commit.
+func queued(s *Store) int {
+	s.inbox.mu.Lock()
+	defer s.inbox.mu.Unlock()
+	return len(s.inbox.queue)
+}
+
+// closing is whether Close has begun.
+func closing(s *Store) bool {
+	s.inbox.mu.Lock()
+	defer s.inbox.mu.Unlock()
+	return s.inbox.closed
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 5 s")
+		}
+	}
+}
+
 func TestAcceptIsDurableForEveryConcurrentCaller(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	s := open(t, path)
@@ -133,11 +156,8 @@ func TestWritesArrivingDuringACommitShareTheNext(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	txs := map[int]bool{}
-	var started sync.WaitGroup
-	started.Add(n)
 	for i := range n {
 		wg.Go(func() {
-			started.Done()
 			err := s.inbox.write(context.Background(), func(tx *bolt.Tx) error {
 				mu.Lock()
 				txs[tx.ID()] = true
@@ -149,8 +169,7 @@ func TestWritesArrivingDuringACommitShareTheNext(t *testing.T) {
 			}
 		})
 	}
-	started.Wait()
-	time.Sleep(100 * time.Millisecond) // let every writer reach the queue
+	waitFor(t, func() bool { return queued(s) == n })
 	close(release)
 	if err := <-held; err != nil {
 		t.Fatal(err)
@@ -239,25 +258,25 @@ func TestCloseRefusesQueuedWritesInsteadOfHanging(t *testing.T) {
 			errs <- err
 		}()
 	}
+	waitFor(t, func() bool { return queued(s) == n })
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
+	waitFor(t, func() bool { return closing(s) })
 
-	// The queued callers are answered while the commit in progress still runs.
-	refused := 0
-	for range n {
+	// The commit in progress finishes; the writes queued behind it are refused.
+	close(release)
+	if err := <-held; err != nil {
+		t.Errorf("the write being committed when Close came: %v, want committed", err)
+	}
+	for i := range n {
 		select {
 		case err := <-errs:
 			if !errors.Is(err, ErrClosed) {
 				t.Errorf("queued Accept during Close: %v, want ErrClosed", err)
 			}
-			refused++
 		case <-time.After(5 * time.Second):
-			t.Fatalf("%d of %d queued callers still waiting 5 s after Close", n-refused, n)
+			t.Fatalf("%d of %d queued callers still waiting 5 s after Close", n-i, n)
 		}
-	}
-	close(release)
-	if err := <-held; err != nil {
-		t.Errorf("the write being committed when Close came: %v, want committed", err)
 	}
 	if err := <-closed; err != nil {
 		t.Fatal(err)
