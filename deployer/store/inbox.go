@@ -27,13 +27,14 @@ type keyRecord struct {
 
 // Accept stores a delivery in the inbox unless one with the same key was
 // stored before, in which case it returns the earlier one and dup=true.
-// Concurrent calls are coalesced into shared transactions (bbolt Batch), so
-// many senders share one fsync.
+// It returns once the delivery is durably committed. A lone call commits at
+// once; calls that arrive while a commit is in progress share the next one,
+// so many senders share one fsync.
 func (s *Store) Accept(ctx context.Context, d Delivery) (stored Delivery, dup bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return Delivery{}, false, err
 	}
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.inbox.write(ctx, func(tx *bolt.Tx) error {
 		dup = false
 		keys := tx.Bucket(bucketKeys)
 		if raw := keys.Get([]byte(d.Key)); raw != nil {

@@ -35,6 +35,7 @@ var ErrLocked = errors.New("store is in use by another process")
 // Store is the bbolt-backed state of one shipbot instance.
 type Store struct {
 	db    *bolt.DB
+	inbox *committer
 	depth atomic.Int64
 }
 
@@ -76,11 +77,16 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store %s: init: %w", path, err)
 	}
+	s.inbox = newCommitter(db)
 	return s, nil
 }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the file. Deliveries still waiting to be committed are
+// refused with ErrClosed; one being committed finishes first.
+func (s *Store) Close() error {
+	s.inbox.close()
+	return s.db.Close()
+}
 
 // Path is the file the store lives in.
 func (s *Store) Path() string { return s.db.Path() }
