@@ -41,7 +41,7 @@ lint: ## gofmt, go vet and staticcheck
 
 .PHONY: fuzz
 fuzz: ## Fuzz each parser of outside input for 20 s
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./bot/hook
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./bot/gitlabevent
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./deployer/config
 	$(GO) test -run '^$$' -fuzz FuzzRender -fuzztime 20s ./templates
 

@@ -18,9 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/shipbot/shipbot/bot/gitlab"
+	"github.com/shipbot/shipbot/bot/gitlabstatus"
 	"github.com/shipbot/shipbot/bot/inbox"
-	"github.com/shipbot/shipbot/bot/review"
-	"github.com/shipbot/shipbot/bot/trace"
+	"github.com/shipbot/shipbot/bot/mergerequest"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/kube"
@@ -48,8 +48,8 @@ type Main struct {
 	// slack-go's slacktest server in tests.
 	SlackAPIURL string
 	surfaces    *surfaces
-	gitlab      *gitlab.Client // nil without a GitLab token
-	tracer      *trace.Tracer  // commit statuses and environments; nil without a GitLab token
+	gitlab      *gitlab.Client       // nil without a GitLab token
+	tracer      *gitlabstatus.Tracer // commit statuses and environments; nil without a GitLab token
 	notifier    deployer.Notifier
 	engine      *deployer.Engine
 	worker      *inbox.Worker
@@ -100,7 +100,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.worker.Now = m.Now
 	m.worker.Releases = m.releases
 	if m.gitlab != nil {
-		m.worker.Notes = &review.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config},
+		m.worker.Notes = &mergerequest.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config},
 			Ops: m.surfaces.ops, Releases: m.releases, Log: m.Log, Now: m.Now}
 	}
 	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
@@ -175,18 +175,18 @@ func (m *Main) connectGitLab() error {
 	if m.gitlab, err = gitlab.New(m.Config.GitLab.BaseURL, m.Config.GitLab.Token.Value()); err != nil {
 		return err
 	}
-	m.tracer = trace.New(trace.Options{
+	m.tracer = gitlabstatus.New(gitlabstatus.Options{
 		API: m.gitlab, GitLabURL: m.Config.GitLab.BaseURL,
-		PublicURL: m.Config.PublicURL, Host: trace.ConfigHost(m.Config),
+		PublicURL: m.Config.PublicURL, Host: gitlabstatus.ConfigHost(m.Config),
 	})
-	m.notifier = m.tracer.Deploys(&review.Notifier{API: m.gitlab, Store: m.store, Log: m.Log})
+	m.notifier = m.tracer.Deploys(&mergerequest.Notifier{API: m.gitlab, Store: m.store, Log: m.Log})
 	return nil
 }
 
 func (m *Main) start(ctx context.Context) {
 	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if _, ok := m.Config.PreviewEnvironment(); ok && m.gitlab != nil {
-		r := &review.Reconciler{API: m.gitlab, Store: m.store, Engine: m.engine, Log: m.Log, Now: m.Now}
+		r := &mergerequest.Reconciler{API: m.gitlab, Store: m.store, Engine: m.engine, Log: m.Log, Now: m.Now}
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); r.Run(ctx, m.Config.Previews.GCInterval.Duration) }()
 	}

@@ -10,13 +10,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shipbot/shipbot/bot/api"
-	"github.com/shipbot/shipbot/bot/webhook"
+	"github.com/shipbot/shipbot/bot/intake"
 )
 
 // Bounds on a client's pace. Without them a client that sends its headers
 // or body a byte a minute, or keeps idle connections open, holds a
 // connection and a goroutine for as long as it likes. ReadTimeout covers a
-// webhook body of up to webhook.maxBodyBytes. There is no write timeout:
+// webhook body of up to intake.maxBodyBytes. There is no write timeout:
 // each handler bounds its own calls.
 const (
 	readHeaderTimeout = 10 * time.Second
@@ -29,7 +29,7 @@ func (m *Main) routes() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.Server.ReadHeaderTimeout, e.Server.ReadTimeout, e.Server.IdleTimeout = readHeaderTimeout, readTimeout, idleTimeout
 	e.Use(middleware.Recover(), m.track)
-	h := webhook.NewHandler(m.Config.GitLab.WebhookSecret.Value(), m.Config.Webhook.MaxBodyBytes, m.store, m.Log, m.registry)
+	h := intake.NewHandler(m.Config.GitLab.WebhookSecret.Value(), m.Config.Webhook.MaxBodyBytes, m.store, m.Log, m.registry)
 	h.Now = m.Now
 	h.Accepted = m.worker.Wake
 	h.Register(e)

@@ -13,7 +13,7 @@ import (
 	"github.com/shipbot/shipbot/bot/chat/slack"
 	"github.com/shipbot/shipbot/bot/gitlab"
 	"github.com/shipbot/shipbot/bot/notify"
-	"github.com/shipbot/shipbot/bot/notify/webhook"
+	"github.com/shipbot/shipbot/bot/notify/outgoing"
 	"github.com/shipbot/shipbot/bot/ops"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
@@ -28,7 +28,7 @@ type surfaces struct {
 	slack    *slack.App      // nil when slack is not configured
 	dingtalk *dingtalk.Notifier
 	tokens   *dingtalk.Tokens
-	webhooks []*webhook.Notifier
+	webhooks []*outgoing.Notifier
 
 	releaseNotifiers []namedNotifier
 	deployNotifiers  []deployer.Notifier
@@ -87,7 +87,7 @@ func (m *Main) buildSurfaces() (*surfaces, error) {
 	}
 
 	for _, w := range cfg.Notify.Webhooks {
-		n, err := webhook.NewNotifier(webhook.Options{
+		n, err := outgoing.NewNotifier(outgoing.Options{
 			Name: w.Name, URL: w.URL.Value(), Secret: w.Secret.Value(), Events: w.Events,
 			Now: m.Now, Log: m.Log.With("webhook", w.Name), Metrics: m.registry,
 		})

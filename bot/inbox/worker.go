@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/shipbot/shipbot/bot/hook"
+	"github.com/shipbot/shipbot/bot/gitlabevent"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/store"
@@ -21,7 +21,7 @@ type Engine interface{ Wake() }
 // react) and returns the store changes the command asks for, and what to do
 // once they are committed (reply). Either may be nil.
 type Notes interface {
-	Handle(ctx context.Context, n *hook.Note) (changes func(*store.Tx) error, after func(committed error))
+	Handle(ctx context.Context, n *gitlabevent.Note) (changes func(*store.Tx) error, after func(committed error))
 }
 
 // Worker processes deliveries one at a time, oldest first.
@@ -84,15 +84,15 @@ func (w *Worker) Run(ctx context.Context) error {
 
 func (w *Worker) process(ctx context.Context, d store.Delivery) {
 	log := w.Log.With("delivery", d.Seq, "event", d.Event, "key", d.Key)
-	ev, err := hook.Decode(d.Event, d.Body)
-	if err != nil && !errors.Is(err, hook.ErrUnsupported) {
+	ev, err := gitlabevent.Decode(d.Event, d.Body)
+	if err != nil && !errors.Is(err, gitlabevent.ErrUnsupported) {
 		// A delivery that cannot be decoded never will be: drop it loudly
 		// rather than block the inbox behind it.
 		log.Error("delivery dropped", "err", err)
 	}
 	var changes func(*store.Tx) error
 	var after func(error)
-	if n, ok := ev.(*hook.Note); ok && w.Notes != nil {
+	if n, ok := ev.(*gitlabevent.Note); ok && w.Notes != nil {
 		changes, after = w.Notes.Handle(ctx, n)
 	} else if err == nil {
 		changes = w.changes(ev, d.Key)
@@ -125,11 +125,11 @@ func (w *Worker) process(ctx context.Context, d store.Delivery) {
 
 // changes decides what an event asks for, as changes to apply in the same
 // transaction that removes it from the inbox.
-func (w *Worker) changes(ev hook.Event, key string) func(*store.Tx) error {
+func (w *Worker) changes(ev gitlabevent.Event, key string) func(*store.Tx) error {
 	now := w.Now()
 	previews := deployer.Previewer{Config: w.Config}
 	switch e := ev.(type) {
-	case *hook.MergeRequest:
+	case *gitlabevent.MergeRequest:
 		return func(tx *store.Tx) error { return previews.ObserveMR(tx, mergeRequestOf(e), e.Action, now) }
 	}
 	b, ok := BuildOf(ev)
@@ -161,8 +161,8 @@ func (w *Worker) changes(ev hook.Event, key string) func(*store.Tx) error {
 
 // mergeRequestBuild handles a successful merge request pipeline: it deploys
 // the merge request's preview.
-func (w *Worker) mergeRequestBuild(ev hook.Event, key string, now time.Time) func(*store.Tx) error {
-	p, ok := ev.(*hook.Pipeline)
+func (w *Worker) mergeRequestBuild(ev gitlabevent.Event, key string, now time.Time) func(*store.Tx) error {
+	p, ok := ev.(*gitlabevent.Pipeline)
 	if !ok || p.Status != "success" || p.MergeRequest == nil {
 		return nil
 	}
@@ -173,12 +173,12 @@ func (w *Worker) mergeRequestBuild(ev hook.Event, key string, now time.Time) fun
 	return func(tx *store.Tx) error { return deployer.Previewer{Config: w.Config}.Build(tx, mr, b, now) }
 }
 
-func mergeRequestOf(e *hook.MergeRequest) deployer.MergeRequest {
+func mergeRequestOf(e *gitlabevent.MergeRequest) deployer.MergeRequest {
 	return deployer.MergeRequest{ProjectID: e.Project.ID, Project: e.Project.Path, IID: e.IID, Title: e.Title, State: e.State,
 		SourceBranch: e.SourceBranch, HeadSHA: e.HeadSHA, WebURL: e.URL, Labels: e.Labels, User: e.User.Username}
 }
 
-func pipelineBuild(e *hook.Pipeline) deployer.Build {
+func pipelineBuild(e *gitlabevent.Pipeline) deployer.Build {
 	b := deployer.Build{Kind: deployer.TriggerPipeline, ProjectID: e.Project.ID, Project: e.Project.Path,
 		Ref: e.Ref, Tag: e.Tag, SHA: e.SHA, PipelineID: e.ID, User: e.User.Username}
 	for _, j := range e.Jobs {
@@ -190,20 +190,20 @@ func pipelineBuild(e *hook.Pipeline) deployer.Build {
 // BuildOf says whether an event is a build that may deploy: a successful
 // branch or tag pipeline, or a push of a branch or tag that is not a deletion.
 // Merge request pipelines belong to previews, not to environments.
-func BuildOf(ev hook.Event) (deployer.Build, bool) {
+func BuildOf(ev gitlabevent.Event) (deployer.Build, bool) {
 	switch e := ev.(type) {
-	case *hook.Pipeline:
+	case *gitlabevent.Pipeline:
 		if e.Status != "success" || e.MergeRequest != nil || e.Source == "merge_request_event" {
 			return deployer.Build{}, false
 		}
 		return pipelineBuild(e), true
-	case *hook.Push:
+	case *gitlabevent.Push:
 		if e.Deleted {
 			return deployer.Build{}, false
 		}
 		return deployer.Build{Kind: deployer.TriggerPush, ProjectID: e.Project.ID, Project: e.Project.Path,
 			Ref: e.Branch, SHA: e.SHA, User: e.User.Username}, true
-	case *hook.TagPush:
+	case *gitlabevent.TagPush:
 		if e.Deleted {
 			return deployer.Build{}, false
 		}

@@ -15,14 +15,14 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/shipbot/shipbot/bot/webhook"
+	"github.com/shipbot/shipbot/bot/intake"
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
 const (
 	// secret is the X-Gitlab-Token the senders and the intake share.
 	secret = "bench-secret"
-	// maxBody is the config's default webhook.maxBodyBytes.
+	// maxBody is the config's default intake.maxBodyBytes.
 	maxBody = 5 << 20
 )
 
@@ -44,17 +44,17 @@ func ingest(ctx context.Context, path string, l level, body []byte) (result, err
 	return res, checkInbox(path, l.total())
 }
 
-// intake is shipbot's webhook endpoint wired as bot/app wires it, without
+// intakeServer is shipbot's webhook endpoint wired as bot/app wires it, without
 // the inbox worker and the clusters: Echo with Recover, the handler and a
 // bbolt store with fsync on, served by net/http on loopback.
-type intake struct {
+type intakeServer struct {
 	store  *store.Store
 	srv    *http.Server
 	url    string
 	served chan error
 }
 
-func startIntake(ctx context.Context, path string) (*intake, error) {
+func startIntake(ctx context.Context, path string) (*intakeServer, error) {
 	st, err := store.Open(path, store.Options{})
 	if err != nil {
 		return nil, err
@@ -66,14 +66,14 @@ func startIntake(ctx context.Context, path string) (*intake, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
-	webhook.NewHandler(secret, maxBody, st, slog.New(slog.DiscardHandler), prometheus.NewRegistry()).Register(e)
-	in := &intake{store: st, srv: &http.Server{Handler: e}, url: "http://" + ln.Addr().String() + webhook.Path, served: make(chan error, 1)}
+	intake.NewHandler(secret, maxBody, st, slog.New(slog.DiscardHandler), prometheus.NewRegistry()).Register(e)
+	in := &intakeServer{store: st, srv: &http.Server{Handler: e}, url: "http://" + ln.Addr().String() + intake.Path, served: make(chan error, 1)}
 	go func() { in.served <- in.srv.Serve(ln) }()
 	return in, nil
 }
 
 // close stops serving and closes the store, so its file can be reopened.
-func (in *intake) close(ctx context.Context) error {
+func (in *intakeServer) close(ctx context.Context) error {
 	err := in.srv.Shutdown(ctx)
 	if served := <-in.served; !errors.Is(served, http.ErrServerClosed) {
 		err = errors.Join(err, served)

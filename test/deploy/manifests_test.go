@@ -20,7 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shipbot/shipbot/bot/webhook"
+	"github.com/shipbot/shipbot/bot/intake"
 	"github.com/shipbot/shipbot/deployer/config"
 )
 
@@ -186,8 +186,8 @@ func TestManifestsAgreeWithEachOther(t *testing.T) {
 				}
 			}
 		}
-		if !slices.Equal(paths, []string{webhook.Path}) {
-			t.Errorf("ingress paths = %v, want only %s", paths, webhook.Path)
+		if !slices.Equal(paths, []string{intake.Path}) {
+			t.Errorf("ingress paths = %v, want only %s", paths, intake.Path)
 		}
 	})
 }

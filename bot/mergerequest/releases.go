@@ -1,4 +1,4 @@
-package review
+package mergerequest
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/shipbot/shipbot/bot/command"
 	"github.com/shipbot/shipbot/bot/gitlab"
-	"github.com/shipbot/shipbot/bot/hook"
+	"github.com/shipbot/shipbot/bot/gitlabevent"
 	"github.com/shipbot/shipbot/bot/ops"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/release"
@@ -44,7 +44,7 @@ var releaseID = regexp.MustCompile(`^r[0-9]{12,}$`)
 // releaseCommand runs a release command once its delivery is done with: a
 // command that moves production runs at most once, so a redelivery after a
 // crash never continues a release twice. Until then nothing is recorded.
-func (c *Commands) releaseCommand(ctx context.Context, n *hook.Note, cmd command.Command, committed error, log *slog.Logger) {
+func (c *Commands) releaseCommand(ctx context.Context, n *gitlabevent.Note, cmd command.Command, committed error, log *slog.Logger) {
 	if committed != nil {
 		log.Error("command not run: the delivery stays in the inbox and is retried", "command", cmd.String(), "err", committed)
 		return
@@ -63,7 +63,7 @@ func (c *Commands) releaseCommand(ctx context.Context, n *hook.Note, cmd command
 
 // answer runs cmd and says how it went. An error is one the reply does not
 // explain by itself: no release found, or shipbot failing.
-func (c *Commands) answer(ctx context.Context, n *hook.Note, cmd command.Command, log *slog.Logger) (ok bool, text string, err error) {
+func (c *Commands) answer(ctx context.Context, n *gitlabevent.Note, cmd command.Command, log *slog.Logger) (ok bool, text string, err error) {
 	if cmd.Name == command.NameStatus {
 		return c.status(ctx, n, cmd)
 	}
@@ -94,7 +94,7 @@ func (c *Commands) answer(ctx context.Context, n *hook.Note, cmd command.Command
 }
 
 // status answers /status with where each release the target names stands.
-func (c *Commands) status(ctx context.Context, n *hook.Note, cmd command.Command) (bool, string, error) {
+func (c *Commands) status(ctx context.Context, n *gitlabevent.Note, cmd command.Command) (bool, string, error) {
 	rels, err := c.targets(ctx, n, cmd, true)
 	if errors.Is(err, errNoRelease) {
 		return true, "ℹ️ No release: " + noRelease(err), nil
@@ -117,7 +117,7 @@ var errNoRelease = errors.New("no release")
 // holds. An intent only names active releases and prefers one that has
 // started to one still queued. /status also takes, for each app,
 // environment and cluster with no active release, the newest ended one.
-func (c *Commands) targets(ctx context.Context, n *hook.Note, cmd command.Command, status bool) ([]release.Release, error) {
+func (c *Commands) targets(ctx context.Context, n *gitlabevent.Note, cmd command.Command, status bool) ([]release.Release, error) {
 	project := n.Project.Path
 	if releaseID.MatchString(cmd.Target) {
 		r, err := c.Releases.Get(ctx, cmd.Target)
@@ -208,7 +208,7 @@ func noRelease(err error) string { return strings.TrimSuffix(err.Error(), ": "+e
 
 // ownReleases keeps the releases whose commit GitLab lists this merge
 // request for: those its merge made, or that contain its commits.
-func (c *Commands) ownReleases(ctx context.Context, n *hook.Note, rels []release.Release) ([]release.Release, error) {
+func (c *Commands) ownReleases(ctx context.Context, n *gitlabevent.Note, rels []release.Release) ([]release.Release, error) {
 	mine := map[string]bool{}
 	var out []release.Release
 	for _, r := range rels {

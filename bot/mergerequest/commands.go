@@ -1,4 +1,4 @@
-package review
+package mergerequest
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/shipbot/shipbot/bot/command"
 	"github.com/shipbot/shipbot/bot/gitlab"
-	"github.com/shipbot/shipbot/bot/hook"
+	"github.com/shipbot/shipbot/bot/gitlabevent"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/store"
 )
@@ -42,7 +42,7 @@ const previewAccess = gitlab.Developer
 // Handle implements inbox.Notes. Network calls happen here, before the store
 // transaction; the returned changes are pure; after replies once they are
 // committed.
-func (c *Commands) Handle(ctx context.Context, n *hook.Note) (func(*store.Tx) error, func(error)) {
+func (c *Commands) Handle(ctx context.Context, n *gitlabevent.Note) (func(*store.Tx) error, func(error)) {
 	if n.Action == "update" || n.System || n.MergeRequest == nil || strings.Contains(n.Body, "<!-- shipbot") {
 		return nil, nil // edits, system notes and shipbot's own notes
 	}
@@ -72,7 +72,7 @@ func (c *Commands) Handle(ctx context.Context, n *hook.Note) (func(*store.Tx) er
 }
 
 // authorize checks the commenter holds at least Developer on the project.
-func (c *Commands) authorize(ctx context.Context, n *hook.Note) error {
+func (c *Commands) authorize(ctx context.Context, n *gitlabevent.Note) error {
 	level, err := c.API.AccessLevel(ctx, n.Project.ID, n.User.ID)
 	if err != nil {
 		return fmt.Errorf("could not check your access: %w", err)
@@ -84,7 +84,7 @@ func (c *Commands) authorize(ctx context.Context, n *hook.Note) error {
 	return nil
 }
 
-func (c *Commands) previewCommand(ctx context.Context, n *hook.Note, cmd command.Command, log *slog.Logger) (func(*store.Tx) error, func(error)) {
+func (c *Commands) previewCommand(ctx context.Context, n *gitlabevent.Note, cmd command.Command, log *slog.Logger) (func(*store.Tx) error, func(error)) {
 	key := store.PreviewKey(n.Project.ID, n.MergeRequest.IID)
 	var refused error
 	changes := func(tx *store.Tx) error {
@@ -113,7 +113,7 @@ func (c *Commands) previewCommand(ctx context.Context, n *hook.Note, cmd command
 }
 
 // finish reacts and replies with the outcome.
-func (c *Commands) finish(ctx context.Context, n *hook.Note, err error, done string, log *slog.Logger) {
+func (c *Commands) finish(ctx context.Context, n *gitlabevent.Note, err error, done string, log *slog.Logger) {
 	if err != nil {
 		c.conclude(ctx, n, false, "❌ "+userMessage(err), log)
 		return
@@ -122,7 +122,7 @@ func (c *Commands) finish(ctx context.Context, n *hook.Note, err error, done str
 }
 
 // conclude reacts with ✅ or ❌, then replies text.
-func (c *Commands) conclude(ctx context.Context, n *hook.Note, ok bool, text string, log *slog.Logger) {
+func (c *Commands) conclude(ctx context.Context, n *gitlabevent.Note, ok bool, text string, log *slog.Logger) {
 	c.react(ctx, n, map[bool]string{true: emojiDone, false: emojiNo}[ok], log)
 	c.reply(ctx, n, text, log)
 }
@@ -138,13 +138,13 @@ func userMessage(err error) string {
 	return "internal error; the shipbot log has the details."
 }
 
-func (c *Commands) react(ctx context.Context, n *hook.Note, emoji string, log *slog.Logger) {
+func (c *Commands) react(ctx context.Context, n *gitlabevent.Note, emoji string, log *slog.Logger) {
 	if err := c.API.AwardMRNoteEmoji(ctx, n.Project.ID, n.MergeRequest.IID, n.ID, emoji); err != nil {
 		log.Warn("award emoji", "emoji", emoji, "err", err)
 	}
 }
 
-func (c *Commands) reply(ctx context.Context, n *hook.Note, body string, log *slog.Logger) {
+func (c *Commands) reply(ctx context.Context, n *gitlabevent.Note, body string, log *slog.Logger) {
 	if _, err := c.API.CreateMRNote(ctx, n.Project.ID, n.MergeRequest.IID, "<!-- shipbot:reply -->\n"+body); err != nil {
 		log.Warn("reply", "err", err)
 	}

@@ -1,6 +1,6 @@
-// Package hook turns GitLab webhook deliveries into shipbot's own event types.
+// Package gitlabevent turns GitLab webhook deliveries into shipbot's own event types.
 // GitLab SDK types stop here: nothing past this package sees them.
-package hook
+package gitlabevent
 
 import (
 	"errors"

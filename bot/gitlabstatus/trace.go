@@ -1,4 +1,4 @@
-// Package trace mirrors what shipbot does into GitLab, so a commit shows
+// Package gitlabstatus mirrors what shipbot does into GitLab, so a commit shows
 // where it runs: a shipbot/<env> commit status on the deployed commit, and
 // a GitLab environment per shipbot environment with a deployment record per
 // deploy and per staged release.
@@ -7,7 +7,7 @@
 // deployer.Notifier. Both post only what changed, bound every call with a
 // timeout and return errors for the engine to log: nothing here retries, so
 // a failed post is made again by the next event that wants it.
-package trace
+package gitlabstatus
 
 import (
 	"cmp"

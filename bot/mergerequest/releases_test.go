@@ -1,4 +1,4 @@
-package review_test
+package mergerequest_test
 
 import (
 	"io"
@@ -11,9 +11,9 @@ import (
 
 	"github.com/shipbot/shipbot/bot/authz"
 	"github.com/shipbot/shipbot/bot/gitlab"
-	"github.com/shipbot/shipbot/bot/hook"
+	"github.com/shipbot/shipbot/bot/gitlabevent"
+	"github.com/shipbot/shipbot/bot/mergerequest"
 	"github.com/shipbot/shipbot/bot/ops"
-	"github.com/shipbot/shipbot/bot/review"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/templates"
@@ -29,8 +29,8 @@ const (
 
 // The commenters and their role on shop/web.
 var (
-	maintainer = hook.User{ID: 701, Username: "mia"}
-	reporter   = hook.User{ID: 702, Username: "rex"}
+	maintainer = gitlabevent.User{ID: 701, Username: "mia"}
+	reporter   = gitlabevent.User{ID: 702, Username: "rex"}
 	t0         = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 )
 
@@ -52,7 +52,7 @@ type rig struct {
 	gl     *fakegitlab.Server
 	client *gitlab.Client
 	eng    *release.Engine
-	cmds   *review.Commands
+	cmds   *mergerequest.Commands
 }
 
 func newRig(t *testing.T) *rig {
@@ -85,7 +85,7 @@ func newRig(t *testing.T) *rig {
 		GitLab: client, Now: clk.Now, Log: quiet,
 		RequiredAccess: func(string) gitlab.AccessLevel { return gitlab.Maintainer },
 	})}
-	cmds := &review.Commands{API: client, Ops: door, Releases: eng, Log: quiet, Now: clk.Now}
+	cmds := &mergerequest.Commands{API: client, Ops: door, Releases: eng, Log: quiet, Now: clk.Now}
 	return &rig{t: t, gl: fake, client: client, eng: eng, cmds: cmds}
 }
 
@@ -133,15 +133,15 @@ func (r *rig) get(id string) release.Release {
 // comment posts body on MR iid as user, as the webhook would bring it,
 // runs the handler as the inbox does, and returns shipbot's reply and the
 // emoji on the comment.
-func (r *rig) comment(iid int64, user hook.User, body string) (reply string, emojis []string) {
+func (r *rig) comment(iid int64, user gitlabevent.User, body string) (reply string, emojis []string) {
 	r.t.Helper()
 	ctx := r.t.Context()
 	id, err := r.client.CreateMRNote(ctx, projectID, iid, body) // so that emoji can be awarded on it
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	n := &hook.Note{Project: hook.Project{ID: projectID, Path: project}, ID: id, Body: body, Action: "create",
-		NoteableType: "MergeRequest", MergeRequest: &hook.MergeRequestRef{IID: iid}, User: user}
+	n := &gitlabevent.Note{Project: gitlabevent.Project{ID: projectID, Path: project}, ID: id, Body: body, Action: "create",
+		NoteableType: "MergeRequest", MergeRequest: &gitlabevent.MergeRequestRef{IID: iid}, User: user}
 	changes, after := r.cmds.Handle(ctx, n)
 	if changes != nil {
 		r.t.Fatalf("%q: release commands change nothing inside the inbox transaction", body)
@@ -179,7 +179,7 @@ func TestReleaseCommands(t *testing.T) {
 	tests := []struct {
 		name   string
 		iid    int64
-		user   hook.User
+		user   gitlabevent.User
 		body   string
 		target string   // which release the command must land on: prod1, prod2 or "" for none
 		intent string   // the intent recorded there
@@ -273,7 +273,7 @@ func TestRefusalIsKeptInHistory(t *testing.T) {
 // the continue.
 func TestApprovalsByComment(t *testing.T) {
 	r := newRig(t)
-	noah := hook.User{ID: 703, Username: "noah"}
+	noah := gitlabevent.User{ID: 703, Username: "noah"}
 	r.gl.SetMember(projectID, noah.ID, int(gitlab.Maintainer))
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r.cmds.Ops = &ops.Service{Releases: r.eng, Log: quiet, Authz: authz.New(authz.Options{
@@ -400,8 +400,8 @@ func TestReleaseCommandsOff(t *testing.T) {
 func TestReleaseCommandWaitsForTheDelivery(t *testing.T) {
 	r := newRig(t)
 	rel := r.release("web", "prod1", mergedSHA, true)
-	n := &hook.Note{Project: hook.Project{ID: projectID, Path: project}, ID: 1, Body: "/rollback", Action: "create",
-		MergeRequest: &hook.MergeRequestRef{IID: mrIID}, User: maintainer}
+	n := &gitlabevent.Note{Project: gitlabevent.Project{ID: projectID, Path: project}, ID: 1, Body: "/rollback", Action: "create",
+		MergeRequest: &gitlabevent.MergeRequestRef{IID: mrIID}, User: maintainer}
 	_, after := r.cmds.Handle(t.Context(), n)
 	after(store.ErrNotFound)
 	if got := r.get(rel.ID); len(got.Intents) != len(rel.Intents) {

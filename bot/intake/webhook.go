@@ -1,8 +1,8 @@
-// Package webhook is shipbot's GitLab intake: it authenticates a delivery,
+// Package intake is shipbot's GitLab intake: it authenticates a delivery,
 // checks that it parses, stores it durably in the inbox and answers. The
 // inbox worker does everything else, so GitLab's 10-second timeout and its
 // redeliveries never cause a second deploy.
-package webhook
+package intake
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/shipbot/shipbot/bot/hook"
+	"github.com/shipbot/shipbot/bot/gitlabevent"
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
@@ -81,7 +81,7 @@ func (h *Handler) Receive(c echo.Context) error {
 	r := c.Request()
 	event := r.Header.Get("X-Gitlab-Event")
 	label := event
-	if !hook.Supported(event) {
+	if !gitlabevent.Supported(event) {
 		label = "other"
 	}
 	// GitLab sends the secret verbatim; compare in constant time so response
@@ -97,12 +97,12 @@ func (h *Handler) Receive(c echo.Context) error {
 	case err != nil:
 		return h.answer(c, label, resultError, http.StatusBadRequest, reply{Status: "rejected", Error: "could not read body"})
 	}
-	if !hook.Supported(event) {
+	if !gitlabevent.Supported(event) {
 		h.Log.Debug("ignoring webhook event", "event", event)
 		return h.answer(c, label, resultIgnored, http.StatusAccepted, reply{Status: "ignored"})
 	}
-	if _, err := hook.Decode(event, body); err != nil {
-		if errors.Is(err, hook.ErrUnsupported) {
+	if _, err := gitlabevent.Decode(event, body); err != nil {
+		if errors.Is(err, gitlabevent.ErrUnsupported) {
 			return h.answer(c, label, resultIgnored, http.StatusAccepted, reply{Status: "ignored"})
 		}
 		h.Log.Warn("malformed webhook", "event", event, "err", err)

@@ -1,8 +1,8 @@
-// Package review is shipbot's merge request face: the one comment per merge
+// Package mergerequest is shipbot's merge request face: the one comment per merge
 // request that tracks its preview, the GitLab review environment, the
 // comment commands, and the reconciler that trusts GitLab's API over its
 // webhooks.
-package review
+package mergerequest
 
 import (
 	"fmt"

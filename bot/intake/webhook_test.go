@@ -1,4 +1,4 @@
-package webhook_test
+package intake_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/shipbot/shipbot/bot/webhook"
+	"github.com/shipbot/shipbot/bot/intake"
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/test/fixtures"
 )
@@ -25,7 +25,7 @@ const secret = "hook-secret"
 type rig struct {
 	srv   *httptest.Server
 	store *store.Store
-	h     *webhook.Handler
+	h     *intake.Handler
 	woken int
 }
 
@@ -37,7 +37,7 @@ func newRig(t *testing.T) *rig {
 	}
 	t.Cleanup(func() { st.Close() })
 	r := &rig{store: st}
-	r.h = webhook.NewHandler(secret, 64<<10, st, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	r.h = intake.NewHandler(secret, 64<<10, st, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	r.h.Accepted = func() { r.woken++ }
 	e := echo.New()
 	r.h.Register(e)
@@ -48,7 +48,7 @@ func newRig(t *testing.T) *rig {
 
 func (r *rig) post(t *testing.T, event string, body []byte, headers ...string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, r.srv.URL+webhook.Path, bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, r.srv.URL+intake.Path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Gitlab-Event", event)
 	req.Header.Set("X-Gitlab-Token", secret)
@@ -157,11 +157,11 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	h := webhook.NewHandler(secret, 1<<20, st, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	h := intake.NewHandler(secret, 1<<20, st, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	e := echo.New()
 	h.Register(e)
 	for _, tok := range []string{secret, secret, "bad"} {
-		req := httptest.NewRequest(http.MethodPost, webhook.Path, bytes.NewReader(pipeline(t)))
+		req := httptest.NewRequest(http.MethodPost, intake.Path, bytes.NewReader(pipeline(t)))
 		req.Header.Set("X-Gitlab-Event", "Pipeline Hook")
 		req.Header.Set("X-Gitlab-Token", tok)
 		e.ServeHTTP(httptest.NewRecorder(), req)

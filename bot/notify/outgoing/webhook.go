@@ -1,4 +1,4 @@
-// Package webhook posts shipbot's events to HTTP endpoints as signed JSON
+// Package outgoing posts shipbot's events to HTTP endpoints as signed JSON
 // (docs/EVENTS.md): every release event, and every deploy and preview event.
 //
 // Delivery is asynchronous: Notify puts the event on a bounded in-memory
@@ -7,7 +7,7 @@
 // 429. The queue is not persisted: events still queued when shipbot stops,
 // or that find the queue full, are dropped, logged and counted. The audit
 // history in the store remains the durable record.
-package webhook
+package outgoing
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package trace_test
+package gitlabstatus_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/shipbot/shipbot/bot/gitlab"
-	"github.com/shipbot/shipbot/bot/trace"
+	"github.com/shipbot/shipbot/bot/gitlabstatus"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/release"
@@ -54,7 +54,7 @@ func (r *recorder) take() []post {
 	return out
 }
 
-func setup(t *testing.T, o trace.Options) (*fakegitlab.Server, *recorder, *trace.Tracer) {
+func setup(t *testing.T, o gitlabstatus.Options) (*fakegitlab.Server, *recorder, *gitlabstatus.Tracer) {
 	t.Helper()
 	fake := fakegitlab.New(t, token)
 	fake.SetProjectPath(project, path)
@@ -69,7 +69,7 @@ func setup(t *testing.T, o trace.Options) (*fakegitlab.Server, *recorder, *trace
 	})
 	rec := &recorder{Client: c}
 	o.API, o.GitLabURL = rec, fake.URL()+"/api/v4"
-	return fake, rec, trace.New(o)
+	return fake, rec, gitlabstatus.New(o)
 }
 
 func canary() release.Release {
@@ -93,7 +93,7 @@ func to(t *testing.T, r *release.Release, p release.Phase) {
 }
 
 // notify hands tr an event of r as it is now, failing the test on an error.
-func notify(t *testing.T, tr *trace.Tracer, r release.Release, reason release.Reason, msg string) {
+func notify(t *testing.T, tr *gitlabstatus.Tracer, r release.Release, reason release.Reason, msg string) {
 	t.Helper()
 	if err := tr.Notify(t.Context(), release.Event{Reason: reason, Release: r, Message: msg}); err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func checkPosts(t *testing.T, step string, got []post, want ...post) {
 }
 
 func TestReleaseLifecycle(t *testing.T) {
-	fake, rec, tr := setup(t, trace.Options{})
+	fake, rec, tr := setup(t, gitlabstatus.Options{})
 	pipeline := fake.URL() + "/shop/web/-/pipelines/77"
 	st := func(state, desc string) post { return post{"shipbot/prod1", state, pipeline, desc} }
 	r := canary()
@@ -181,7 +181,7 @@ func checkDeployments(t *testing.T, fake *fakegitlab.Server, status string) {
 }
 
 func TestReleaseRollback(t *testing.T) {
-	fake, rec, tr := setup(t, trace.Options{PublicURL: "https://shipbot.example.com/"})
+	fake, rec, tr := setup(t, gitlabstatus.Options{PublicURL: "https://shipbot.example.com/"})
 	page := "https://shipbot.example.com/releases/r000000000001"
 	r := canary()
 	to(t, &r, release.Progressing)
@@ -203,7 +203,7 @@ func TestReleaseRollback(t *testing.T) {
 }
 
 func TestReleaseAbortedWhileQueued(t *testing.T) {
-	fake, rec, tr := setup(t, trace.Options{})
+	fake, rec, tr := setup(t, gitlabstatus.Options{})
 	r := canary()
 	notify(t, tr, r, release.ReasonQueued, "waiting for release r0 to succeed in prod1 first")
 	r.Reason = "release r0 in prod1 ended RolledBack"
@@ -280,7 +280,7 @@ func TestReleaseStatus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := canary()
 			tc.setup(&r)
-			state, desc := trace.ReleaseStatus(release.Event{Release: r})
+			state, desc := gitlabstatus.ReleaseStatus(release.Event{Release: r})
 			if state != tc.state || desc != tc.desc {
 				t.Errorf("got %s %q, want %s %q", state, desc, tc.state, tc.desc)
 			}
@@ -302,7 +302,7 @@ func TestDeploys(t *testing.T) {
 		}
 		return ""
 	}
-	fake, rec, tr := setup(t, trace.Options{Host: host})
+	fake, rec, tr := setup(t, gitlabstatus.Options{Host: host})
 	var seen []deployer.Reason
 	n := tr.Deploys(deployer.NotifierFunc(func(_ context.Context, e deployer.Event) error {
 		seen = append(seen, e.Reason)
@@ -357,7 +357,7 @@ func TestDeploys(t *testing.T) {
 }
 
 func TestDeploysTwoClusters(t *testing.T) {
-	fake, rec, tr := setup(t, trace.Options{})
+	fake, rec, tr := setup(t, gitlabstatus.Options{})
 	n := tr.Deploys(nil)
 	send := func(reason deployer.Reason, d store.Deployment) {
 		t.Helper()
@@ -389,7 +389,7 @@ func TestDeploysTwoClusters(t *testing.T) {
 }
 
 func TestFailedPostIsRetriedByTheNextEvent(t *testing.T) {
-	fake, rec, tr := setup(t, trace.Options{})
+	fake, rec, tr := setup(t, gitlabstatus.Options{})
 	n := tr.Deploys(nil)
 	d := deployment("d000000000001", "c1", sha)
 	fake.FailNext("POST", "/projects/42/statuses", http.StatusInternalServerError)
@@ -413,7 +413,7 @@ func TestFailedPostIsRetriedByTheNextEvent(t *testing.T) {
 }
 
 // slow is a GitLab that answers nothing until the caller gives up.
-type slow struct{ trace.GitLab }
+type slow struct{ gitlabstatus.GitLab }
 
 func (slow) ProjectID(ctx context.Context, _ string) (int64, error) {
 	<-ctx.Done()
@@ -421,7 +421,7 @@ func (slow) ProjectID(ctx context.Context, _ string) (int64, error) {
 }
 
 func TestTimeout(t *testing.T) {
-	tr := trace.New(trace.Options{API: slow{}, Timeout: 50 * time.Millisecond})
+	tr := gitlabstatus.New(gitlabstatus.Options{API: slow{}, Timeout: 50 * time.Millisecond})
 	start := time.Now()
 	err := tr.Notify(t.Context(), release.Event{Reason: release.ReasonQueued, Release: canary()})
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -440,7 +440,7 @@ func TestConfigHost(t *testing.T) {
 			"prod1": {},
 		},
 	}}}
-	host := trace.ConfigHost(cfg)
+	host := gitlabstatus.ConfigHost(cfg)
 	for _, tc := range []struct{ app, env, want string }{
 		{"web", "dev", "web.dev.example.com"},
 		{"web", "prod1", "web.example.com"},
@@ -454,7 +454,7 @@ func TestConfigHost(t *testing.T) {
 }
 
 func TestStatusIsPostedWhenTheDeploymentRecordFails(t *testing.T) {
-	fake, rec, tr := setup(t, trace.Options{})
+	fake, rec, tr := setup(t, gitlabstatus.Options{})
 	fake.FailNext("POST", "/projects/42/deployments", http.StatusInternalServerError)
 	d := deployment("d000000000001", "c1", sha)
 	err := tr.Deploys(nil).Notify(t.Context(), deployer.Event{Reason: deployer.ReasonDeployStarted, Deployment: d})
