@@ -143,3 +143,29 @@ func sortedKeys(m map[string]string) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// RecordBuild records, inside tx, all that a build means: plain deploys of
+// the environments its ref maps to, staged releases when it is a tag of an
+// app with a release spec, and the previews of merge requests whose head
+// it is when it is a pipeline. It is the one place that answers "what does
+// this build do?", so the inbox that calls it decides nothing itself.
+func RecordBuild(tx *store.Tx, cfg *config.Config, b Build, now time.Time) error {
+	deps, err := Plan(cfg, b, now)
+	if err != nil {
+		return err
+	}
+	for _, d := range deps {
+		if _, err := tx.AddDeployment(d); err != nil {
+			return err
+		}
+	}
+	if b.Tag {
+		if _, err := (Releaser{Config: cfg}).Build(tx, b, now); err != nil {
+			return err
+		}
+	}
+	if b.Kind == TriggerPipeline {
+		return Previewer{Config: cfg}.BuildBranch(tx, b, now)
+	}
+	return nil
+}

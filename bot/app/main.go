@@ -38,7 +38,7 @@ type Main struct {
 	store    *store.Store
 	clusters map[string]*kube.Client
 	staged   release.ClusterMap // the same clusters, with Istio clients, for staged releases
-	releases *deployer.ReleaseRunner
+	releases *release.Runner
 	// ReleaseNotifiers receive every staged-release event (chat, outgoing
 	// webhooks); set before Run.
 	ReleaseNotifiers []release.Notifier
@@ -139,7 +139,7 @@ func (m *Main) buildEngines() (err error) {
 	if err != nil {
 		return err
 	}
-	m.releases = &deployer.ReleaseRunner{Engine: eng, Log: m.Log}
+	m.releases = &release.Runner{Engine: eng, Log: m.Log}
 	ann.note = eng.Notified
 	if m.surfaces.ops != nil {
 		m.surfaces.ops.Releases = m.releases
@@ -227,7 +227,7 @@ func (m *Main) Addr() string {
 }
 
 // Releases is the staged-release runner, for tests and the API.
-func (m *Main) Releases() *deployer.ReleaseRunner { return m.releases }
+func (m *Main) Releases() *release.Runner { return m.releases }
 
 // Store exposes the store, for tests and the CLI.
 func (m *Main) Store() *store.Store { return m.store }

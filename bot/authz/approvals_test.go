@@ -14,7 +14,6 @@ import (
 	"github.com/shipbot/shipbot/bot/authz"
 	"github.com/shipbot/shipbot/bot/gitlab"
 	"github.com/shipbot/shipbot/bot/ops"
-	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/templates"
@@ -24,7 +23,7 @@ import (
 // What shipbot wires as ops.Releases keeps approvals; without that, Act
 // fails every request that needs several approvals.
 var (
-	_ ops.Approvals = (*deployer.ReleaseRunner)(nil)
+	_ ops.Approvals = (*release.Runner)(nil)
 	_ ops.Approvals = (*release.Engine)(nil)
 )
 

@@ -137,26 +137,7 @@ func (w *Worker) changes(ev gitlabevent.Event, key string) func(*store.Tx) error
 		return w.mergeRequestBuild(ev, key, now)
 	}
 	b.DeliveryKey = key
-	return func(tx *store.Tx) error {
-		deps, err := deployer.Plan(w.Config, b, now)
-		if err != nil {
-			return err
-		}
-		for _, d := range deps {
-			if _, err := tx.AddDeployment(d); err != nil {
-				return err
-			}
-		}
-		if b.Tag {
-			if _, err := (deployer.Releaser{Config: w.Config}).Build(tx, b, now); err != nil {
-				return err
-			}
-		}
-		if b.Kind == deployer.TriggerPipeline {
-			return previews.BuildBranch(tx, b, now)
-		}
-		return nil
-	}
+	return func(tx *store.Tx) error { return deployer.RecordBuild(tx, w.Config, b, now) }
 }
 
 // mergeRequestBuild handles a successful merge request pipeline: it deploys

@@ -14,7 +14,6 @@ import (
 	"github.com/shipbot/shipbot/bot/gitlab"
 	"github.com/shipbot/shipbot/bot/gitlabevent"
 	"github.com/shipbot/shipbot/bot/ops"
-	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 )
@@ -33,7 +32,7 @@ type Releases interface {
 	Get(ctx context.Context, id string) (release.Release, error)
 }
 
-var _ Releases = (*deployer.ReleaseRunner)(nil)
+var _ Releases = (*release.Runner)(nil)
 
 // recentEnded bounds how many ended releases /status looks through for the
 // merge request's own, each costing a GitLab call per commit.

@@ -1,0 +1,202 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/shipbot/shipbot/deployer/store"
+)
+
+// Runner steps the releases in the store: it resumes the active ones
+// at start, steps a release again when it asked to be, when an intent is
+// recorded on it and when one it waits for ends. It implements what the
+// surfaces need (ops.Releases) by recording intents and waking the
+type Runner struct {
+	Engine *Engine
+	Log    *slog.Logger
+	// Retry is how long to wait after a step fails; 5s when 0.
+	Retry time.Duration
+
+	mu      sync.Mutex
+	ctx     context.Context
+	running map[string]bool // a goroutine is stepping it
+	again   map[string]bool // step once more when the current step returns
+	timers  map[string]*time.Timer
+	wg      sync.WaitGroup
+	rescan  chan struct{}
+}
+
+// Run steps releases until ctx ends, then waits for the steps in hand.
+func (rr *Runner) Run(ctx context.Context) error {
+	rr.mu.Lock()
+	rr.ctx = ctx
+	rr.running, rr.again, rr.timers = map[string]bool{}, map[string]bool{}, map[string]*time.Timer{}
+	if rr.rescan == nil {
+		rr.rescan = make(chan struct{}, 1)
+	}
+	rr.mu.Unlock()
+	defer func() {
+		rr.mu.Lock()
+		for _, t := range rr.timers {
+			t.Stop()
+		}
+		rr.mu.Unlock()
+		rr.wg.Wait()
+	}()
+	for {
+		rr.scan(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-rr.rescan:
+		}
+	}
+}
+
+// Wake looks for releases to step: new ones, and those waiting on others.
+func (rr *Runner) Wake() {
+	rr.mu.Lock()
+	if rr.rescan == nil {
+		rr.rescan = make(chan struct{}, 1)
+	}
+	ch := rr.rescan
+	rr.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (rr *Runner) scan(ctx context.Context) {
+	active, err := rr.Engine.Active(ctx)
+	if err != nil {
+		rr.log().Error("list active releases", "err", err)
+		return
+	}
+	for _, r := range active {
+		rr.Kick(r.ID)
+	}
+}
+
+// Kick steps release id now, or once more after the step in hand.
+func (rr *Runner) Kick(id string) {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if rr.ctx == nil || rr.ctx.Err() != nil {
+		return
+	}
+	if t := rr.timers[id]; t != nil {
+		t.Stop()
+		delete(rr.timers, id)
+	}
+	if rr.running[id] {
+		rr.again[id] = true
+		return
+	}
+	rr.running[id] = true
+	rr.wg.Add(1)
+	go rr.loop(rr.ctx, id)
+}
+
+// loop steps one release until it waits, then arms what wakes it next.
+func (rr *Runner) loop(ctx context.Context, id string) {
+	defer rr.wg.Done()
+	for {
+		res, err := rr.Engine.Step(ctx, id)
+		var after time.Duration
+		switch {
+		case ctx.Err() != nil:
+		case errors.Is(err, store.ErrNotFound):
+			rr.log().Warn("release vanished", "release", id)
+		case err != nil:
+			after = rr.retry()
+			rr.log().Error("release step failed; will retry", "release", id, "retry", after, "err", err)
+		case res.Done:
+			rr.Wake() // those queued behind it may start
+		default:
+			after = res.RequeueAfter
+		}
+		rr.mu.Lock()
+		if rr.again[id] && ctx.Err() == nil {
+			delete(rr.again, id)
+			rr.mu.Unlock()
+			continue
+		}
+		delete(rr.running, id)
+		if after > 0 && ctx.Err() == nil {
+			rr.timers[id] = time.AfterFunc(after, func() { rr.Kick(id) })
+			if err == nil && res.Rollout != nil {
+				rr.awaitRollout(ctx, id, *res.Rollout, after)
+			}
+		}
+		rr.mu.Unlock()
+		return
+	}
+}
+
+// awaitRollout steps release id as soon as the Deployment it waits for has
+// rolled out, instead of at its next poll; the timer still steps it if the
+// watch sees nothing. Called with rr.mu held.
+func (rr *Runner) awaitRollout(ctx context.Context, id string, p Rollout, within time.Duration) {
+	rr.wg.Add(1)
+	go func() {
+		defer rr.wg.Done()
+		ctx, cancel := context.WithTimeout(ctx, within)
+		defer cancel()
+		ok, err := rr.Engine.AwaitRollout(ctx, p)
+		if err != nil && ctx.Err() == nil {
+			rr.log().Debug("watch rollout; the poll steps it", "release", id, "err", err)
+		}
+		if ok {
+			rr.Kick(id)
+		}
+	}()
+}
+
+func (rr *Runner) retry() time.Duration {
+	if rr.Retry > 0 {
+		return rr.Retry
+	}
+	return 5 * time.Second
+}
+
+func (rr *Runner) log() *slog.Logger {
+	if rr.Log == nil {
+		return slog.Default()
+	}
+	return rr.Log
+}
+
+// List lists releases, newest first.
+func (rr *Runner) List(ctx context.Context, f Filter) ([]Release, error) {
+	return rr.Engine.List(ctx, f)
+}
+
+// Get reads a
+func (rr *Runner) Get(ctx context.Context, id string) (Release, error) {
+	return rr.Engine.Get(ctx, id)
+}
+
+// Record records an intent and steps the release at once.
+func (rr *Runner) Record(ctx context.Context, id string, in Intent) (Release, error) {
+	r, err := rr.Engine.Record(ctx, id, in)
+	if err == nil {
+		rr.Kick(id)
+	}
+	return r, err
+}
+
+// Refused keeps a refused intent in the release's audit history.
+func (rr *Runner) Refused(ctx context.Context, id string, f Refusal) (Release, error) {
+	return rr.Engine.Refused(ctx, id, f)
+}
+
+// Approved keeps one person's approval in the release's audit history and
+// returns who has approved the same intent so far. It steps nothing: the
+// intent is recorded, with Record, once enough people have approved.
+func (rr *Runner) Approved(ctx context.Context, id string, a Approval) (Release, []string, error) {
+	return rr.Engine.Approved(ctx, id, a)
+}
