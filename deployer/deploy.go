@@ -29,7 +29,7 @@ const (
 
 // deploy runs one deployment to its end and records the outcome. Every step
 // is idempotent, so a deployment resumed after a crash simply runs again.
-func (e *Engine) deploy(ctx context.Context, d store.Deployment) {
+func (e *DeployRunner) deploy(ctx context.Context, d store.Deployment) {
 	if d.Preview != "" {
 		if _, stale := e.previewCurrent(d); stale != "" {
 			e.finish(ctx, d, store.StatusSuperseded, stale, ReasonDeploySuperseded)
@@ -67,7 +67,7 @@ func (e *Engine) deploy(ctx context.Context, d store.Deployment) {
 // endPreview records a preview deploy's outcome on its preview. A deploy
 // that went stale on the way still ends: its preview leaves "deploying" and
 // the event says so, so that nothing it opened on GitLab stays running.
-func (e *Engine) endPreview(ctx context.Context, d store.Deployment, err error) {
+func (e *DeployRunner) endPreview(ctx context.Context, d store.Deployment, err error) {
 	var done bool
 	if err != nil {
 		done = e.setPreview(ctx, d, ReasonPreviewFailed, func(p *store.Preview) { p.Status, p.Reason = store.PreviewFailed, err.Error() })
@@ -86,7 +86,7 @@ func (e *Engine) endPreview(ctx context.Context, d store.Deployment, err error) 
 }
 
 // finish records a deployment's end and reports it.
-func (e *Engine) finish(ctx context.Context, d store.Deployment, status store.Status, reason string, ev Reason) {
+func (e *DeployRunner) finish(ctx context.Context, d store.Deployment, status store.Status, reason string, ev Reason) {
 	d.Status, d.Reason, d.Finished = status, reason, e.now()
 	if d.Started.IsZero() {
 		d.Started = d.Finished
@@ -99,7 +99,7 @@ func (e *Engine) finish(ctx context.Context, d store.Deployment, status store.St
 }
 
 // rollout renders, applies and waits.
-func (e *Engine) rollout(ctx context.Context, d store.Deployment) error {
+func (e *DeployRunner) rollout(ctx context.Context, d store.Deployment) error {
 	app, ok := e.cfg.App(d.App)
 	if !ok {
 		return fmt.Errorf("app %s is no longer configured", d.App)
@@ -139,7 +139,7 @@ func (e *Engine) rollout(ctx context.Context, d store.Deployment) error {
 
 // Render produces the objects of one deployment, stamped with its
 // traceability annotations.
-func (e *Engine) Render(app config.App, d store.Deployment) ([]*unstructured.Unstructured, error) {
+func (e *DeployRunner) Render(app config.App, d store.Deployment) ([]*unstructured.Unstructured, error) {
 	t := e.templates[app.Name]
 	if t == nil {
 		return nil, fmt.Errorf("app %s has no template loaded", app.Name)

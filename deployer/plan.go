@@ -57,7 +57,7 @@ func Plan(cfg *config.Config, b Build, now time.Time) ([]store.Deployment, error
 				continue
 			}
 			if _, ok := staged(app, env.Name, b); ok {
-				continue // a staged release, see Releaser
+				continue // a staged release, see stagedReleases
 			}
 			image, err := app.ImageFor(config.ImageData{Project: b.Project, App: app.Name, SHA: b.SHA, ShortSHA: short(b.SHA), Ref: b.Ref, Environment: env.Name})
 			if err != nil {
@@ -160,7 +160,7 @@ func RecordBuild(tx *store.Tx, cfg *config.Config, b Build, now time.Time) error
 		}
 	}
 	if b.Tag {
-		if _, err := (Releaser{Config: cfg}).Build(tx, b, now); err != nil {
+		if _, err := (stagedReleases{Config: cfg}).Build(tx, b, now); err != nil {
 			return err
 		}
 	}

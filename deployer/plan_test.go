@@ -32,7 +32,7 @@ func TestPlan(t *testing.T) {
 		{"feature pipeline", Build{Kind: TriggerPipeline, Project: "shop/web", Ref: "feature-login-v2"}, []string{"feature/nonprod"}},
 		{"release pipeline", Build{Kind: TriggerPipeline, Project: "shop/web", Ref: "release-2.1"}, []string{"release/nonprod"}},
 		// A tag build for an app with a staged strategy belongs to the release
-		// engine (see Releaser); Plan leaves it alone.
+		// engine (see stagedReleases); Plan leaves it alone.
 		{"staged tag build is left to the release engine", Build{Kind: TriggerPipeline, Project: "shop/web", Ref: "v1.4.0", Tag: true}, nil},
 		{"a branch named like a tag is not a tag", Build{Kind: TriggerPipeline, Project: "shop/web", Ref: "v1.4.0"}, nil},
 		{"unmapped branch", Build{Kind: TriggerPipeline, Project: "shop/web", Ref: "main"}, nil},

@@ -19,7 +19,7 @@ const namespaceGone = 3 * time.Minute
 // previewCurrent re-reads a preview deployment's record: a deployment runs
 // only while its preview is wanted and its sha is still the merge request's
 // head, so an older pipeline can never overwrite a newer deploy.
-func (e *Engine) previewCurrent(d store.Deployment) (store.Preview, string) {
+func (e *DeployRunner) previewCurrent(d store.Deployment) (store.Preview, string) {
 	rec, err := e.store.Preview(d.Preview)
 	switch {
 	case err != nil:
@@ -34,7 +34,7 @@ func (e *Engine) previewCurrent(d store.Deployment) (store.Preview, string) {
 
 // setPreview updates a preview's status when the deployment is still its
 // current one, and reports the event. It says whether it did.
-func (e *Engine) setPreview(ctx context.Context, d store.Deployment, reason Reason, f func(*store.Preview)) bool {
+func (e *DeployRunner) setPreview(ctx context.Context, d store.Deployment, reason Reason, f func(*store.Preview)) bool {
 	rec, err := e.store.UpdatePreview(d.Preview, func(p *store.Preview) error {
 		if !p.Wanted || p.HeadSHA != d.SHA {
 			return errStale
@@ -56,7 +56,7 @@ func (e *Engine) setPreview(ctx context.Context, d store.Deployment, reason Reas
 // stalePreview ends a preview deploy that is no longer the preview's
 // current one. A preview left "deploying" by it waits for the new head's
 // pipeline instead; a stopped one is the teardown's to finish.
-func (e *Engine) stalePreview(ctx context.Context, d store.Deployment) {
+func (e *DeployRunner) stalePreview(ctx context.Context, d store.Deployment) {
 	var why string
 	rec, err := e.store.UpdatePreview(d.Preview, func(p *store.Preview) error {
 		why = "the preview was stopped (" + p.StopReason + ")"
@@ -80,7 +80,7 @@ var errStale = errors.New("superseded")
 
 // previewParams are an app's preview-environment parameters plus what makes
 // them the MR's own: one replica and a host of its own.
-func (e *Engine) previewParams(app config.App, p config.Params, iid int64) config.Params {
+func (e *DeployRunner) previewParams(app config.App, p config.Params, iid int64) config.Params {
 	one := int32(1)
 	p.Replicas = &one
 	p.Host = PreviewHost(app.Name, iid, e.cfg.Previews.Domain)
@@ -89,7 +89,7 @@ func (e *Engine) previewParams(app config.App, p config.Params, iid int64) confi
 
 // ensurePreviewNamespace creates or updates the namespace with its labels,
 // quota and limit range.
-func (e *Engine) ensurePreviewNamespace(ctx context.Context, rec store.Preview) error {
+func (e *DeployRunner) ensurePreviewNamespace(ctx context.Context, rec store.Preview) error {
 	pc := e.cfg.Previews
 	spec, err := namespaceSpec(rec, pc)
 	if err != nil {
@@ -130,7 +130,7 @@ func namespaceSpec(rec store.Preview, pc config.Previews) (kube.NamespaceSpec, e
 // sweepPreviews removes what should not be there: previews marked for
 // removal, idle ones past their TTL, and labelled namespaces with no wanted
 // preview (a lost store, a missed webhook). It starts one teardown per preview.
-func (e *Engine) sweepPreviews(ctx context.Context) {
+func (e *DeployRunner) sweepPreviews(ctx context.Context) {
 	if !(Previewer{Config: e.cfg}).Enabled() {
 		return
 	}
@@ -152,7 +152,7 @@ func (e *Engine) sweepPreviews(ctx context.Context) {
 }
 
 // startOrphanSweep runs sweepOrphans in the background once per GC interval.
-func (e *Engine) startOrphanSweep(ctx context.Context) {
+func (e *DeployRunner) startOrphanSweep(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.running["orphans"] || e.now().Sub(e.lastOrphanSweep) < e.cfg.Previews.GCInterval.Duration {
@@ -169,7 +169,7 @@ func (e *Engine) startOrphanSweep(ctx context.Context) {
 	}()
 }
 
-func (e *Engine) expire(rec store.Preview) store.Preview {
+func (e *DeployRunner) expire(rec store.Preview) store.Preview {
 	out, err := e.store.UpdatePreview(rec.Key, func(p *store.Preview) error {
 		p.Wanted, p.StopReason = false, StopTTL
 		return nil
@@ -193,7 +193,7 @@ func hasLabel(labels []string, want string) bool {
 
 // startTeardown removes a preview unless a deploy into it is in hand; the
 // next sweep tries again then.
-func (e *Engine) startTeardown(ctx context.Context, rec store.Preview) {
+func (e *DeployRunner) startTeardown(ctx context.Context, rec store.Preview) {
 	lock := "preview/" + rec.Key
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -212,7 +212,7 @@ func (e *Engine) startTeardown(ctx context.Context, rec store.Preview) {
 }
 
 // busyNamespace reports whether a deploy into ns runs; callers hold e.mu.
-func (e *Engine) busyNamespace(ns string) bool {
+func (e *DeployRunner) busyNamespace(ns string) bool {
 	for target, busy := range e.running {
 		if busy && strings.HasSuffix(target, "/"+ns) {
 			return true
@@ -221,7 +221,7 @@ func (e *Engine) busyNamespace(ns string) bool {
 	return false
 }
 
-func (e *Engine) teardown(ctx context.Context, rec store.Preview) {
+func (e *DeployRunner) teardown(ctx context.Context, rec store.Preview) {
 	rec, err := e.store.UpdatePreview(rec.Key, func(p *store.Preview) error {
 		p.Status = store.PreviewStopping
 		return nil
@@ -258,7 +258,7 @@ func (e *Engine) teardown(ctx context.Context, rec store.Preview) {
 const orphanMinAge = time.Minute
 
 // sweepOrphans deletes labelled preview namespaces that no preview claims.
-func (e *Engine) sweepOrphans(ctx context.Context) {
+func (e *DeployRunner) sweepOrphans(ctx context.Context) {
 	cluster, _ := e.cfg.PreviewCluster()
 	client := e.clusters[cluster]
 	if client == nil {

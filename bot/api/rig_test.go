@@ -33,7 +33,7 @@ var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 type rig struct {
 	srv    *httptest.Server
 	store  *store.Store
-	engine *release.Engine
+	engine *release.Stepper
 	clock  *fakeclock.Clock // the engine's and the API's, moved by hand
 }
 
@@ -46,7 +46,7 @@ func newRig(t *testing.T, tok string) *rig {
 	t.Cleanup(func() { st.Close() })
 	clk := fakeclock.New(t0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := release.New(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: clk, Log: log})
+	eng, err := release.NewStepper(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: clk, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ type Main struct {
 	store    *store.Store
 	clusters map[string]*kube.Client
 	staged   release.ClusterMap // the same clusters, with Istio clients, for staged releases
-	releases *release.Runner
+	releases *release.Scheduler
 	// ReleaseNotifiers receive every staged-release event (chat, outgoing
 	// webhooks); set before Run.
 	ReleaseNotifiers []release.Notifier
@@ -51,7 +51,7 @@ type Main struct {
 	gitlab      *gitlab.Client       // nil without a GitLab token
 	tracer      *gitlabstatus.Tracer // commit statuses and environments; nil without a GitLab token
 	notifier    deployer.Notifier
-	engine      *deployer.Engine
+	engine      *deployer.DeployRunner
 	worker      *inbox.Worker
 	echo        *echo.Echo
 	listener    net.Listener
@@ -119,7 +119,7 @@ func (m *Main) buildEngines() (err error) {
 	if m.notifier != nil {
 		deployNotifiers = append([]deployer.Notifier{m.notifier}, deployNotifiers...)
 	}
-	m.engine, err = deployer.NewEngine(deployer.Options{
+	m.engine, err = deployer.NewDeployRunner(deployer.Options{
 		Config: m.Config, Store: m.store, Clusters: m.clusters, Log: m.Log, Now: m.Now, Registry: m.registry,
 		Notifier: deployFanout(deployNotifiers),
 	})
@@ -133,13 +133,13 @@ func (m *Main) buildEngines() (err error) {
 	for _, n := range m.ReleaseNotifiers {
 		ann.notifiers = append(ann.notifiers, namedNotifier{"custom", n})
 	}
-	eng, err := release.New(release.Options{Store: m.store, Clusters: m.staged, Log: m.Log,
+	eng, err := release.NewStepper(release.Options{Store: m.store, Clusters: m.staged, Log: m.Log,
 		Notifier: ann,
 		Clock:    clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
 	if err != nil {
 		return err
 	}
-	m.releases = &release.Runner{Engine: eng, Log: m.Log}
+	m.releases = &release.Scheduler{Stepper: eng, Log: m.Log}
 	ann.note = eng.Notified
 	if m.surfaces.ops != nil {
 		m.surfaces.ops.Releases = m.releases
@@ -186,7 +186,7 @@ func (m *Main) connectGitLab() error {
 func (m *Main) start(ctx context.Context) {
 	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if _, ok := m.Config.PreviewEnvironment(); ok && m.gitlab != nil {
-		r := &mergerequest.Reconciler{API: m.gitlab, Store: m.store, Engine: m.engine, Log: m.Log, Now: m.Now}
+		r := &mergerequest.Reconciler{API: m.gitlab, Store: m.store, Deploys: m.engine, Log: m.Log, Now: m.Now}
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); r.Run(ctx, m.Config.Previews.GCInterval.Duration) }()
 	}
@@ -195,12 +195,12 @@ func (m *Main) start(ctx context.Context) {
 		go func() { defer m.wg.Done(); f() }()
 	})
 	m.wg.Add(1)
-	go func() { defer m.wg.Done(); m.releases.Engine.RunRetire(ctx, time.Minute) }()
+	go func() { defer m.wg.Done(); m.releases.Stepper.RunRetire(ctx, time.Minute) }()
 	if r := m.Config.Notify.RemindPaused; !r.Off {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			m.releases.Engine.RunReminders(ctx, release.Reminders{After: r.After.Duration, Every: r.Every.Duration}, time.Minute)
+			m.releases.Stepper.RunReminders(ctx, release.Reminders{After: r.After.Duration, Every: r.Every.Duration}, time.Minute)
 		}()
 	}
 	m.wg.Add(4)
@@ -227,7 +227,7 @@ func (m *Main) Addr() string {
 }
 
 // Releases is the staged-release runner, for tests and the API.
-func (m *Main) Releases() *release.Runner { return m.releases }
+func (m *Main) Releases() *release.Scheduler { return m.releases }
 
 // Store exposes the store, for tests and the CLI.
 func (m *Main) Store() *store.Store { return m.store }

@@ -23,8 +23,8 @@ import (
 // What shipbot wires as ops.Releases keeps approvals; without that, Act
 // fails every request that needs several approvals.
 var (
-	_ ops.Approvals = (*release.Runner)(nil)
-	_ ops.Approvals = (*release.Engine)(nil)
+	_ ops.Approvals = (*release.Scheduler)(nil)
+	_ ops.Approvals = (*release.Stepper)(nil)
 )
 
 // rig is ops.Service as shipbot wires it: a real Authorizer in front of a
@@ -36,7 +36,7 @@ type rig struct {
 	path string
 	opts authz.Options
 	st   *store.Store
-	eng  *release.Engine
+	eng  *release.Stepper
 	ops  *ops.Service
 }
 
@@ -60,7 +60,7 @@ func (g *rig) open() {
 		g.t.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := release.New(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: g.clk, Log: quiet})
+	eng, err := release.NewStepper(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: g.clk, Log: quiet})
 	if err != nil {
 		g.t.Fatal(err)
 	}

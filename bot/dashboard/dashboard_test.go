@@ -31,7 +31,7 @@ func (c fixedClock) Now() time.Time { return time.Time(c) }
 type rig struct {
 	srv    *httptest.Server
 	store  *store.Store
-	engine *release.Engine
+	engine *release.Stepper
 }
 
 func newRig(t *testing.T, access dashboard.Access) *rig {
@@ -42,7 +42,7 @@ func newRig(t *testing.T, access dashboard.Access) *rig {
 	}
 	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := release.New(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: fixedClock(t0), Log: log})
+	eng, err := release.NewStepper(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: fixedClock(t0), Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
-// Engine is the part of the deploy engine the worker needs.
-type Engine interface{ Wake() }
+// Waker is the part of the deploy engine the worker needs.
+type Waker interface{ Wake() }
 
 // Notes handles merge request comments. It may call GitLab (authorize,
 // react) and returns the store changes the command asks for, and what to do
@@ -26,13 +26,13 @@ type Notes interface {
 
 // Worker processes deliveries one at a time, oldest first.
 type Worker struct {
-	Config *config.Config
-	Store  *store.Store
-	Engine Engine
-	Notes  Notes // nil: comments are ignored
+	Config  *config.Config
+	Store   *store.Store
+	Deploys Waker
+	Notes   Notes // nil: comments are ignored
 	// Releases is woken after a delivery that may have started or stopped
 	// staged releases; nil when none are configured.
-	Releases Engine
+	Releases Waker
 	Log      *slog.Logger
 	Now      func() time.Time
 
@@ -40,8 +40,8 @@ type Worker struct {
 }
 
 // NewWorker builds a worker.
-func NewWorker(cfg *config.Config, st *store.Store, eng Engine, log *slog.Logger) *Worker {
-	return &Worker{Config: cfg, Store: st, Engine: eng, Log: log, Now: time.Now, wake: make(chan struct{}, 1)}
+func NewWorker(cfg *config.Config, st *store.Store, eng Waker, log *slog.Logger) *Worker {
+	return &Worker{Config: cfg, Store: st, Deploys: eng, Log: log, Now: time.Now, wake: make(chan struct{}, 1)}
 }
 
 // Wake tells the worker a delivery is waiting.
@@ -117,7 +117,7 @@ func (w *Worker) process(ctx context.Context, d store.Delivery) {
 		log.Info("deployment queued", "deployment", r.ID, "app", r.App, "env", r.Environment, "cluster", r.Cluster, "namespace", r.Namespace, "sha", r.SHA)
 	}
 	// Previews may have been stopped too: the engine looks either way.
-	w.Engine.Wake()
+	w.Deploys.Wake()
 	if w.Releases != nil {
 		w.Releases.Wake()
 	}

@@ -15,11 +15,11 @@ import (
 // GitLab's API. GitLab skips push hooks for pushes of more than three refs
 // and disables hooks that keep failing, so webhooks alone would leak previews.
 type Reconciler struct {
-	API    GitLab
-	Store  *store.Store
-	Engine interface{ Wake() }
-	Log    *slog.Logger
-	Now    func() time.Time
+	API     GitLab
+	Store   *store.Store
+	Deploys interface{ Wake() }
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Run reconciles every interval until ctx ends.
@@ -62,7 +62,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if changed {
-		r.Engine.Wake()
+		r.Deploys.Wake()
 	}
 	return errors.Join(errs...)
 }

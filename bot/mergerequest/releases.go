@@ -32,7 +32,7 @@ type Releases interface {
 	Get(ctx context.Context, id string) (release.Release, error)
 }
 
-var _ Releases = (*release.Runner)(nil)
+var _ Releases = (*release.Scheduler)(nil)
 
 // recentEnded bounds how many ended releases /status looks through for the
 // merge request's own, each costing a GitLab call per commit.

@@ -51,7 +51,7 @@ type rig struct {
 	t      *testing.T
 	gl     *fakegitlab.Server
 	client *gitlab.Client
-	eng    *release.Engine
+	eng    *release.Stepper
 	cmds   *mergerequest.Commands
 }
 
@@ -77,7 +77,7 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(func() { st.Close() })
 	clk := &clock{t: t0}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := release.New(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: clk, Log: quiet})
+	eng, err := release.NewStepper(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: clk, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 type apiRig struct {
 	url    string
 	store  *store.Store
-	engine *release.Engine
+	engine *release.Stepper
 	clock  *fakeclock.Clock // the engine's, the API's and the CLI's, moved by hand
 }
 
@@ -44,7 +44,7 @@ func newAPIRig(t *testing.T) *apiRig {
 	t.Cleanup(func() { st.Close() })
 	clk := fakeclock.New(t0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := release.New(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: clk, Log: log})
+	eng, err := release.NewStepper(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: clk, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,7 +127,7 @@ func sameUser(name string) func(string) bool {
 // Release.Approve). Surfaces call it, after their authorization check, in
 // environments that want several people to approve; once enough have,
 // they record the intent with Record.
-func (e *Engine) Approved(ctx context.Context, id string, a Approval) (Release, []string, error) {
+func (e *Stepper) Approved(ctx context.Context, id string, a Approval) (Release, []string, error) {
 	if err := ctx.Err(); err != nil {
 		return Release{}, nil, err
 	}

@@ -155,12 +155,12 @@ func TestApproveRefusesWhatTheReleaseCannotTake(t *testing.T) {
 func TestApprovedIsStoredAndSurvivesAStepAndARestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	clock := fakeclock.New(t0)
-	open := func() (*store.Store, *Engine) {
+	open := func() (*store.Store, *Stepper) {
 		st, err := store.Open(path, store.Options{LockTimeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := New(Options{Store: st, Clusters: ClusterMap{}, Clock: clock, Log: testLogger()})
+		e, err := NewStepper(Options{Store: st, Clusters: ClusterMap{}, Clock: clock, Log: testLogger()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,7 @@ type Rollout struct {
 // it, and reports true; it reports false if ctx ends first. A runner uses it
 // to step a release as soon as its pods are available, as a controller's
 // informer would, rather than up to a poll later.
-func (e *Engine) AwaitRollout(ctx context.Context, p Rollout) (bool, error) {
+func (e *Stepper) AwaitRollout(ctx context.Context, p Rollout) (bool, error) {
 	c, err := e.clusters.Cluster(ctx, p.Cluster)
 	if err != nil {
 		return false, err

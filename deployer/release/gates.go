@@ -135,7 +135,7 @@ type gatePayload struct {
 }
 
 // evaluate runs one evaluation of a gate and updates its check.
-func (e *Engine) evaluate(ctx context.Context, r *Release, g Gate, c *Check) {
+func (e *Stepper) evaluate(ctx context.Context, r *Release, g Gate, c *Check) {
 	now := e.clock.Now()
 	c.Runs++
 	switch {
@@ -148,7 +148,7 @@ func (e *Engine) evaluate(ctx context.Context, r *Release, g Gate, c *Check) {
 	}
 }
 
-func (e *Engine) evalHTTP(ctx context.Context, r *Release, g Gate, c *Check, now time.Time) {
+func (e *Stepper) evalHTTP(ctx context.Context, r *Release, g Gate, c *Check, now time.Time) {
 	h := g.HTTP
 	timeout, interval := orDefault(h.Timeout, 10*time.Minute), orDefault(h.Interval, 10*time.Second)
 	code, msg := e.postGate(ctx, h.URL, gatePayload{
@@ -174,7 +174,7 @@ func (e *Engine) evalHTTP(ctx context.Context, r *Release, g Gate, c *Check, now
 }
 
 // postGate returns the HTTP status (0 if there was none) and a short message.
-func (e *Engine) postGate(ctx context.Context, hook string, p gatePayload) (int, string) {
+func (e *Stepper) postGate(ctx context.Context, hook string, p gatePayload) (int, string) {
 	body, _ := json.Marshal(p) // plain strings and numbers: cannot fail
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -38,7 +38,7 @@ type harness struct {
 	clock   *fakeclock.Clock
 	cluster *Cluster
 	st      *store.Store
-	e       *Engine
+	e       *Stepper
 
 	mu       sync.Mutex
 	events   []Event
@@ -66,7 +66,7 @@ func (h *harness) open() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	e, err := New(Options{
+	e, err := NewStepper(Options{
 		Store: st, Clusters: ClusterMap{"local": h.cluster}, Clock: h.clock,
 		Notifier: NotifierFunc(h.notify), Log: testLogger(),
 	})

@@ -12,7 +12,7 @@ const EntryNotified EntryKind = "notified"
 
 // Notified appends what became of an event's notifications to release
 // id's history, in one transaction; a step running meanwhile keeps it.
-func (e *Engine) Notified(ctx context.Context, id string, at time.Time, msg string) error {
+func (e *Stepper) Notified(ctx context.Context, id string, at time.Time, msg string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

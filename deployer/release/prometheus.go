@@ -16,7 +16,7 @@ import (
 // evalPrometheus runs one evaluation of a Prometheus gate. The gate passes
 // once Duration has elapsed since its first run with fewer than FailureLimit
 // failed runs; it fails as soon as the limit is reached.
-func (e *Engine) evalPrometheus(ctx context.Context, p *PrometheusGate, c *Check, now time.Time) {
+func (e *Stepper) evalPrometheus(ctx context.Context, p *PrometheusGate, c *Check, now time.Time) {
 	interval := orDefault(p.Interval, time.Minute)
 	duration := orDefault(p.Duration, interval)
 	limit := max(p.FailureLimit, 1)
@@ -78,7 +78,7 @@ var errNoData = errors.New("query returned no data")
 
 // queryPrometheus runs an instant query at the server's current time and
 // returns its single value (a scalar, or a vector of exactly one sample).
-func (e *Engine) queryPrometheus(ctx context.Context, address, query string) (float64, error) {
+func (e *Stepper) queryPrometheus(ctx context.Context, address, query string) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	u := strings.TrimRight(address, "/") + "/api/v1/query?" + url.Values{"query": {query}}.Encode()

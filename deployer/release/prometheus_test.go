@@ -69,7 +69,7 @@ func freeLoopbackAddr(t *testing.T) string {
 }
 
 // waitForValue waits until Prometheus has scraped the gauge at v.
-func waitForValue(t *testing.T, e *Engine, address string, v float64) {
+func waitForValue(t *testing.T, e *Stepper, address string, v float64) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -125,7 +125,7 @@ func TestPrometheusGate(t *testing.T) {
 }
 
 func TestPrometheusValueParsing(t *testing.T) {
-	e := &Engine{http: http.DefaultClient}
+	e := &Stepper{http: http.DefaultClient}
 	tests := []struct {
 		name, body string
 		want       float64

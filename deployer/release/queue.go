@@ -101,7 +101,7 @@ func (s *stepper) resolveFrom(ctx context.Context) error {
 // Serving is the revision that the last ended release of app in env on
 // cluster left serving, ignoring release except (ids sort by creation) and
 // releases that ended before they acted. It is zero when there was none.
-func (e *Engine) Serving(ctx context.Context, app, env, cluster, except string) (Revision, error) {
+func (e *Stepper) Serving(ctx context.Context, app, env, cluster, except string) (Revision, error) {
 	var last *Release
 	err := e.store.Releases(func(id string, raw []byte) error {
 		if err := ctx.Err(); err != nil {

@@ -92,7 +92,7 @@ func (e Entry) same(o Entry) bool {
 
 // Refused keeps a refused intent in release id's audit history, in one
 // transaction. Surfaces call it when their authorization check says no.
-func (e *Engine) Refused(ctx context.Context, id string, f Refusal) (Release, error) {
+func (e *Stepper) Refused(ctx context.Context, id string, f Refusal) (Release, error) {
 	if err := ctx.Err(); err != nil {
 		return Release{}, err
 	}

@@ -3,7 +3,7 @@
 // replica groups behind one Service, blue-green or a plain rolling update.
 //
 // A Release is data. Surfaces (chat, MR comments, CLI, API) only record
-// intents on it; the Engine acts on them in Step, an ordered pipeline of
+// intents on it; the Stepper acts on them in Step, an ordered pipeline of
 // idempotent actions that persists after each one, so a crash anywhere is
 // resumed by the next Step, by this process or the next.
 package release

@@ -71,7 +71,7 @@ func (s Reminders) due(r Release, now time.Time) (bool, time.Time) {
 // transaction, then sends a StillPaused event. A crash between the two
 // loses that reminder rather than sending it twice. It returns the time of
 // the next reminder due, zero when none is.
-func (e *Engine) Remind(ctx context.Context, s Reminders) (time.Time, error) {
+func (e *Stepper) Remind(ctx context.Context, s Reminders) (time.Time, error) {
 	active, err := e.Active(ctx)
 	if err != nil {
 		return time.Time{}, err
@@ -127,7 +127,7 @@ var errNotDue = errors.New("reminder not due")
 
 // RunReminders calls Remind until ctx ends: when the next reminder is due,
 // and at least every check so that new pauses are seen.
-func (e *Engine) RunReminders(ctx context.Context, s Reminders, check time.Duration) {
+func (e *Stepper) RunReminders(ctx context.Context, s Reminders, check time.Duration) {
 	if s.After <= 0 {
 		return
 	}

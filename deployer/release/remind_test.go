@@ -22,11 +22,11 @@ type reminderRig struct {
 	events []Event
 }
 
-func newReminderRig(t *testing.T) (*reminderRig, func() *Engine) {
+func newReminderRig(t *testing.T) (*reminderRig, func() *Stepper) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "db")
 	rig := &reminderRig{clock: fakeclock.New(t0)}
-	open := func() *Engine {
+	open := func() *Stepper {
 		if rig.st != nil {
 			rig.st.Close()
 		}
@@ -35,7 +35,7 @@ func newReminderRig(t *testing.T) (*reminderRig, func() *Engine) {
 			t.Fatal(err)
 		}
 		rig.st = st
-		e, err := New(Options{Store: st, Clusters: ClusterMap{}, Clock: rig.clock, Log: testLogger(),
+		e, err := NewStepper(Options{Store: st, Clusters: ClusterMap{}, Clock: rig.clock, Log: testLogger(),
 			Notifier: NotifierFunc(func(_ context.Context, ev Event) error {
 				rig.mu.Lock()
 				defer rig.mu.Unlock()

@@ -60,7 +60,7 @@ func targetOf(r Release) target { return target{r.App, r.Environment, r.Cluster,
 // from or to, or the one the target's latest ended release left serving. A
 // Deployment someone scaled up again since is left alone. It returns when
 // the next one is due, zero when none is.
-func (e *Engine) Retire(ctx context.Context) (time.Time, error) {
+func (e *Stepper) Retire(ctx context.Context) (time.Time, error) {
 	var all []Release
 	err := e.store.Releases(func(_ string, raw []byte) error {
 		r, err := e.decode(raw)
@@ -124,7 +124,7 @@ func (e *Engine) Retire(ctx context.Context) (time.Time, error) {
 
 // retire deletes gone's Deployment if it is still shipbot's and still at 0
 // replicas, and says what it did.
-func (e *Engine) retire(ctx context.Context, r Release, gone Revision) (string, error) {
+func (e *Stepper) retire(ctx context.Context, r Release, gone Revision) (string, error) {
 	c, err := e.clusters.Cluster(ctx, r.Cluster)
 	if err != nil {
 		return "", err
@@ -163,13 +163,13 @@ func (e *Engine) retire(ctx context.Context, r Release, gone Revision) (string, 
 
 // RunRetire calls Retire until ctx ends: when the next retirement is due, and
 // at least every check.
-func (e *Engine) RunRetire(ctx context.Context, check time.Duration) {
+func (e *Stepper) RunRetire(ctx context.Context, check time.Duration) {
 	e.every(ctx, check, "retire old versions", e.Retire)
 }
 
 // every runs f until ctx ends: when the time it returns has come, and at
 // least every check.
-func (e *Engine) every(ctx context.Context, check time.Duration, what string, f func(context.Context) (time.Time, error)) {
+func (e *Stepper) every(ctx context.Context, check time.Duration, what string, f func(context.Context) (time.Time, error)) {
 	if check <= 0 {
 		check = time.Minute
 	}

@@ -12,7 +12,7 @@ import (
 
 // stepper runs one Step of one release.
 type stepper struct {
-	e *Engine
+	e *Stepper
 	r *Release
 	d Driver
 	w *workloads // for diagnosing pods

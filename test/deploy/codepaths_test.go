@@ -101,7 +101,7 @@ func deleteNamespaceLater(t *testing.T, ns string) {
 	})
 }
 
-// deployToEnvironment is deployer.Engine.rollout: ensure the namespace,
+// deployToEnvironment is deployer.DeployRunner.rollout: ensure the namespace,
 // apply every object the template renders, wait for the rollout.
 func deployToEnvironment(t *testing.T, c *kube.Client, _ *rest.Config) {
 	ns := "deploytest-dev-" + rand.String(5)
@@ -218,7 +218,7 @@ func previewLifecycle(t *testing.T, c *kube.Client, _ *rest.Config) {
 // with the ServiceAccount's token.
 type releases struct {
 	t  *testing.T
-	e  *release.Engine
+	e  *release.Stepper
 	ns string
 }
 
@@ -233,7 +233,7 @@ func newReleases(t *testing.T, rc *rest.Config) *releases {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e, err := release.New(release.Options{Store: st, Clusters: release.ClusterMap{"local": c},
+	e, err := release.NewStepper(release.Options{Store: st, Clusters: release.ClusterMap{"local": c},
 		Poll: 100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ var _ ops.Authorizer = authorizeFunc(nil)
 type rig struct {
 	t        *testing.T
 	clock    *fakeclock.Clock
-	engine   *release.Engine
+	engine   *release.Stepper
 	tokens   *Tokens
 	echo     *echo.Echo
 	id       string
@@ -54,7 +54,7 @@ func newRig(t *testing.T, auth Authenticator) *rig {
 	}
 	t.Cleanup(func() { st.Close() })
 	clock := fakeclock.New(t0)
-	engine, err := release.New(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: clock, Log: quietLog()})
+	engine, err := release.NewStepper(release.Options{Store: st, Clusters: release.ClusterMap{}, Clock: clock, Log: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,7 +108,7 @@ type env struct {
 	slack  *fakeSlack
 	path   string
 	st     *store.Store
-	engine *release.Engine
+	engine *release.Stepper
 	authz  func(a ops.Actor, kind release.IntentKind) error // nil allows everything
 	app    *App
 	now    time.Time
@@ -137,7 +137,7 @@ func (e *env) open(mode Mode) {
 	}
 	e.t.Cleanup(func() { st.Close() })
 	e.st = st
-	e.engine, err = release.New(release.Options{Store: st, Clusters: release.ClusterMap{}, Log: quiet()})
+	e.engine, err = release.NewStepper(release.Options{Store: st, Clusters: release.ClusterMap{}, Log: quiet()})
 	if err != nil {
 		e.t.Fatal(err)
 	}

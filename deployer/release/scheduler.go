@@ -10,13 +10,13 @@ import (
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
-// Runner steps the releases in the store: it resumes the active ones
+// Scheduler steps the releases in the store: it resumes the active ones
 // at start, steps a release again when it asked to be, when an intent is
 // recorded on it and when one it waits for ends. It implements what the
 // surfaces need (ops.Releases) by recording intents and waking the
-type Runner struct {
-	Engine *Engine
-	Log    *slog.Logger
+type Scheduler struct {
+	Stepper *Stepper
+	Log     *slog.Logger
 	// Retry is how long to wait after a step fails; 5s when 0.
 	Retry time.Duration
 
@@ -30,7 +30,7 @@ type Runner struct {
 }
 
 // Run steps releases until ctx ends, then waits for the steps in hand.
-func (rr *Runner) Run(ctx context.Context) error {
+func (rr *Scheduler) Run(ctx context.Context) error {
 	rr.mu.Lock()
 	rr.ctx = ctx
 	rr.running, rr.again, rr.timers = map[string]bool{}, map[string]bool{}, map[string]*time.Timer{}
@@ -57,7 +57,7 @@ func (rr *Runner) Run(ctx context.Context) error {
 }
 
 // Wake looks for releases to step: new ones, and those waiting on others.
-func (rr *Runner) Wake() {
+func (rr *Scheduler) Wake() {
 	rr.mu.Lock()
 	if rr.rescan == nil {
 		rr.rescan = make(chan struct{}, 1)
@@ -70,8 +70,8 @@ func (rr *Runner) Wake() {
 	}
 }
 
-func (rr *Runner) scan(ctx context.Context) {
-	active, err := rr.Engine.Active(ctx)
+func (rr *Scheduler) scan(ctx context.Context) {
+	active, err := rr.Stepper.Active(ctx)
 	if err != nil {
 		rr.log().Error("list active releases", "err", err)
 		return
@@ -82,7 +82,7 @@ func (rr *Runner) scan(ctx context.Context) {
 }
 
 // Kick steps release id now, or once more after the step in hand.
-func (rr *Runner) Kick(id string) {
+func (rr *Scheduler) Kick(id string) {
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
 	if rr.ctx == nil || rr.ctx.Err() != nil {
@@ -102,10 +102,10 @@ func (rr *Runner) Kick(id string) {
 }
 
 // loop steps one release until it waits, then arms what wakes it next.
-func (rr *Runner) loop(ctx context.Context, id string) {
+func (rr *Scheduler) loop(ctx context.Context, id string) {
 	defer rr.wg.Done()
 	for {
-		res, err := rr.Engine.Step(ctx, id)
+		res, err := rr.Stepper.Step(ctx, id)
 		var after time.Duration
 		switch {
 		case ctx.Err() != nil:
@@ -140,13 +140,13 @@ func (rr *Runner) loop(ctx context.Context, id string) {
 // awaitRollout steps release id as soon as the Deployment it waits for has
 // rolled out, instead of at its next poll; the timer still steps it if the
 // watch sees nothing. Called with rr.mu held.
-func (rr *Runner) awaitRollout(ctx context.Context, id string, p Rollout, within time.Duration) {
+func (rr *Scheduler) awaitRollout(ctx context.Context, id string, p Rollout, within time.Duration) {
 	rr.wg.Add(1)
 	go func() {
 		defer rr.wg.Done()
 		ctx, cancel := context.WithTimeout(ctx, within)
 		defer cancel()
-		ok, err := rr.Engine.AwaitRollout(ctx, p)
+		ok, err := rr.Stepper.AwaitRollout(ctx, p)
 		if err != nil && ctx.Err() == nil {
 			rr.log().Debug("watch rollout; the poll steps it", "release", id, "err", err)
 		}
@@ -156,14 +156,14 @@ func (rr *Runner) awaitRollout(ctx context.Context, id string, p Rollout, within
 	}()
 }
 
-func (rr *Runner) retry() time.Duration {
+func (rr *Scheduler) retry() time.Duration {
 	if rr.Retry > 0 {
 		return rr.Retry
 	}
 	return 5 * time.Second
 }
 
-func (rr *Runner) log() *slog.Logger {
+func (rr *Scheduler) log() *slog.Logger {
 	if rr.Log == nil {
 		return slog.Default()
 	}
@@ -171,18 +171,18 @@ func (rr *Runner) log() *slog.Logger {
 }
 
 // List lists releases, newest first.
-func (rr *Runner) List(ctx context.Context, f Filter) ([]Release, error) {
-	return rr.Engine.List(ctx, f)
+func (rr *Scheduler) List(ctx context.Context, f Filter) ([]Release, error) {
+	return rr.Stepper.List(ctx, f)
 }
 
 // Get reads a
-func (rr *Runner) Get(ctx context.Context, id string) (Release, error) {
-	return rr.Engine.Get(ctx, id)
+func (rr *Scheduler) Get(ctx context.Context, id string) (Release, error) {
+	return rr.Stepper.Get(ctx, id)
 }
 
 // Record records an intent and steps the release at once.
-func (rr *Runner) Record(ctx context.Context, id string, in Intent) (Release, error) {
-	r, err := rr.Engine.Record(ctx, id, in)
+func (rr *Scheduler) Record(ctx context.Context, id string, in Intent) (Release, error) {
+	r, err := rr.Stepper.Record(ctx, id, in)
 	if err == nil {
 		rr.Kick(id)
 	}
@@ -190,13 +190,13 @@ func (rr *Runner) Record(ctx context.Context, id string, in Intent) (Release, er
 }
 
 // Refused keeps a refused intent in the release's audit history.
-func (rr *Runner) Refused(ctx context.Context, id string, f Refusal) (Release, error) {
-	return rr.Engine.Refused(ctx, id, f)
+func (rr *Scheduler) Refused(ctx context.Context, id string, f Refusal) (Release, error) {
+	return rr.Stepper.Refused(ctx, id, f)
 }
 
 // Approved keeps one person's approval in the release's audit history and
 // returns who has approved the same intent so far. It steps nothing: the
 // intent is recorded, with Record, once enough people have approved.
-func (rr *Runner) Approved(ctx context.Context, id string, a Approval) (Release, []string, error) {
-	return rr.Engine.Approved(ctx, id, a)
+func (rr *Scheduler) Approved(ctx context.Context, id string, a Approval) (Release, []string, error) {
+	return rr.Stepper.Approved(ctx, id, a)
 }

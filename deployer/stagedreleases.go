@@ -21,8 +21,8 @@ func staged(app config.App, env string, b Build) (release.Spec, bool) {
 	return app.ReleaseFor(env)
 }
 
-// Releaser turns tag builds into staged releases.
-type Releaser struct{ Config *config.Config }
+// stagedReleases turns tag builds into staged releases.
+type stagedReleases struct{ Config *config.Config }
 
 // Build creates, inside tx, the releases a tag build asks for: for each app
 // of the project with a release spec, one release per environment whose tag
@@ -30,7 +30,7 @@ type Releaser struct{ Config *config.Config }
 // starts only once the one before it has succeeded (prod1, then prod2). Each
 // also queues behind, or supersedes, the active release of its own target.
 // It returns the ids of the releases it created or asked to stop.
-func (p Releaser) Build(tx *store.Tx, b Build, now time.Time) ([]string, error) {
+func (p stagedReleases) Build(tx *store.Tx, b Build, now time.Time) ([]string, error) {
 	var touched []string
 	for _, app := range p.Config.Apps {
 		if app.Project != b.Project || string(app.Trigger) != string(b.Kind) {
@@ -66,7 +66,7 @@ func (p Releaser) Build(tx *store.Tx, b Build, now time.Time) ([]string, error) 
 	return touched, nil
 }
 
-func (p Releaser) release(app config.App, env config.Environment, cluster string, spec release.Spec, b Build, now time.Time) (release.Release, error) {
+func (p stagedReleases) release(app config.App, env config.Environment, cluster string, spec release.Spec, b Build, now time.Time) (release.Release, error) {
 	params, _ := app.ParamsFor(env.Name)
 	image, err := app.ImageFor(config.ImageData{Project: b.Project, App: app.Name, SHA: b.SHA, ShortSHA: short(b.SHA), Ref: b.Ref, Environment: env.Name})
 	if err != nil {

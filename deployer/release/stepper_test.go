@@ -12,13 +12,13 @@ import (
 )
 
 // storeEngine is an engine on a temp store and no cluster, for what needs none.
-func storeEngine(t *testing.T) *Engine {
+func storeEngine(t *testing.T) *Stepper {
 	st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{LockTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e, err := New(Options{Store: st, Clusters: ClusterMap{}, Clock: fakeclock.New(t0), Log: testLogger()})
+	e, err := NewStepper(Options{Store: st, Clusters: ClusterMap{}, Clock: fakeclock.New(t0), Log: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

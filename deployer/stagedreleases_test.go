@@ -20,7 +20,7 @@ func openStore(t *testing.T) *store.Store {
 	return s
 }
 
-func releaseBuild(t *testing.T, s *store.Store, p Releaser, b Build) []string {
+func releaseBuild(t *testing.T, s *store.Store, p stagedReleases, b Build) []string {
 	t.Helper()
 	var ids []string
 	_, err := s.Update(func(tx *store.Tx) error {
@@ -51,7 +51,7 @@ func storedReleases(t *testing.T, s *store.Store) []release.Release {
 func TestReleaserChainsProd1ThenProd2(t *testing.T) {
 	cfg := exampleConfig(t)
 	s := openStore(t)
-	p := Releaser{Config: cfg}
+	p := stagedReleases{Config: cfg}
 	sha := strings.Repeat("cd", 20)
 	b := Build{Kind: TriggerPipeline, Project: "shop/web", Ref: "v1.4.0", Tag: true, SHA: sha, User: "rm", PipelineID: 7,
 		Jobs: []Job{{ID: 70, Name: "build-image", Status: "success"}}}
@@ -98,7 +98,7 @@ func TestReleaserChainsProd1ThenProd2(t *testing.T) {
 func TestReleaserQueuesNewerTag(t *testing.T) {
 	cfg := exampleConfig(t)
 	s := openStore(t)
-	p := Releaser{Config: cfg}
+	p := stagedReleases{Config: cfg}
 	first := Build{Kind: TriggerPipeline, Project: "shop/web", Ref: "v1.4.0", Tag: true, SHA: strings.Repeat("a1", 20), PipelineID: 1}
 	second := Build{Kind: TriggerPipeline, Project: "shop/web", Ref: "v1.5.0", Tag: true, SHA: strings.Repeat("b2", 20), PipelineID: 2}
 	releaseBuild(t, s, p, first)

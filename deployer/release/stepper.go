@@ -22,7 +22,7 @@ type systemClock struct{}
 // Now is the wall clock.
 func (systemClock) Now() time.Time { return time.Now() }
 
-// Options are the Engine's collaborators.
+// Options are the Stepper's collaborators.
 type Options struct {
 	Store    *store.Store
 	Clusters Clusters
@@ -35,10 +35,10 @@ type Options struct {
 	Poll time.Duration
 }
 
-// Engine steps releases recorded in the store. It keeps no release state of
-// its own: everything it knows is in the store, so any Engine on the same
+// Stepper steps releases recorded in the store. It keeps no release state of
+// its own: everything it knows is in the store, so any Stepper on the same
 // file can take over.
-type Engine struct {
+type Stepper struct {
 	store    *store.Store
 	clusters Clusters
 	render   Renderer
@@ -56,12 +56,12 @@ type Engine struct {
 	afterAction func(r *Release, action string)
 }
 
-// New builds an Engine.
-func New(o Options) (*Engine, error) {
+// NewStepper builds a Stepper.
+func NewStepper(o Options) (*Stepper, error) {
 	if o.Store == nil || o.Clusters == nil {
 		return nil, fmt.Errorf("release engine: %w: a store and clusters are required", ErrInvalid)
 	}
-	e := &Engine{
+	e := &Stepper{
 		store: o.Store, clusters: o.Clusters, render: o.Renderer, notifier: o.Notifier,
 		clock: o.Clock, http: o.HTTP, log: o.Log, poll: o.Poll, locks: map[string]*sync.Mutex{},
 	}
@@ -102,7 +102,7 @@ type Result struct {
 
 // Create validates and stores a new release in phase Pending. Only one
 // release per app, environment and cluster may be active.
-func (e *Engine) Create(ctx context.Context, r Release) (Release, error) {
+func (e *Stepper) Create(ctx context.Context, r Release) (Release, error) {
 	if err := ctx.Err(); err != nil {
 		return Release{}, err
 	}
@@ -122,7 +122,7 @@ func (e *Engine) Create(ctx context.Context, r Release) (Release, error) {
 	return r, err
 }
 
-func (e *Engine) checkNoActive(ctx context.Context, r Release) error {
+func (e *Stepper) checkNoActive(ctx context.Context, r Release) error {
 	active, err := e.Active(ctx)
 	if err != nil {
 		return err
@@ -136,7 +136,7 @@ func (e *Engine) checkNoActive(ctx context.Context, r Release) error {
 }
 
 // Get reads a release.
-func (e *Engine) Get(ctx context.Context, id string) (Release, error) {
+func (e *Stepper) Get(ctx context.Context, id string) (Release, error) {
 	if err := ctx.Err(); err != nil {
 		return Release{}, err
 	}
@@ -147,7 +147,7 @@ func (e *Engine) Get(ctx context.Context, id string) (Release, error) {
 	return e.decode(raw)
 }
 
-func (e *Engine) decode(raw []byte) (Release, error) {
+func (e *Stepper) decode(raw []byte) (Release, error) {
 	var r Release
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return Release{}, fmt.Errorf("decode release: %w", err)
@@ -158,7 +158,7 @@ func (e *Engine) decode(raw []byte) (Release, error) {
 
 // Active lists the releases that have not ended, oldest first: after a
 // restart, these are the ones to step.
-func (e *Engine) Active(ctx context.Context) ([]Release, error) {
+func (e *Stepper) Active(ctx context.Context) ([]Release, error) {
 	var out []Release
 	err := e.store.Releases(func(_ string, raw []byte) error {
 		if err := ctx.Err(); err != nil {
@@ -179,7 +179,7 @@ func (e *Engine) Active(ctx context.Context) ([]Release, error) {
 // Record validates an intent against the stored release and appends it in
 // one transaction. It is what every surface calls, after its authorization
 // check; the engine acts on the intent at its next Step.
-func (e *Engine) Record(ctx context.Context, id string, in Intent) (Release, error) {
+func (e *Stepper) Record(ctx context.Context, id string, in Intent) (Release, error) {
 	if err := ctx.Err(); err != nil {
 		return Release{}, err
 	}
@@ -203,7 +203,7 @@ func (e *Engine) Record(ctx context.Context, id string, in Intent) (Release, err
 
 // save writes r, first taking in any intent or refusal recorded since r was
 // read, so that a step never loses one recorded while it ran.
-func (e *Engine) save(r *Release) error {
+func (e *Stepper) save(r *Release) error {
 	r.Updated = e.clock.Now()
 	return e.store.UpdateRelease(r.ID, func(stored []byte) ([]byte, error) {
 		cur, err := e.decode(stored)
@@ -216,7 +216,7 @@ func (e *Engine) save(r *Release) error {
 	})
 }
 
-func (e *Engine) lock(id string) func() {
+func (e *Stepper) lock(id string) func() {
 	e.mu.Lock()
 	l := e.locks[id]
 	if l == nil {
@@ -233,7 +233,7 @@ func (e *Engine) lock(id string) func() {
 // and returns when the release must wait (for pods, a gate, an intent) or
 // has ended. After a crash, the next Step resumes from what was persisted;
 // every action is idempotent, so repeating the last one does no harm.
-func (e *Engine) Step(ctx context.Context, id string) (Result, error) {
+func (e *Stepper) Step(ctx context.Context, id string) (Result, error) {
 	defer e.lock(id)()
 	r, err := e.Get(ctx, id)
 	if err != nil {
@@ -246,13 +246,13 @@ func (e *Engine) Step(ctx context.Context, id string) (Result, error) {
 	return s.run(ctx)
 }
 
-func (e *Engine) result(r *Release, after time.Duration) Result {
+func (e *Stepper) result(r *Release, after time.Duration) Result {
 	return Result{Phase: r.Phase, Summary: Describe(*r, e.clock.Now()), RequeueAfter: after, Done: r.Phase.Terminal()}
 }
 
 // emit is the one funnel for what happens to a release: it appends to the
 // history, logs, and hands the event to the notifier.
-func (e *Engine) emit(ctx context.Context, r *Release, reason Reason, msg string) {
+func (e *Stepper) emit(ctx context.Context, r *Release, reason Reason, msg string) {
 	r.note(EntryEvent, string(reason)+": "+msg)
 	now := e.clock.Now()
 	ev := Event{Reason: reason, Release: r.snapshot(), Summary: Describe(*r, now), Message: msg, At: now}
@@ -309,7 +309,7 @@ func (f Filter) Match(r Release) bool {
 }
 
 // List returns the releases that match f, newest first.
-func (e *Engine) List(ctx context.Context, f Filter) ([]Release, error) {
+func (e *Stepper) List(ctx context.Context, f Filter) ([]Release, error) {
 	var out []Release
 	err := e.store.Releases(func(_ string, raw []byte) error {
 		if err := ctx.Err(); err != nil {

@@ -17,10 +17,10 @@ import (
 	"github.com/shipbot/shipbot/templates"
 )
 
-// Engine runs the deployments recorded in the store. One deployment per
+// DeployRunner runs the deployments recorded in the store. One deployment per
 // target (app, environment, cluster) runs at a time; when several wait for the
 // same target, only the newest runs and the others are superseded.
-type Engine struct {
+type DeployRunner struct {
 	cfg       *config.Config
 	store     *store.Store
 	clusters  map[string]*kube.Client
@@ -44,7 +44,7 @@ type engineMetrics struct {
 	previewsRemoved *prometheus.CounterVec
 }
 
-// Options are the Engine's collaborators.
+// Options are the DeployRunner's collaborators.
 type Options struct {
 	Config   *config.Config
 	Store    *store.Store
@@ -55,10 +55,10 @@ type Options struct {
 	Registry prometheus.Registerer
 }
 
-// NewEngine loads every app's templates, so a missing template fails at
+// NewDeployRunner loads every app's templates, so a missing template fails at
 // start rather than at the first deploy.
-func NewEngine(o Options) (*Engine, error) {
-	e := &Engine{
+func NewDeployRunner(o Options) (*DeployRunner, error) {
+	e := &DeployRunner{
 		cfg: o.Config, store: o.Store, clusters: o.Clusters, notifier: o.Notifier, log: o.Log, now: o.Now,
 		templates: map[string]*templates.Template{},
 		wake:      make(chan struct{}, 1),
@@ -119,7 +119,7 @@ func LoadTemplate(app config.App) (*templates.Template, error) {
 }
 
 // Wake asks the engine to look for new work now.
-func (e *Engine) Wake() {
+func (e *DeployRunner) Wake() {
 	select {
 	case e.wake <- struct{}{}:
 	default:
@@ -132,7 +132,7 @@ const rescanEvery = 5 * time.Second
 // Run starts pending deployments until ctx ends, then waits for the ones in
 // hand. A deployment cut short stays "running" in the store and is resumed by
 // the next Run; applying it again is harmless.
-func (e *Engine) Run(ctx context.Context) error {
+func (e *DeployRunner) Run(ctx context.Context) error {
 	t := time.NewTicker(rescanEvery)
 	defer t.Stop()
 	for {
@@ -151,7 +151,7 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 // schedule starts the newest active deployment of every idle target.
-func (e *Engine) schedule(ctx context.Context) error {
+func (e *DeployRunner) schedule(ctx context.Context) error {
 	active, err := e.store.Deployments(func(d store.Deployment) bool { return d.Status.Active() })
 	if err != nil {
 		return err
@@ -184,7 +184,7 @@ func (e *Engine) schedule(ctx context.Context) error {
 	return nil
 }
 
-func (e *Engine) supersede(ctx context.Context, old, by store.Deployment) {
+func (e *DeployRunner) supersede(ctx context.Context, old, by store.Deployment) {
 	old.Status, old.Reason, old.Finished = store.StatusSuperseded, "superseded by "+by.ID+" ("+short(by.SHA)+")", e.now()
 	if err := e.store.PutDeployment(old); err != nil {
 		e.log.Error("supersede deployment", "id", old.ID, "err", err)
@@ -194,7 +194,7 @@ func (e *Engine) supersede(ctx context.Context, old, by store.Deployment) {
 }
 
 // emit is the one funnel for everything that happens: log, metrics, notifiers.
-func (e *Engine) emit(ctx context.Context, ev Event) {
+func (e *DeployRunner) emit(ctx context.Context, ev Event) {
 	d := ev.Deployment
 	if ev.Preview != nil && d.ID == "" {
 		d = store.Deployment{Project: ev.Preview.Project, Namespace: ev.Preview.Namespace, Preview: ev.Preview.Key}
