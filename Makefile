@@ -21,8 +21,12 @@ build: ## Build bin/shipbot
 cluster-bins: ## Build and cache etcd, kube-apiserver, controller-manager, scheduler and kwok for the tests
 	$(GO) run ./test/cluster/cmd/localcluster -build-only
 
+.PHONY: test-deps
+test-deps: ## Install the Debian packages the tests need (prometheus, chromium), or print the command
+	@bash test/deps.sh
+
 .PHONY: test
-test: cluster-bins ## Run every test, against a real local control plane
+test: test-deps cluster-bins ## Run every test, against a real local control plane
 	$(GO) test $(TEST_FLAGS) ./...
 
 .PHONY: bench
