@@ -51,7 +51,7 @@ func (t *Tracer) status(ctx context.Context, rec record) error {
 	want := combine(tg.parts, tg.posted)
 	posted := tg.posted
 	t.mu.Unlock()
-	if want.same(posted) {
+	if want.same(posted) || refused(posted.state, want.state) {
 		return nil
 	}
 	err := t.api.SetCommitStatus(ctx, rec.projectID, rec.sha, StatusPrefix+rec.env, want.state, want.url, truncate(want.desc))
@@ -110,6 +110,15 @@ func combine(parts map[part]report, posted report) report {
 		return pick(by[gitlab.StateSuccess])
 	}
 	return pick(order)
+}
+
+// refused reports whether GitLab would refuse to move a commit status from
+// one state to the other: it updates a pending or running record only to a
+// different state, and answers a re-post of the same state, even with a new
+// description, with 400 "Cannot transition status". A final record is not
+// updated; a post after it starts a new one, which GitLab accepts.
+func refused(from, to string) bool {
+	return from == to && (from == gitlab.StatePending || from == gitlab.StateRunning)
 }
 
 // final reports whether a status state is an end state.
