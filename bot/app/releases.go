@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shipbot/shipbot/bot/notify"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/release"
 )
@@ -36,12 +37,16 @@ func (a *announcer) Notify(ctx context.Context, e release.Event) error {
 	if len(a.notifiers) == 0 {
 		return nil
 	}
-	var sent, failed []string
+	var sent, unchanged, failed []string
 	var errs []error
 	for _, n := range a.notifiers {
 		err := n.Notify(ctx, e)
 		if err == nil {
 			sent = append(sent, n.name)
+			continue
+		}
+		if errors.Is(err, notify.ErrUnchanged) {
+			unchanged = append(unchanged, n.name)
 			continue
 		}
 		errs = append(errs, err)
@@ -52,10 +57,13 @@ func (a *announcer) Notify(ctx context.Context, e release.Event) error {
 		failed = append(failed, n.name+" ("+text+")")
 	}
 	msg := fmt.Sprintf("%s announced to %s", e.Reason, strings.Join(sent, ", "))
-	switch {
-	case len(sent) == 0:
-		msg = fmt.Sprintf("%s announced to no one; failed: %s", e.Reason, strings.Join(failed, "; "))
-	case len(failed) > 0:
+	if len(sent) == 0 {
+		msg = fmt.Sprintf("%s announced to no one", e.Reason)
+	}
+	if len(unchanged) > 0 {
+		msg += "; unchanged: " + strings.Join(unchanged, ", ")
+	}
+	if len(failed) > 0 {
 		msg += "; failed: " + strings.Join(failed, "; ")
 	}
 	if a.note != nil && e.Release.ID != "" {

@@ -3,9 +3,11 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/shipbot/shipbot/bot/notify"
 	"github.com/shipbot/shipbot/deployer/release"
 )
 
@@ -37,6 +39,27 @@ func TestAnnouncerTellsEveryoneAndNotesWho(t *testing.T) {
 	if len(notes) != 1 || notes[0] != want {
 		t.Errorf("notes %+v, want [%+v]", notes, want)
 	}
+
+	// A notifier with nothing new to say is neither told nor failed.
+	same := release.NotifierFunc(func(context.Context, release.Event) error {
+		return fmt.Errorf("status already running: %w", notify.ErrUnchanged)
+	})
+	quiet := &announcer{notifiers: []namedNotifier{{"gitlab", same}, {"slack", ok}}, note: a.note}
+	if err := quiet.Notify(context.Background(), release.Event{Reason: release.ReasonPaused, Release: release.Release{ID: "r1"}, At: at}); err != nil {
+		t.Errorf("an unchanged notifier made Notify fail: %v", err)
+	}
+	quietOnly := &announcer{notifiers: []namedNotifier{{"gitlab", same}}, note: a.note}
+	if err := quietOnly.Notify(context.Background(), release.Event{Reason: release.ReasonPaused, Release: release.Release{ID: "r1"}, At: at}); err != nil {
+		t.Errorf("an unchanged notifier made Notify fail: %v", err)
+	}
+	wantQuiet := []note{
+		{"r1", "Paused announced to slack; unchanged: gitlab", at},
+		{"r1", "Paused announced to no one; unchanged: gitlab", at},
+	}
+	if len(notes) != 3 || notes[1] != wantQuiet[0] || notes[2] != wantQuiet[1] {
+		t.Errorf("notes %+v, want %+v after the first", notes, wantQuiet)
+	}
+	notes = notes[:1]
 
 	// Nobody to tell: nothing is written.
 	empty := &announcer{note: a.note}

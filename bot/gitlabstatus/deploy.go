@@ -66,7 +66,7 @@ func (t *Tracer) deploy(ctx context.Context, e deployer.Event) error {
 	if rec.projectID, err = t.projectID(ctx, d.Project, d.ProjectID); err != nil {
 		return fmt.Errorf("trace deployment %s: %w", d.ID, err)
 	}
-	if err := t.trace(ctx, rec); err != nil {
+	if _, err := t.trace(ctx, rec); err != nil {
 		return fmt.Errorf("trace deployment %s: %w", d.ID, err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/shipbot/shipbot/bot/gitlab"
+	"github.com/shipbot/shipbot/bot/notify"
 	"github.com/shipbot/shipbot/deployer/release"
 )
 
@@ -32,8 +33,12 @@ func (t *Tracer) Notify(ctx context.Context, e release.Event) error {
 		started: started(r), deployment: releaseDeployment(r.Phase),
 		state: state, desc: desc, targetURL: t.releaseURL(r),
 	}
-	if err := t.trace(ctx, rec); err != nil {
+	wrote, err := t.trace(ctx, rec)
+	if err != nil {
 		return fmt.Errorf("trace release %s: %w", r.ID, err)
+	}
+	if !wrote {
+		return notify.ErrUnchanged
 	}
 	return nil
 }

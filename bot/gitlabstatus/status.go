@@ -35,10 +35,11 @@ const maxTargets = 1000
 const maxDescription = 255
 
 // status posts the environment's status of the commit, combined over its
-// apps and clusters, unless it is what was posted last.
-func (t *Tracer) status(ctx context.Context, rec record) error {
+// apps and clusters, unless it is what was posted last or GitLab would
+// refuse it. It reports whether it posted.
+func (t *Tracer) status(ctx context.Context, rec record) (bool, error) {
 	if rec.state == "" || rec.sha == "" {
-		return nil
+		return false, nil
 	}
 	k := fmt.Sprintf("%d/%s/%s", rec.projectID, rec.sha, rec.env)
 	t.mu.Lock()
@@ -52,17 +53,17 @@ func (t *Tracer) status(ctx context.Context, rec record) error {
 	posted := tg.posted
 	t.mu.Unlock()
 	if want.same(posted) || refused(posted.state, want.state) {
-		return nil
+		return false, nil
 	}
 	err := t.api.SetCommitStatus(ctx, rec.projectID, rec.sha, StatusPrefix+rec.env, want.state, want.url, truncate(want.desc))
 	if err != nil {
-		return err
+		return false, err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	tg.posted = want
 	t.prune()
-	return nil
+	return true, nil
 }
 
 // combine turns the parts' reports into the one status of the environment:

@@ -163,13 +163,17 @@ type record struct {
 // trace brings GitLab in step with one record: the environment and the
 // deployment record, then the commit status, which is posted even when the
 // record could not be written.
-func (t *Tracer) trace(ctx context.Context, rec record) error {
+// trace brings the GitLab deployment record and the commit status up to
+// rec. It reports whether it wrote either.
+func (t *Tracer) trace(ctx context.Context, rec record) (bool, error) {
 	unlock, err := t.lock(ctx, fmt.Sprintf("%d/%s", rec.projectID, rec.env))
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer unlock()
-	return errors.Join(t.deployment(ctx, rec), t.status(ctx, rec))
+	wroteDeploy, errDeploy := t.deployment(ctx, rec)
+	wroteStatus, errStatus := t.status(ctx, rec)
+	return wroteDeploy || wroteStatus, errors.Join(errDeploy, errStatus)
 }
 
 // deployRecord is the GitLab deployment record of a deploy or release.
@@ -181,39 +185,41 @@ type deployRecord struct {
 // deployment creates the record once the deploy has started and moves it
 // to its final status at the end. After a restart the id is forgotten; then
 // creating it again is harmless, since GitLab answers with the environment's
-// last deployment when ref, tag, sha and status all match it.
-func (t *Tracer) deployment(ctx context.Context, rec record) error {
+// last deployment when ref, tag, sha and status all match it. It reports
+// whether it wrote to GitLab.
+func (t *Tracer) deployment(ctx context.Context, rec record) (bool, error) {
 	if !rec.started || rec.deployment == "" {
-		return nil
+		return false, nil
 	}
 	t.mu.Lock()
 	d := t.deploys[rec.key]
 	t.mu.Unlock()
 	if d.closed {
-		return nil
+		return false, nil
 	}
+	created := false
 	if d.id == 0 {
 		if err := t.environment(ctx, rec); err != nil {
-			return err
+			return false, err
 		}
 		id, err := t.api.CreateDeployment(ctx, rec.projectID, gitlab.Deployment{
 			Environment: rec.env, Ref: rec.ref, SHA: rec.sha, Tag: rec.tag, Status: gitlab.DeploymentRunning,
 		})
 		if err != nil {
-			return err
+			return false, err
 		}
-		d.id = id
+		d.id, created = id, true
 		t.remember(rec.key, d)
 	}
 	if rec.deployment == gitlab.DeploymentRunning {
-		return nil
+		return created, nil
 	}
 	if err := t.api.UpdateDeployment(ctx, rec.projectID, d.id, rec.deployment); err != nil {
-		return err
+		return false, err
 	}
 	d.closed = true
 	t.remember(rec.key, d)
-	return nil
+	return true, nil
 }
 
 func (t *Tracer) remember(key string, d deployRecord) {

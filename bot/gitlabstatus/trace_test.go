@@ -11,6 +11,7 @@ import (
 
 	"github.com/shipbot/shipbot/bot/gitlab"
 	"github.com/shipbot/shipbot/bot/gitlabstatus"
+	shipnotify "github.com/shipbot/shipbot/bot/notify"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/release"
@@ -92,10 +93,12 @@ func to(t *testing.T, r *release.Release, p release.Phase) {
 	}
 }
 
-// notify hands tr an event of r as it is now, failing the test on an error.
+// notify hands tr an event of r as it is now, failing the test on an
+// error. Having nothing new to post is not one.
 func notify(t *testing.T, tr *gitlabstatus.Tracer, r release.Release, reason release.Reason, msg string) {
 	t.Helper()
-	if err := tr.Notify(t.Context(), release.Event{Reason: reason, Release: r, Message: msg}); err != nil {
+	err := tr.Notify(t.Context(), release.Event{Reason: reason, Release: r, Message: msg})
+	if err != nil && !errors.Is(err, shipnotify.ErrUnchanged) {
 		t.Fatal(err)
 	}
 }
@@ -115,7 +118,10 @@ func TestReleaseLifecycle(t *testing.T) {
 
 	notify(t, tr, r, release.ReasonQueued, "waiting for release r0 to end")
 	checkPosts(t, "queued", rec.take(), st("pending", "queued: waiting for release r0 to end"))
-	notify(t, tr, r, release.ReasonQueued, "waiting for release r0 to end")
+	err := tr.Notify(t.Context(), release.Event{Reason: release.ReasonQueued, Release: r, Message: "waiting for release r0 to end"})
+	if !errors.Is(err, shipnotify.ErrUnchanged) {
+		t.Errorf("a replayed event answered %v, want ErrUnchanged", err)
+	}
 	checkPosts(t, "queued again", rec.take())
 	if d := fake.Deployments(project); len(d) != 0 {
 		t.Fatalf("a queued release has deployment records: %+v", d)
@@ -146,6 +152,10 @@ func TestReleaseLifecycle(t *testing.T) {
 	// GitLab refuses running -> running, whatever the description: shipbot
 	// does not post what would be refused.
 	checkPosts(t, "stages", rec.take())
+	err = tr.Notify(t.Context(), release.Event{Reason: release.ReasonPaused, Release: r})
+	if !errors.Is(err, shipnotify.ErrUnchanged) {
+		t.Errorf("a running -> running event answered %v, want ErrUnchanged", err)
+	}
 	checkDeployments(t, fake, "running")
 
 	to(t, &r, release.Progressing)
