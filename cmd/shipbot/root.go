@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shipbot/shipbot/bot/app"
+	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/store"
@@ -43,7 +43,7 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m := &app.Main{Config: cfg, Log: newLogger(cfg.Log, os.Stderr)}
+			m := &serve.Main{Config: cfg, Log: newLogger(cfg.Log, os.Stderr)}
 			if err := m.Run(cmd.Context()); err != nil {
 				return err
 			}

@@ -262,7 +262,7 @@ func (e *Stepper) emit(ctx context.Context, r *Release, reason Reason, msg strin
 	}
 	e.log.Log(ctx, level, "release "+string(reason), "release", r.ID, "app", r.App, "env", r.Environment,
 		"cluster", r.Cluster, "namespace", r.Namespace, "stage", r.Stage+1, "percent", r.Percent, "detail", msg)
-	if err := e.notifier.Notify(ctx, ev); err != nil && !errors.Is(err, context.Canceled) {
+	if err := e.notify(ctx, ev); err != nil && !errors.Is(err, context.Canceled) {
 		e.log.Warn("notify release event", "release", r.ID, "reason", reason, "err", err)
 	}
 }

@@ -20,7 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shipbot/shipbot/bot/api"
-	"github.com/shipbot/shipbot/bot/app"
+	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/test/fixtures"
@@ -30,7 +30,7 @@ import (
 // app01, ... to one namespace, and the watches that time what it does there.
 type rig struct {
 	b    *testing.B
-	m    *app.Main
+	m    *serve.Main
 	ns   string
 	vs   *events // VirtualServices in ns
 	deps *events // Deployments in ns
@@ -62,7 +62,7 @@ func newRig(b *testing.B, poll time.Duration) *rig {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r.m = &app.Main{Config: cfg, Log: benchLogger(), ReleasePoll: poll}
+	r.m = &serve.Main{Config: cfg, Log: benchLogger(), ReleasePoll: poll}
 	if err := r.m.Run(context.Background()); err != nil {
 		b.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 	istio "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shipbot/shipbot/bot/app"
+	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/test/cluster"
@@ -46,7 +46,7 @@ type rig struct {
 	istio istio.Interface
 	// configure, when set, adjusts each Main before it runs, e.g. to point
 	// it at a fake Slack.
-	configure func(*app.Main)
+	configure func(*serve.Main)
 }
 
 func newRig(t *testing.T, envs ...string) *rig {
@@ -126,13 +126,13 @@ func indent(s, pre string) string {
 }
 
 // start runs shipbot's Main in the test process until the test ends.
-func (r *rig) start(text string) *app.Main {
+func (r *rig) start(text string) *serve.Main {
 	r.t.Helper()
 	cfg, err := config.Parse("releases.yaml", []byte(text))
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	m := &app.Main{Config: cfg, Log: testLogger(), ReleasePoll: 100 * time.Millisecond}
+	m := &serve.Main{Config: cfg, Log: testLogger(), ReleasePoll: 100 * time.Millisecond}
 	if r.configure != nil {
 		r.configure(m)
 	}

@@ -18,8 +18,8 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
 
-	"github.com/shipbot/shipbot/bot/app"
 	chatslack "github.com/shipbot/shipbot/bot/chat/slack"
+	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/test/fakegitlab"
 	"github.com/shipbot/shipbot/test/fixtures"
@@ -172,7 +172,7 @@ func TestSlackPromoteIsAuthorized(t *testing.T) {
 	ch := newChannel(t)
 
 	r := newRig(t, "prod1")
-	r.configure = func(m *app.Main) { m.SlackAPIURL = ch.GetAPIURL() }
+	r.configure = func(m *serve.Main) { m.SlackAPIURL = ch.GetAPIURL() }
 	// Four stages, so that a release paused at 10 % offers both Continue
 	// (to 25 %) and Promote to 50 %.
 	spec := "strategy: canary\nsteps: [10, 25, 50, 100]\npauseAfter: [10, 25, 50]"

@@ -1,4 +1,4 @@
-package app
+package serve
 
 import (
 	"context"
@@ -29,10 +29,10 @@ func (m *Main) routes() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.Server.ReadHeaderTimeout, e.Server.ReadTimeout, e.Server.IdleTimeout = readHeaderTimeout, readTimeout, idleTimeout
 	e.Use(middleware.Recover(), m.track)
-	h := intake.NewHandler(m.Config.GitLab.WebhookSecret.Value(), m.Config.Webhook.MaxBodyBytes, m.store, m.Log, m.registry)
-	h.Now = m.Now
-	h.Accepted = m.worker.Wake
-	h.Register(e)
+	intake.NewHandler(intake.Handler{
+		Secret: m.Config.GitLab.WebhookSecret.Value(), MaxBody: m.Config.Webhook.MaxBodyBytes,
+		Inbox: m.store, Log: m.Log, Now: m.Now, Accepted: m.worker.Wake,
+	}, m.registry).Register(e)
 	api.New(api.Options{Releases: m.releases, Records: m.store, Token: m.Config.API.Token.Value(), Log: m.Log, Now: m.Now}).Register(e)
 	m.registerSurfaces(e)
 	m.registerDashboard(e)
