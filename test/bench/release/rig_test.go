@@ -30,19 +30,28 @@ import (
 // app01, ... to one namespace, and the watches that time what it does there.
 type rig struct {
 	b    *testing.B
+	o    rigOptions
 	m    *serve.Main
 	ns   string
 	vs   *events // VirtualServices in ns
 	deps *events // Deployments in ns
 }
 
-func newRig(b *testing.B, poll time.Duration) *rig {
+// rigOptions say how shipbot runs and how its apps release.
+type rigOptions struct {
+	poll     time.Duration // Main's ReleasePoll; its default when 0
+	replicas int
+	pauses   bool   // pause after 10 % and after 50 %, for a person to continue
+	user     string // the name shipbot's requests carry in the audit log; the admin's when empty
+}
+
+func newRig(b *testing.B, o rigOptions) *rig {
 	b.Helper()
 	ic, err := istio.NewForConfig(kc.RESTConfig())
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &rig{b: b, ns: kc.NewNamespace(b)}
+	r := &rig{b: b, o: o, ns: kc.NewNamespace(b)}
 	for i := range apps {
 		r.virtualService(ic, appName(i))
 	}
@@ -58,11 +67,17 @@ func newRig(b *testing.B, poll time.Duration) *rig {
 	}
 	r.vs, r.deps = follow(ctx, "VirtualService", vw), follow(ctx, "Deployment", dw)
 
-	cfg, err := config.Parse("bench.yaml", []byte(r.config(filepath.Join(b.TempDir(), "shipbot.db"))))
+	kubeconfig := kc.KubeconfigPath()
+	if o.user != "" {
+		if kubeconfig, err = kc.KubeconfigFor(o.user); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cfg, err := config.Parse("bench.yaml", []byte(r.config(filepath.Join(b.TempDir(), "shipbot.db"), kubeconfig)))
 	if err != nil {
 		b.Fatal(err)
 	}
-	r.m = &serve.Main{Config: cfg, Log: benchLogger(), ReleasePoll: poll}
+	r.m = &serve.Main{Config: cfg, Log: benchLogger(), ReleasePoll: o.poll}
 	if err := r.m.Run(context.Background()); err != nil {
 		b.Fatal(err)
 	}
@@ -89,9 +104,13 @@ func (r *rig) virtualService(ic istio.Interface, name string) {
 }
 
 // config is shipbot.yaml: one environment, prod, on the local control
-// plane, and apps each from its own project, released by canary with a
-// pause after 10 % and after 50 %.
-func (r *rig) config(store string) string {
+// plane, and apps each from its own project, released by canary in steps
+// of 10, 50 and 100 %, with a pause after 10 % and after 50 % if asked.
+func (r *rig) config(store, kubeconfig string) string {
+	pause := ""
+	if r.o.pauses {
+		pause = ", pauseAfter: [10, 50]"
+	}
 	var list strings.Builder
 	for i := range apps {
 		fmt.Fprintf(&list, `  - name: %[1]s
@@ -99,9 +118,9 @@ func (r *rig) config(store string) string {
     registry: registry.example.com
     image: "{{.Registry}}/{{.Project}}:{{.Ref}}"
     params: {replicas: %[2]d, ports: [{name: http, port: 8080}], resources: {cpuRequest: 10m, memoryRequest: 16Mi}}
-    release: {strategy: canary, steps: [10, 50, 100], pauseAfter: [10, 50]}
+    release: {strategy: canary, steps: [10, 50, 100]%[3]s}
     environments: {prod: {}}
-`, appName(i), replicas)
+`, appName(i), r.o.replicas, pause)
 	}
 	return fmt.Sprintf(`listen: 127.0.0.1:0
 gitlab: {baseURL: http://127.0.0.1:1, webhookSecret: %s}
@@ -111,7 +130,7 @@ clusters: [{name: local, kubeconfig: %s}]
 environments:
   - {name: prod, clusters: [local], namespace: %s, refs: {tags: ['^v\d+\.\d+\.\d+$']}}
 apps:
-%s`, secret, apiToken, store, kc.KubeconfigPath(), r.ns, list.String())
+%s`, secret, apiToken, store, kubeconfig, r.ns, list.String())
 }
 
 // benchLogger discards shipbot's log unless SHIPBOT_BENCH_LOG is set,

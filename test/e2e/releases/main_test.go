@@ -172,17 +172,7 @@ func (r *rig) weights(env string) (map[string]int32, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]int32{}
-	for _, h := range vs.Spec.Http {
-		for _, d := range h.Route {
-			w := d.Weight
-			if len(h.Route) == 1 && w == 0 {
-				w = 100
-			}
-			out[d.Destination.Subset] += w
-		}
-	}
-	return out, nil
+	return fixtures.RouteWeights(vs), nil
 }
 
 // waitWeights waits for the route weights of env to be want.
