@@ -58,6 +58,7 @@ type Main struct {
 	echo        *echo.Echo
 	listener    net.Listener
 	registry    *prometheus.Registry
+	pings       pings // the clusters' last answers, for /readyz
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/shipbot/shipbot/bot/api"
 	"github.com/shipbot/shipbot/bot/intake"
+	"github.com/shipbot/shipbot/deployer/kube"
 )
 
 // Bounds on a client's pace. Without them a client that sends its headers
@@ -61,10 +63,8 @@ func (m *Main) readyz(c echo.Context) error {
 	} else {
 		checks["store"] = "ok"
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
-	defer cancel()
-	for name, cl := range m.clusters {
-		if err := cl.Ping(ctx); err != nil {
+	for name, err := range m.pings.get(c.Request().Context(), m.clusters) {
+		if err != nil {
 			// The answer is unauthenticated: the cause, which may name the
 			// API server's address, goes to the log only.
 			m.Log.Warn("readyz: cluster unreachable", "cluster", name, "err", err)
@@ -78,4 +78,41 @@ func (m *Main) readyz(c echo.Context) error {
 		code = http.StatusServiceUnavailable
 	}
 	return c.JSON(code, checks)
+}
+
+// pingTTL is how long the clusters' answers stand for /readyz. Kubelets,
+// load balancers and people probe often, from every replica; without it
+// each probe is a request to every API server.
+const pingTTL = 5 * time.Second
+
+// pings keeps the clusters' last answers for pingTTL. Probes that come
+// while the clusters are being asked wait for that answer.
+type pings struct {
+	mu      sync.Mutex
+	at      time.Time // when results were taken
+	results map[string]error
+}
+
+func (p *pings) get(ctx context.Context, clusters map[string]*kube.Client) map[string]error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.results != nil && time.Since(p.at) < pingTTL {
+		return p.results
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	results := make(map[string]error, len(clusters))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, cl := range clusters {
+		wg.Go(func() {
+			err := cl.Ping(ctx)
+			mu.Lock()
+			results[name] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	p.at, p.results = time.Now(), results
+	return results
 }
