@@ -145,7 +145,7 @@ func (d *demo) press(ctx context.Context, rel api.Release, k key) (api.Release, 
 	if err != nil {
 		return rel, err
 	}
-	if out := rel.Intents[slices.IndexFunc(rel.Intents, func(x release.Intent) bool { return x.Seq == in.Seq })].Outcome; out != release.OutcomeApplied {
+	if out := intent(rel, in.Seq).Outcome; out != release.OutcomeApplied {
 		return rel, refusal{fmt.Sprintf("the engine did not apply %s: %s", in, out)}
 	}
 	return rel, nil

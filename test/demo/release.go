@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -56,10 +57,30 @@ func (d *demo) tag(ctx context.Context) (api.Release, error) {
 		return false, err
 	})
 	if err == nil {
+		err = d.checkDashboard(ctx, rel.ID)
+	}
+	if err == nil {
 		fmt.Printf("\n  release      %s of %s to prod\n  dashboard    %s\n\n", rel.ID, v, d.dashboardURL(rel.ID))
 		fmt.Printf("  %-8s  %-11s  %-28s  %s\n", "time", "phase", "VirtualService "+app, "shipbot's summary")
 	}
 	return rel, err
+}
+
+// checkDashboard makes sure the dashboard URL the demo prints answers.
+func (d *demo) checkDashboard(ctx context.Context, id string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.dashboardURL(id), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("dashboard %s answered %d", d.dashboardURL(id), resp.StatusCode)
+	}
+	return nil
 }
 
 // follow prints the release's moves as they happen, its phase and stage and
@@ -95,10 +116,15 @@ func settled(r api.Release) bool { return r.Phase == release.Paused || ended(r) 
 // settledAfter holds once the engine has acted on intent seq and the
 // release has settled since.
 func settledAfter(seq int) func(api.Release) bool {
-	return func(r api.Release) bool {
-		i := slices.IndexFunc(r.Intents, func(in release.Intent) bool { return in.Seq == seq })
-		return i >= 0 && !r.Intents[i].Done.IsZero() && settled(r)
+	return func(r api.Release) bool { return !intent(r, seq).Done.IsZero() && settled(r) }
+}
+
+// intent is r's intent seq; the zero Intent when r has none such.
+func intent(r api.Release, seq int) release.Intent {
+	if i := slices.IndexFunc(r.Intents, func(in release.Intent) bool { return in.Seq == seq }); i >= 0 {
+		return r.Intents[i]
 	}
+	return release.Intent{}
 }
 
 // weights are a VirtualService's route weights by subset, the revision
