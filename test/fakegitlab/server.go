@@ -62,6 +62,14 @@ type before struct {
 // New starts a fake GitLab that accepts only token and stops it when the test ends.
 func New(t testing.TB, token string) *Server {
 	t.Helper()
+	s := Start(token)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake GitLab that accepts only token, for programs that are
+// not tests, such as the demo; Close stops it.
+func Start(token string) *Server {
 	s := &Server{
 		token:    token,
 		now:      time.Now,
@@ -72,9 +80,11 @@ func New(t testing.TB, token string) *Server {
 	s.mux = http.NewServeMux()
 	s.routes()
 	s.srv = httptest.NewServer(s)
-	t.Cleanup(s.srv.Close)
 	return s
 }
+
+// Close stops the server, waiting for the requests in hand.
+func (s *Server) Close() { s.srv.Close() }
 
 func (s *Server) routes() {
 	const p = apiPrefix + "/projects/{id}"

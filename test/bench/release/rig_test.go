@@ -13,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"istio.io/api/networking/v1alpha3"
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	istio "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -23,6 +20,7 @@ import (
 	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/release"
+	"github.com/shipbot/shipbot/test/cluster"
 	"github.com/shipbot/shipbot/test/fixtures"
 )
 
@@ -53,7 +51,9 @@ func newRig(b *testing.B, o rigOptions) *rig {
 	}
 	r := &rig{b: b, o: o, ns: kc.NewNamespace(b)}
 	for i := range apps {
-		r.virtualService(ic, appName(i))
+		if err := cluster.TeamVirtualService(context.Background(), ic, r.ns, appName(i)); err != nil {
+			b.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
@@ -86,22 +86,6 @@ func newRig(b *testing.B, o rigOptions) *rig {
 }
 
 func appName(i int) string { return fmt.Sprintf("app%02d", i) }
-
-// virtualService creates the VirtualService a team has for an app before
-// shipbot releases it: one route to the app's Service.
-func (r *rig) virtualService(ic istio.Interface, name string) {
-	r.b.Helper()
-	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.ns}}
-	proto.Merge(&vs.Spec, &v1alpha3.VirtualService{
-		Hosts: []string{name},
-		Http: []*v1alpha3.HTTPRoute{{Name: name, Route: []*v1alpha3.HTTPRouteDestination{
-			{Destination: &v1alpha3.Destination{Host: name, Port: &v1alpha3.PortSelector{Number: 8080}}},
-		}}},
-	})
-	if _, err := ic.NetworkingV1().VirtualServices(r.ns).Create(context.Background(), vs, metav1.CreateOptions{FieldManager: "team"}); err != nil {
-		r.b.Fatal(err)
-	}
-}
 
 // config is shipbot.yaml: one environment, prod, on the local control
 // plane, and apps each from its own project, released by canary in steps

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 
-	"github.com/shipbot/shipbot/test/fixtures"
+	"github.com/shipbot/shipbot/test/cluster"
 )
 
 // events timestamps what a watch delivers and hands the time of the first
@@ -141,7 +141,7 @@ func weights(obj runtime.Object, name string) (map[string]int32, bool) {
 	if !ok || vs.Name != name {
 		return nil, false
 	}
-	return fixtures.RouteWeights(vs), true
+	return cluster.Weights(vs), true
 }
 
 // rolledOut matches the Deployment name once it is rolled out as the

@@ -16,9 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"istio.io/api/networking/v1alpha3"
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	istio "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -68,14 +65,7 @@ func newRig(t *testing.T, envs ...string) *rig {
 // shipbot releases it: one route to the web Service.
 func (r *rig) virtualService(env string) {
 	r.t.Helper()
-	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: r.ns[env]}}
-	proto.Merge(&vs.Spec, &v1alpha3.VirtualService{
-		Hosts: []string{"web"},
-		Http: []*v1alpha3.HTTPRoute{{Name: "web", Route: []*v1alpha3.HTTPRouteDestination{
-			{Destination: &v1alpha3.Destination{Host: "web", Port: &v1alpha3.PortSelector{Number: 8080}}},
-		}}},
-	})
-	if _, err := r.istio.NetworkingV1().VirtualServices(r.ns[env]).Create(context.Background(), vs, metav1.CreateOptions{FieldManager: "team"}); err != nil {
+	if err := cluster.TeamVirtualService(context.Background(), r.istio, r.ns[env], "web"); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -165,14 +155,9 @@ func tag(t *testing.T, addr, v string, c byte, pipeline int64) {
 	}
 }
 
-// weights reads the VirtualService's route weights by subset. Istio reads
-// a route's only destination without a weight as 100, and so does this.
+// weights reads the VirtualService's route weights by subset.
 func (r *rig) weights(env string) (map[string]int32, error) {
-	vs, err := r.istio.NetworkingV1().VirtualServices(r.ns[env]).Get(context.Background(), "web", metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	return fixtures.RouteWeights(vs), nil
+	return cluster.RouteWeights(context.Background(), r.istio, r.ns[env], "web")
 }
 
 // waitWeights waits for the route weights of env to be want.
