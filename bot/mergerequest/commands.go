@@ -46,11 +46,22 @@ func (c *Commands) Handle(ctx context.Context, n *gitlabevent.Note) (func(*store
 	if n.Action == "update" || n.System || n.MergeRequest == nil || strings.Contains(n.Body, "<!-- shipbot") {
 		return nil, nil // edits, system notes and shipbot's own notes
 	}
-	res := command.Parse(n.Body)
-	if res.Outcome == command.OutcomeIgnore {
+	if command.Parse(n.Body).Outcome == command.OutcomeIgnore {
 		return nil, nil
 	}
-	log := c.Log.With("project", n.Project.Path, "mr", n.MergeRequest.IID, "note", n.ID, "user", n.User.Username)
+	// The payload is only what its sender says: who wrote the comment, and
+	// what it says, come from GitLab.
+	log := c.Log.With("project", n.Project.Path, "mr", n.MergeRequest.IID, "note", n.ID)
+	n, err := c.fromGitLab(ctx, n)
+	if err != nil {
+		log.Warn("comment not acted on: GitLab does not confirm it", "err", err)
+		return nil, nil
+	}
+	res := command.Parse(n.Body)
+	if res.Outcome == command.OutcomeIgnore || n.System {
+		return nil, nil
+	}
+	log = log.With("user", n.User.Username)
 	c.react(ctx, n, emojiSeen, log)
 	if res.Outcome == command.OutcomeHelp {
 		return nil, func(error) { c.reply(ctx, n, res.Reply, log) }
@@ -69,6 +80,20 @@ func (c *Commands) Handle(ctx context.Context, n *gitlabevent.Note) (func(*store
 		return nil, func(error) { c.finish(ctx, n, err, "", log) }
 	}
 	return c.previewCommand(ctx, n, cmd, log)
+}
+
+// fromGitLab returns n as GitLab has it: the author and body of note n.ID
+// on n's merge request, read through the API. A forged Note Hook names a
+// note that does not exist, or someone who did not write it.
+func (c *Commands) fromGitLab(ctx context.Context, n *gitlabevent.Note) (*gitlabevent.Note, error) {
+	got, err := c.API.MRNote(ctx, n.Project.ID, n.MergeRequest.IID, n.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := *n
+	out.Body, out.System = got.Body, got.System
+	out.User = gitlabevent.User{ID: got.Author.ID, Username: got.Author.Username, Name: got.Author.Name}
+	return &out, nil
 }
 
 // authorize checks the commenter holds at least Developer on the project.

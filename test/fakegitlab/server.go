@@ -92,6 +92,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+p+"/merge_requests/{iid}", s.getMergeRequest)
 	s.mux.HandleFunc("GET "+p+"/merge_requests/{iid}/notes", s.listNotes)
 	s.mux.HandleFunc("POST "+p+"/merge_requests/{iid}/notes", s.createNote)
+	s.mux.HandleFunc("GET "+note, s.getNote)
 	s.mux.HandleFunc("PUT "+note, s.updateNote)
 	s.mux.HandleFunc("GET "+note+"/award_emoji", s.listAwards)
 	s.mux.HandleFunc("POST "+note+"/award_emoji", s.createAward)
