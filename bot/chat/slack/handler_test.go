@@ -260,7 +260,65 @@ func TestHandlerRefusesReplays(t *testing.T) {
 		t.Fatalf("a new click: status %d, want 200", code)
 	}
 	e.app.Close()
-	if n := len(e.app.Handler.seen); n != 1 {
-		t.Errorf("%d requests remembered, want only the new one", n)
+	if n, err := e.st.PruneClaims(e.now); err != nil || n != 1 {
+		t.Errorf("pruned %d remembered requests (err %v), want only the first, whose window ended", n, err)
+	}
+}
+
+// The memory of accepted requests is in the store: a signed click replayed
+// after shipbot restarts is refused too.
+func TestHandlerRefusesReplaysAfterRestart(t *testing.T) {
+	e := newEnv(t, ModeHTTP)
+	r := e.createPaused()
+	ts := e.showPaused(r)
+	body := url.Values{"payload": {e.click(alice, ts, "shipbot:continue", r.ID)}}.Encode()
+	captured := http.Header{}
+	sign(captured, testSecret, e.now, body)
+	send := func() int {
+		req := httptest.NewRequest(http.MethodPost, Path, strings.NewReader(body))
+		req.Header = captured.Clone()
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		code, _ := e.serve(req)
+		return code
+	}
+	if code := send(); code != http.StatusOK {
+		t.Fatalf("first delivery: status %d, want 200", code)
+	}
+	e.restart(ModeHTTP)
+	if code := send(); code != http.StatusUnauthorized {
+		t.Errorf("replayed after a restart: status %d, want 401", code)
+	}
+	if in := pendingIntents(e.get(r.ID)); len(in) != 1 {
+		t.Errorf("pending intents %+v, want the first click's only", in)
+	}
+}
+
+// A button carries the stage it was drawn for: clicked once the release
+// has moved on, it records nothing and tells the clicker why.
+func TestHandlerRefusesAStaleButton(t *testing.T) {
+	e := newEnv(t, ModeHTTP)
+	r := e.createPaused()
+	ts := e.showPaused(r)
+	stale := e.click(alice, ts, "shipbot:continue", r.ID+"@1")
+	err := e.st.UpdateRelease(r.ID, func(raw []byte) ([]byte, error) {
+		var cur release.Release
+		if err := json.Unmarshal(raw, &cur); err != nil {
+			return nil, err
+		}
+		cur.Stage = 1 // the release has moved to stage 2 and paused there
+		return json.Marshal(cur)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.post(stale, testSecret, e.now); code != http.StatusOK {
+		t.Fatalf("status %d, want 200: Slack shows the refusal, not an error", code)
+	}
+	e.app.Close()
+	if in := pendingIntents(e.get(r.ID)); len(in) != 0 {
+		t.Errorf("a button drawn for stage 1 recorded %+v at stage 2", in)
+	}
+	if eph := e.slack.Ephemerals(); len(eph) != 1 || !strings.Contains(eph[0], "moved to stage 2") {
+		t.Errorf("told the clicker %q, want that the release moved to stage 2", eph)
 	}
 }

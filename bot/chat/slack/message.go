@@ -150,6 +150,7 @@ func buttons(r release.Release) []*slack.ButtonBlockElement {
 		if !allowed(r, in) {
 			continue
 		}
+		in.Drawn = r.Stage + 1
 		b := slack.NewButtonBlockElement(actionID(in.Kind), actionValue(r.ID, in), plain(label(in)))
 		switch in.Kind {
 		case release.IntentContinue:

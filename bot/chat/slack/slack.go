@@ -144,7 +144,7 @@ func (p *Poster) Interactive(ops Ops, ids Identities) (*App, error) {
 	a := &App{Notifier: p.Notifier, previews: p.previews, dispatch: d}
 	switch o.Mode {
 	case ModeHTTP:
-		a.Handler = &Handler{secret: o.SigningSecret, now: o.Now, d: d, log: o.Log}
+		a.Handler = &Handler{secret: o.SigningSecret, now: o.Now, d: d, log: o.Log, claims: o.Store}
 	case ModeSocket:
 		a.Socket = newSocketMode(p.api, d, o.Log)
 	}
