@@ -259,8 +259,8 @@ func TestReleasesErrors(t *testing.T) {
 		want    string
 		wantErr error
 	}{
-		{"conflict", nil, []string{"pause", rel.ID}, "409 Conflict: pause release r000000000001: conflict: it is already paused", release.ErrConflict},
-		{"no such stage", nil, []string{"promote", rel.ID, "30"}, "422 Unprocessable Entity: promote to 30 % release r000000000001: invalid: no stage has target 30 % (stages: 10, 50, 100)", release.ErrInvalid},
+		{"conflict", nil, []string{"pause", rel.ID}, "409 Conflict: it is already paused", release.ErrConflict},
+		{"no such stage", nil, []string{"promote", rel.ID, "30"}, "422 Unprocessable Entity: no stage has target 30 % (stages: 10, 50, 100)", release.ErrInvalid},
 		{"bad percent", nil, []string{"promote", rel.ID, "150"}, "400 Bad Request: percent: 150 is not in 1..100", release.ErrInvalid},
 		{"not found", nil, []string{"get", "r000000000404"}, "404 Not Found: release r000000000404 not found", store.ErrNotFound},
 		{"wrong token", nil, []string{"list", "--token", "guess"}, "401 Unauthorized: wrong API token", nil},
