@@ -102,7 +102,8 @@ const InternalText = "internal error; the details are in shipbot's log"
 // "pause by alice: pause release r1: conflict: it is already paused", and
 // "release r1 not found" from "release r1: not found". An error that names
 // no label reads as it is; an internal error reads InternalText, and the
-// caller logs it.
+// caller logs it. Pass one error, not an errors.Join of a reason and a
+// failure: the joined text would read whole.
 func Text(err error) string {
 	s := find(err)
 	if s == nil {
@@ -134,7 +135,7 @@ var statuses = map[Kind]int{
 	NeedsApproval: http.StatusAccepted, // counted, not refused: the request did something
 }
 
-// HTTPStatus is the status an HTTP answer about err carries.
+// HTTPStatus is the status an HTTP answer about err, which is not nil, carries.
 func HTTPStatus(err error) int { return statuses[Of(err)] }
 
 // FromHTTPStatus is the kind an HTTP error status stands for, so a client
