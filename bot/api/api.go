@@ -10,7 +10,6 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -21,8 +20,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shipbot/shipbot/bot/ops"
+	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/release"
-	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/templates"
 )
 
@@ -161,25 +160,13 @@ func badRequest(c echo.Context, what, format string, args ...any) error {
 	return c.JSON(http.StatusBadRequest, Error{what + ": " + fmt.Sprintf(format, args...)})
 }
 
-// fail is the one place that decides what a caller sees of an error: the
-// engine's own words for the kinds they can act on, "internal error" for
-// everything else, whose full chain goes to the log.
+// fail answers with the status and the text errkind gives err; the full
+// chain of an internal error goes to the log only.
 func (a *API) fail(c echo.Context, id string, err error) error {
-	var code int
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return c.JSON(http.StatusNotFound, Error{fmt.Sprintf("release %s not found", id)})
-	case errors.Is(err, ops.ErrForbidden):
-		code = http.StatusForbidden
-	case errors.Is(err, release.ErrConflict):
-		code = http.StatusConflict
-	case errors.Is(err, release.ErrInvalid):
-		code = http.StatusUnprocessableEntity
-	default:
+	if errkind.Of(err) == errkind.Internal {
 		a.log.Error("api request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "release", id, "err", err)
-		return c.JSON(http.StatusInternalServerError, Error{"internal error"})
 	}
-	return c.JSON(code, Error{err.Error()})
+	return c.JSON(errkind.HTTPStatus(err), Error{errkind.Text(err)})
 }
 
 // Release is a release as the API shows it: the stored document plus a

@@ -1,6 +1,7 @@
 package mergerequest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/shipbot/shipbot/bot/gitlab"
 	"github.com/shipbot/shipbot/bot/gitlabevent"
 	"github.com/shipbot/shipbot/deployer"
+	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
@@ -132,7 +134,7 @@ func (c *Commands) previewCommand(ctx context.Context, n *gitlabevent.Note, cmd 
 			done = "Removing this merge request's preview."
 		}
 		log.Info("command", "command", cmd.String(), "refused", refused, "err", committed)
-		c.finish(ctx, n, errors.Join(committed, refused), done, log)
+		c.finish(ctx, n, cmp.Or(committed, refused), done, log) // a commit that failed refused nothing
 	}
 	return changes, after
 }
@@ -140,7 +142,7 @@ func (c *Commands) previewCommand(ctx context.Context, n *gitlabevent.Note, cmd 
 // finish reacts and replies with the outcome.
 func (c *Commands) finish(ctx context.Context, n *gitlabevent.Note, err error, done string, log *slog.Logger) {
 	if err != nil {
-		c.conclude(ctx, n, false, "❌ "+userMessage(err), log)
+		c.conclude(ctx, n, false, "❌ "+errkind.Text(err), log)
 		return
 	}
 	c.conclude(ctx, n, true, "✅ "+done, log)
@@ -150,17 +152,6 @@ func (c *Commands) finish(ctx context.Context, n *gitlabevent.Note, err error, d
 func (c *Commands) conclude(ctx context.Context, n *gitlabevent.Note, ok bool, text string, log *slog.Logger) {
 	c.react(ctx, n, map[bool]string{true: emojiDone, false: emojiNo}[ok], log)
 	c.reply(ctx, n, text, log)
-}
-
-// userMessage says what went wrong without internals: known kinds keep
-// their message, anything else is an internal error (the log has the chain).
-func userMessage(err error) string {
-	for _, kind := range []error{deployer.ErrInvalid, deployer.ErrUnauthorized, deployer.ErrNotFound, deployer.ErrConflict} {
-		if errors.Is(err, kind) {
-			return strings.TrimSuffix(err.Error(), ": "+kind.Error())
-		}
-	}
-	return "internal error; the shipbot log has the details."
 }
 
 func (c *Commands) react(ctx context.Context, n *gitlabevent.Note, emoji string, log *slog.Logger) {

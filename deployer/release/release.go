@@ -16,15 +16,16 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/templates"
 )
 
 // Errors callers test with errors.Is; what users see is decided from them.
 var (
 	// ErrInvalid marks a request that can never succeed as made.
-	ErrInvalid = errors.New("invalid")
+	ErrInvalid = errkind.New(errkind.Invalid, "invalid")
 	// ErrConflict marks a request the release's current state does not allow.
-	ErrConflict = errors.New("conflict")
+	ErrConflict = errkind.New(errkind.Conflict, "conflict")
 )
 
 // Strategy names how a release moves from one revision to the next.

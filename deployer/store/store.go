@@ -17,6 +17,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/shipbot/shipbot/deployer/errkind"
 )
 
 var (
@@ -27,7 +29,7 @@ var (
 )
 
 // ErrNotFound is returned when a record does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = errkind.New(errkind.NotFound, "not found")
 
 // ErrLocked means another process holds the store file; bbolt is single-writer.
 var ErrLocked = errors.New("store is in use by another process")

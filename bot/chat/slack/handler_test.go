@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -141,11 +142,14 @@ func TestHandlerRefusals(t *testing.T) {
 	}{
 		{"not allowed", bob, "shipbot:rollback", func(a ops.Actor, kind release.IntentKind) error {
 			return fmt.Errorf("%w: %s is a reporter on shop/checkout; %s needs developer", ops.ErrForbidden, a.Username, kind)
-		}, ":no_entry: You can't rollback release `r000000000001`: forbidden: bob is a reporter on shop/checkout; rollback needs developer"},
+		}, ":no_entry: You can't rollback release `r000000000001`: bob is a reporter on shop/checkout; rollback needs developer"},
 		{"not possible now", alice, "shipbot:pause", nil,
-			":warning: Not recorded: pause by alice: pause release r000000000001: conflict: it is already paused"},
+			":warning: Not recorded: it is already paused"},
 		{"unknown person", "U0EVE", "shipbot:continue", nil,
 			":bust_in_silhouette: shipbot could not match your Slack account to a GitLab user"},
+		{"shipbot fails", alice, "shipbot:pause", func(ops.Actor, release.IntentKind) error {
+			return errors.New("authz: GET https://gitlab.internal/api/v4/projects/7/members/all/3: 502 Bad Gateway")
+		}, ":boom: Nothing was recorded: internal error; the details are in shipbot's log."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
