@@ -58,15 +58,17 @@ func (r Release) defersScaleDown() bool {
 
 // draining reports whether the release has ended and still owes a scale-down.
 func (r Release) draining() bool {
-	return r.Phase.Terminal() && r.Drain != nil && r.Drain.Done.IsZero()
+	return (r.Phase == Succeeded || r.Phase == RolledBack) && r.Drain != nil && r.Drain.Done.IsZero()
 }
 
-// planDrain records, as the release ends, that gone keeps its pods until
-// the delay has passed. A gone that has no pods (a rollback before its
-// Deployment was applied) owes nothing.
+// planDrain decides, as Finalize or Rollback is about to leave gone,
+// whether gone keeps its pods through the delay: it does if the release
+// defers its scale-down and gone has pods (not, say, after a rollback
+// before its Deployment was applied). The release records the Drain as it
+// ends (end).
 func (s *stepper) planDrain(ctx context.Context, gone Revision) error {
 	r := s.r
-	r.Drain = nil
+	s.deferred = ""
 	if gone.IsZero() || !r.defersScaleDown() {
 		return nil
 	}
@@ -75,7 +77,7 @@ func (s *stepper) planDrain(ctx context.Context, gone Revision) error {
 	if err != nil || !st.found || st.spec == 0 {
 		return err
 	}
-	r.Drain = &Drain{Deployment: name, Due: s.e.clock.Now().Add(r.scaleDownDelay())}
+	s.deferred = name
 	s.w.spare[name] = true
 	return nil
 }

@@ -19,6 +19,9 @@ type stepper struct {
 	// retried is set once progress has run the stage again at once
 	// because Ready asked for it.
 	retried bool
+	// deferred is the Deployment that Finalize or Rollback leaves running
+	// through the scale-down delay (planDrain).
+	deferred string
 }
 
 // maxHops bounds the phase changes in one Step; a release has a handful.
@@ -348,8 +351,10 @@ func (s *stepper) beforeEnd(ctx context.Context, gone Revision) error {
 // Deployments beyond the revision history go at once; otherwise after
 // the scale-down (drain).
 func (s *stepper) end(ctx context.Context, p Phase, msg string, reason Reason) error {
-	if d := s.r.Drain; d != nil {
-		msg += fmt.Sprintf("; %s scales down in %s", d.Deployment, s.r.scaleDownDelay())
+	s.r.Drain = nil
+	if s.deferred != "" {
+		s.r.Drain = &Drain{Deployment: s.deferred, Due: s.e.clock.Now().Add(s.r.scaleDownDelay())}
+		msg += fmt.Sprintf("; %s scales down in %s", s.deferred, s.r.scaleDownDelay())
 	}
 	if err := s.transition(ctx, p, msg, reason, msg); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/shipbot/shipbot/deployer/kube"
 )
@@ -138,21 +139,25 @@ func annotate(obj *unstructured.Unstructured, r *Release) {
 // Deployment counts as scaled to 0.
 func (w *workloads) scale(ctx context.Context, r *Release, name string, replicas int32) error {
 	deps := w.kube.Kube.AppsV1().Deployments(r.Namespace)
-	s, err := deps.GetScale(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) && replicas == 0 {
+	// The scale carries the Deployment's resourceVersion, which its
+	// controller moves on with every status update: read again on conflict.
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s, err := deps.GetScale(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) && replicas == 0 {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("cluster %s: read scale of %s/%s: %w", w.kube.Name, r.Namespace, name, err)
+		}
+		if s.Spec.Replicas == replicas {
+			return nil
+		}
+		s = &autoscalingv1.Scale{ObjectMeta: s.ObjectMeta, Spec: autoscalingv1.ScaleSpec{Replicas: replicas}}
+		if _, err := deps.UpdateScale(ctx, name, s, metav1.UpdateOptions{FieldManager: kube.FieldManager}); err != nil {
+			return fmt.Errorf("cluster %s: scale %s/%s to %d: %w", w.kube.Name, r.Namespace, name, replicas, err)
+		}
 		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("cluster %s: read scale of %s/%s: %w", w.kube.Name, r.Namespace, name, err)
-	}
-	if s.Spec.Replicas == replicas {
-		return nil
-	}
-	s = &autoscalingv1.Scale{ObjectMeta: s.ObjectMeta, Spec: autoscalingv1.ScaleSpec{Replicas: replicas}}
-	if _, err := deps.UpdateScale(ctx, name, s, metav1.UpdateOptions{FieldManager: kube.FieldManager}); err != nil {
-		return fmt.Errorf("cluster %s: scale %s/%s to %d: %w", w.kube.Name, r.Namespace, name, replicas, err)
-	}
-	return nil
+	})
 }
 
 // deployState is what a release needs to know of one Deployment.
