@@ -10,6 +10,15 @@ import (
 	"k8s.io/utils/ptr"
 )
 
+// replaced runs the first release of v1-0-0, then one of v2-0-0 in a
+// single stage to its end.
+func (h *harness) replaced(strategy Strategy, replicas int32) Release {
+	h.t.Helper()
+	h.initial(strategy, replicas)
+	r := h.create(h.release(strategy, "v1-0-0", "v2-0-0", replicas, Stage{Target: 100}))
+	return h.drive(r.ID, phaseIs(Succeeded))
+}
+
 // A canary or blue-green release is done once traffic has moved; the old
 // version keeps its pods through the scale-down delay on the clock, then
 // is scaled down once, and the history says so once.
@@ -18,9 +27,7 @@ func TestScaleDownWaitsForTheDelay(t *testing.T) {
 		t.Run(string(strategy), func(t *testing.T) {
 			h := newHarness(t)
 			orig := h.foreignVirtualService()
-			h.initial(strategy, 2)
-			r := h.create(h.release(strategy, "v1-0-0", "v2-0-0", 2, Stage{Target: 100}))
-			r = h.drive(r.ID, phaseIs(Succeeded))
+			r := h.replaced(strategy, 2)
 			if r.Drain == nil || r.Drain.Deployment != "web-v1-0-0" || !r.Drain.Due.Equal(r.Updated.Add(DefaultScaleDownDelay)) {
 				t.Fatalf("drain %+v, want web-v1-0-0 due %s after the end", r.Drain, DefaultScaleDownDelay)
 			}
@@ -76,9 +83,7 @@ func TestScaleDownWaitsForTheDelay(t *testing.T) {
 // down when the delay ends, and only once.
 func TestScaleDownSurvivesARestart(t *testing.T) {
 	h := newHarness(t)
-	h.initial(Canary, 1)
-	r := h.create(h.release(Canary, "v1-0-0", "v2-0-0", 1, Stage{Target: 100}))
-	h.drive(r.ID, phaseIs(Succeeded))
+	r := h.replaced(Canary, 1)
 	h.clock.Advance(10 * time.Second)
 
 	h.reopen()
@@ -112,9 +117,7 @@ func TestScaleDownSurvivesARestart(t *testing.T) {
 // it was down, and does it at once.
 func TestSchedulerScalesDownWhatCameDueWhileDown(t *testing.T) {
 	h := newHarness(t)
-	h.initial(BlueGreen, 1)
-	r := h.create(h.release(BlueGreen, "v1-0-0", "v2-0-0", 1, Stage{Target: 100}))
-	h.drive(r.ID, phaseIs(Succeeded))
+	r := h.replaced(BlueGreen, 1)
 	h.reopen()
 	h.clock.Advance(time.Hour)
 
