@@ -170,7 +170,7 @@ func (a App) validate(v *validator, path []any, seen, envs map[string]bool) {
 		v.failf(at(path, "rolloutTimeout"), "must be positive")
 	}
 	a.Params.validate(v, at(path, "params"))
-	validateRelease(v, at(path, "release"), a.Release)
+	validateRelease(v, at(path, "release"), fmt.Sprintf("app %q", a.Name), a.Release)
 	if len(a.Environments) == 0 {
 		v.failf(at(path, "environments"), "app %q deploys nowhere: list at least one environment", a.Name)
 	}
@@ -180,7 +180,7 @@ func (a App) validate(v *validator, path []any, seen, envs map[string]bool) {
 		}
 		e := a.Environments[name]
 		e.Params.validate(v, at(path, "environments", name))
-		validateRelease(v, at(path, "environments", name, "release"), e.Release)
+		validateRelease(v, at(path, "environments", name, "release"), fmt.Sprintf("app %q, environment %q", a.Name, name), e.Release)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 
 	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/templates"
@@ -105,6 +106,13 @@ type Release struct {
 	ProgressDeadline time.Duration    `json:"progressDeadline"`
 	VirtualService   string           `json:"virtualService,omitempty"` // canary: the VirtualService to steer; App when empty
 	RetireAfter      time.Duration    `json:"retireAfter,omitempty"`    // see Spec.RetireAfter; DefaultRetireAfter when 0
+	// ScaleDownDelay and RevisionHistory: see Spec. Nil in a release stored
+	// before they existed, which then gets the defaults.
+	ScaleDownDelay  *time.Duration `json:"scaleDownDelay,omitempty"`
+	RevisionHistory *int32         `json:"revisionHistory,omitempty"`
+	// Drain is the scale-down an ended release still owes the version it
+	// moved traffic off; nil when it scaled that version down as it ended.
+	Drain *Drain `json:"drain,omitempty"`
 
 	Stages  []Stage   `json:"stages"`
 	Stage   int       `json:"stage"`   // stage being worked on or waiting to start; len(Stages) once all are done
@@ -191,6 +199,12 @@ func (r *Release) Validate() error {
 	if r.Cluster == "" {
 		add("cluster is empty")
 	}
+	if r.ScaleDownDelay != nil && *r.ScaleDownDelay < 0 {
+		add("scaleDownDelay %s must not be negative", *r.ScaleDownDelay)
+	}
+	if r.RevisionHistory != nil && *r.RevisionHistory < 0 {
+		add("revisionHistory %d must not be negative", *r.RevisionHistory)
+	}
 	if r.Replicas < 1 || r.MinAvailable > r.Replicas || r.MinAvailable < 0 {
 		add("replicas %d, minAvailable %d: need replicas ≥ 1 and 0 ≤ minAvailable ≤ replicas", r.Replicas, r.MinAvailable)
 	}
@@ -228,6 +242,9 @@ func (r *Release) setDefaults() {
 	if r.VirtualService == "" {
 		r.VirtualService = r.App
 	}
+	// Spelled out, so that what a stored release shows is what applies.
+	r.ScaleDownDelay = ptr.To(r.scaleDownDelay())
+	r.RevisionHistory = ptr.To(r.revisionHistory())
 	switch {
 	case len(r.Stages) == 0:
 		r.Stages = []Stage{{Target: 100, Continue: Auto}}

@@ -28,6 +28,7 @@ import (
 const gatedCanary = `strategy: canary
 steps: [10, 50, 100]
 pauseAfter: [10]
+scaleDownDelay: 1s
 gates:
   - name: smoke
     steps: [50]

@@ -209,6 +209,11 @@ func waitRelease(t *testing.T, rs releases, env, rev string, what string, cond f
 	return found
 }
 
+// drained holds once a release has ended and owes no scale-down.
+func drained(r release.Release) bool {
+	return r.Phase.Terminal() && (r.Drain == nil || !r.Drain.Done.IsZero())
+}
+
 func pausedAt(stage int) func(release.Release) bool {
 	return func(r release.Release) bool { return r.Phase == release.Paused && r.Stage == stage }
 }
