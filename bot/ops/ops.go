@@ -6,6 +6,7 @@
 package ops
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,10 @@ var ErrForbidden = errkind.New(errkind.Forbidden, "forbidden")
 // request counted as one approval of several an environment wants (see
 // ApprovalError). Act keeps the approval, not a refusal, for it.
 var ErrNeedsMoreApprovals = errkind.New(errkind.NeedsApproval, "needs more approvals")
+
+// ErrNotMapped marks a chat identity that no GitLab user answers to. It
+// comes with ErrForbidden: someone shipbot cannot name may not act.
+var ErrNotMapped = errors.New("not linked to a GitLab user")
 
 // Actor is a person acting on a release, resolved to their GitLab account.
 type Actor struct {

@@ -37,6 +37,9 @@ type Slack struct {
 	// MinSeverity holds back thread replies below it: info (default),
 	// warning or error. The release message itself is always kept current.
 	MinSeverity string `yaml:"minSeverity"`
+	// APIURL is the base of Slack's Web API, e.g. a proxy's
+	// (https://slack-proxy.internal/api/); Slack's own when empty.
+	APIURL string `yaml:"apiURL"`
 }
 
 // Severities, as written in slack.minSeverity; bot/notify defines what each means.
@@ -120,6 +123,9 @@ func (c *Config) setSurfaceDefaults() {
 	if c.Slack != nil && c.Slack.Mode == "" {
 		c.Slack.Mode = SlackModeHTTP
 	}
+	if c.Slack != nil && c.Slack.APIURL != "" && !strings.HasSuffix(c.Slack.APIURL, "/") {
+		c.Slack.APIURL += "/" // slack-go appends method names to it
+	}
 	if c.Slack != nil && c.Slack.MinSeverity == "" {
 		c.Slack.MinSeverity = "info"
 	}
@@ -185,6 +191,9 @@ func (s *Slack) validate(v *validator, path []any, environment func(string) (Env
 		}
 	default:
 		v.failf(at(path, "mode"), "%q is not one of http, socket", s.Mode)
+	}
+	if s.APIURL != "" && !isHTTPURL(s.APIURL) {
+		v.failf(at(path, "apiURL"), "%q is not an http(s) URL such as https://slack.com/api/", s.APIURL)
 	}
 	for _, env := range slices.Sorted(maps.Keys(s.Channels)) {
 		if _, ok := environment(env); !ok {

@@ -92,8 +92,15 @@ func TestSlackRouting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := cfg.Slack; s.MinSeverity != "info" || s.Channels != nil {
-		t.Errorf("slack defaults: %+v, want minSeverity info and no channels", s)
+	if s := cfg.Slack; s.MinSeverity != "info" || s.Channels != nil || s.APIURL != "" {
+		t.Errorf("slack defaults: %+v, want minSeverity info, no channels and Slack's own API", s)
+	}
+	cfg, err = Parse("f.yaml", []byte(base+"slack:\n  botToken: xoxb-1\n  signingSecret: s\n  channel: C0DEPLOYS\n  apiURL: https://slack-proxy.internal/api\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Slack.APIURL; got != "https://slack-proxy.internal/api/" {
+		t.Errorf("slack.apiURL %q, want it with the trailing slash slack-go needs", got)
 	}
 }
 
@@ -114,6 +121,8 @@ func TestSurfaceErrors(t *testing.T) {
 	}{
 		{"relative public URL", "publicURL: shipbot.example.com",
 			[]string{"f.yaml:19: publicURL:", "not an absolute http(s) URL"}},
+		{"slack apiURL not a URL", "slack: {botToken: xoxb-1, signingSecret: s, channel: C1, apiURL: slack.internal}",
+			[]string{"f.yaml:19: slack.apiURL:", "not an http(s) URL"}},
 		{"empty slack", "slack: {}", []string{
 			"f.yaml:19: slack.botToken: required",
 			"f.yaml:19: slack.channel: required",

@@ -90,13 +90,17 @@ func (d *dispatcher) act(ctx context.Context, c click) (release.Release, error) 
 	return d.ops.Act(ctx, a, c.releaseID, c.intent)
 }
 
-// actor resolves a Slack user, by id and profile email, to a GitLab account.
+// actor resolves a Slack user to a GitLab account: by id alone when
+// shipbot.yaml links it, without asking Slack, else by profile email.
 func (d *dispatcher) actor(ctx context.Context, userID string) (ops.Actor, error) {
-	email, err := d.email(ctx, userID)
-	if err != nil {
-		return ops.Actor{}, fmt.Errorf("%w: slack user %s: %w", errIdentity, userID, err)
+	a, err := d.ids.Resolve(ctx, userID, "")
+	if errors.Is(err, ops.ErrNotMapped) {
+		email, eerr := d.email(ctx, userID)
+		if eerr != nil {
+			return ops.Actor{}, fmt.Errorf("%w: slack user %s: %w", errIdentity, userID, eerr)
+		}
+		a, err = d.ids.Resolve(ctx, userID, email)
 	}
-	a, err := d.ids.Resolve(ctx, userID, email)
 	if err != nil {
 		return ops.Actor{}, fmt.Errorf("%w: slack user %s: %w", errIdentity, userID, err)
 	}

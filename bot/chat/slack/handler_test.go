@@ -326,3 +326,21 @@ func TestHandlerRefusesAStaleButton(t *testing.T) {
 		t.Errorf("told the clicker %q, want that the release moved to stage 2", eph)
 	}
 }
+
+// A user linked by Slack id in shipbot.yaml acts without shipbot asking
+// Slack for her email: a users.info failure does not block her click.
+func TestHandlerResolvesALinkedUserWithoutSlack(t *testing.T) {
+	e := newEnv(t, ModeHTTP)
+	r := e.createPaused()
+	ts := e.showPaused(r)
+	if code, _ := e.post(e.click(carol, ts, "shipbot:continue", r.ID), testSecret, e.now); code != http.StatusOK {
+		t.Fatalf("status %d, want 200", code)
+	}
+	e.app.Close()
+	if in := pendingIntents(e.get(r.ID)); len(in) != 1 || in[0].Actor != "carol" {
+		t.Errorf("pending intents %+v, want carol's continue", in)
+	}
+	if eph := e.slack.Ephemerals(); len(eph) != 0 {
+		t.Errorf("told carol %q", eph)
+	}
+}

@@ -51,7 +51,9 @@ type Ops interface {
 
 var _ Ops = (*ops.Service)(nil)
 
-// Identities resolves a Slack user to the GitLab account they act as.
+// Identities resolves a Slack user to the GitLab account they act as. With
+// an empty email it resolves by the Slack id alone, and an id that needs the
+// email to be linked gives an error wrapping ops.ErrNotMapped.
 type Identities interface {
 	Resolve(ctx context.Context, slackUserID, email string) (ops.Actor, error)
 }

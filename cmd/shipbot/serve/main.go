@@ -46,9 +46,6 @@ type Main struct {
 	ReleaseNotifiers []release.Notifier
 	// ReleasePoll is how often a release waiting for pods looks again; 500ms when 0.
 	ReleasePoll time.Duration
-	// SlackAPIURL points the Slack client elsewhere than Slack, e.g. at
-	// slack-go's slacktest server in tests.
-	SlackAPIURL string
 	surfaces    *surfaces
 	gitlab      *gitlab.Client       // nil without a GitLab token
 	tracer      *gitlabstatus.Tracer // commit statuses and environments; nil without a GitLab token

@@ -48,7 +48,7 @@ func (m *Main) buildPosters() (*surfaces, error) {
 		p, err := slack.NewPoster(slack.Options{
 			BotToken: c.BotToken.Value(), SigningSecret: c.SigningSecret.Value(), AppToken: c.AppToken.Value(),
 			Channel: c.Channel, Mode: slack.Mode(c.Mode), Channels: c.Channels, MinSeverity: notify.Severity(c.MinSeverity),
-			Store: m.store, Log: m.Log.With("surface", "slack"), APIURL: m.SlackAPIURL, Now: m.Now,
+			Store: m.store, Log: m.Log.With("surface", "slack"), APIURL: c.APIURL, Now: m.Now,
 		})
 		if err != nil {
 			return nil, err

@@ -41,9 +41,6 @@ type rig struct {
 	ns    map[string]string // environment → namespace
 	path  string
 	istio istio.Interface
-	// configure, when set, adjusts each Main before it runs, e.g. to point
-	// it at a fake Slack.
-	configure func(*serve.Main)
 }
 
 func newRig(t *testing.T, envs ...string) *rig {
@@ -123,9 +120,6 @@ func (r *rig) start(text string) *serve.Main {
 		r.t.Fatal(err)
 	}
 	m := &serve.Main{Config: cfg, Log: testLogger(), ReleasePoll: 100 * time.Millisecond}
-	if r.configure != nil {
-		r.configure(m)
-	}
 	if err := m.Run(context.Background()); err != nil {
 		r.t.Fatal(err)
 	}
