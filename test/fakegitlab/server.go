@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ type Server struct {
 	mu         sync.Mutex
 	now        func() time.Time
 	calls      int
+	callLog    []string // "METHOD /path" of every call, in order
 	unexpected []string
 	failures   []failure
 	befores    []before
@@ -118,6 +120,7 @@ func (s *Server) URL() string { return s.srv.URL }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.calls++
+	s.callLog = append(s.callLog, r.Method+" "+r.URL.Path)
 	s.mu.Unlock()
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.unexpectedCall(r)
@@ -125,8 +128,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(r.Header.Get("PRIVATE-TOKEN")), []byte(s.token)) != 1 {
-		apiError(w, http.StatusUnauthorized, "401 Unauthorized")
-		return
+		if _, ok := s.personal(r); !ok || r.Method != http.MethodGet || r.URL.Path != apiPrefix+"/user" {
+			apiError(w, http.StatusUnauthorized, "401 Unauthorized")
+			return
+		}
 	}
 	if code, ok := s.takeFailure(r); ok {
 		apiError(w, code, fmt.Sprintf("%d %s", code, http.StatusText(code)))
@@ -143,6 +148,14 @@ func (s *Server) Calls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls
+}
+
+// CallLog lists every call so far as "METHOD /path", in order; Calls is
+// its length.
+func (s *Server) CallLog() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.callLog)
 }
 
 // Unexpected lists the calls ("METHOD /path?query") the fake has no route for.

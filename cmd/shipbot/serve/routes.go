@@ -35,7 +35,12 @@ func (m *Main) routes() *echo.Echo {
 		Secret: m.Config.GitLab.WebhookSecret.Value(), MaxBody: m.Config.Webhook.MaxBodyBytes,
 		Inbox: m.store, Log: m.Log, Now: m.Now, Accepted: m.worker.Wake,
 	}, m.registry).Register(e)
-	api.New(api.Options{Releases: m.releases, Records: m.store, Token: m.Config.API.Token.Value(), Log: m.Log, Now: m.Now}).Register(e)
+	apiOpts := api.Options{Releases: m.releases, Records: m.store, Token: m.Config.API.Token.Value(), Log: m.Log, Now: m.Now}
+	if m.gitlab != nil && m.surfaces.ops != nil {
+		// People may use their own GitLab tokens, with their roles checked.
+		apiOpts.People, apiOpts.Ops = m.gitlab, m.surfaces.ops
+	}
+	api.New(apiOpts).Register(e)
 	m.registerSurfaces(e)
 	m.registerDashboard(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
