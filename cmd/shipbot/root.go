@@ -69,6 +69,9 @@ func checkCmd() *cobra.Command {
 					return err
 				}
 			}
+			if err := checkClusters(cfg); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d clusters, %d environments, %d apps)\n", cfg.File(), len(cfg.Clusters), len(cfg.Environments), len(cfg.Apps))
 			return nil
 		},
