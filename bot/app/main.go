@@ -134,8 +134,8 @@ func (m *Main) buildEngines() (err error) {
 		ann.notifiers = append(ann.notifiers, namedNotifier{"custom", n})
 	}
 	eng, err := release.NewStepper(release.Options{Store: m.store, Clusters: m.staged, Log: m.Log,
-		Notifier: ann,
-		Clock:    clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
+		Notifier: ann, Renderer: deployer.ReleaseRenderer{Config: m.Config},
+		Clock: clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
 	if err != nil {
 		return err
 	}

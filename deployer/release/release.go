@@ -104,6 +104,10 @@ type Release struct {
 	ProgressDeadline time.Duration    `json:"progressDeadline"`
 	VirtualService   string           `json:"virtualService,omitempty"` // canary: the VirtualService to steer; App when empty
 	RetireAfter      time.Duration    `json:"retireAfter,omitempty"`    // see Spec.RetireAfter; DefaultRetireAfter when 0
+	// Workload and Service name the Deployment and the Service in To's
+	// objects (templates.Workload), once rendered; App until then.
+	Workload string `json:"workload,omitempty"`
+	Service  string `json:"service,omitempty"`
 
 	Stages  []Stage   `json:"stages"`
 	Stage   int       `json:"stage"`   // stage being worked on or waiting to start; len(Stages) once all are done

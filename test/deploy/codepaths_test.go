@@ -233,7 +233,11 @@ func newReleases(t *testing.T, rc *rest.Config) *releases {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e, err := release.NewStepper(release.Options{Store: st, Clusters: release.ClusterMap{"local": c},
+	builtin, err := templates.Builtin("web-service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := release.NewStepper(release.Options{Store: st, Clusters: release.ClusterMap{"local": c}, Renderer: release.TemplateRenderer{Template: builtin},
 		Poll: 100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
