@@ -49,7 +49,7 @@ func (w *workloads) renderRev(ctx context.Context, r *Release, rev Revision) (re
 	if err != nil {
 		return rendered{}, err
 	}
-	out := rendered{}
+	var out rendered
 	out.deploy, err = templates.Workload(objs)
 	if err == nil {
 		out.service, err = templates.ServiceOf(objs, out.deploy)
@@ -98,8 +98,8 @@ func (w *workloads) applyVersion(ctx context.Context, r *Release, rev Revision, 
 	return w.kube.Apply(ctx, []*unstructured.Unstructured{d})
 }
 
-// applyPlain server-side applies rev as the app's single Deployment, named
-// after the app, so that its image change is a rolling update.
+// applyPlain server-side applies rev as the app's single Deployment, under
+// the name it renders with, so that its image change is a rolling update.
 func (w *workloads) applyPlain(ctx context.Context, r *Release, rev Revision) error {
 	objs, err := w.renderRev(ctx, r, rev)
 	if err != nil {
