@@ -34,7 +34,7 @@ bench: ## Run the benchmarks recorded in docs/BENCHMARKS.md
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/...
 
 .PHONY: demo
-demo: build cluster-bins ## Start a local control plane and shipbot, replay a dev pipeline webhook, show the deploy
+demo: build cluster-bins ## shipbot on a local control plane: a dev deploy, an MR preview, a canary moved by keys (DEMO_FLAGS=-once: unattended)
 	$(GO) run ./test/demo -shipbot $(BIN)/shipbot $(DEMO_FLAGS)
 
 .PHONY: lint

@@ -36,11 +36,18 @@ func (e *DeployRunner) deploy(ctx context.Context, d store.Deployment) {
 			e.finish(ctx, d, store.StatusSuperseded, stale, ReasonDeploySuperseded)
 			return
 		}
-		e.setPreview(ctx, d, ReasonPreviewDeploying, func(p *store.Preview) { p.Status, p.Reason = store.PreviewDeploying, "" })
+		e.setPreview(ctx, d, ReasonPreviewDeploying, func(p *store.Preview) error {
+			p.Reason = ""
+			return p.Transition(store.PreviewDeploying)
+		})
 	}
 	if d.Status == store.StatusPending {
-		d.Status, d.Started = store.StatusRunning, e.now()
-		if err := e.store.PutDeployment(d); err != nil {
+		d.Started = e.now()
+		err := d.Transition(store.StatusRunning)
+		if err == nil {
+			err = e.store.PutDeployment(d)
+		}
+		if err != nil {
 			e.log.Error("start deployment", "id", d.ID, "err", err)
 			return
 		}
@@ -71,14 +78,18 @@ func (e *DeployRunner) deploy(ctx context.Context, d store.Deployment) {
 func (e *DeployRunner) endPreview(ctx context.Context, d store.Deployment, err error) {
 	var done bool
 	if err != nil {
-		done = e.setPreview(ctx, d, ReasonPreviewFailed, func(p *store.Preview) { p.Status, p.Reason = store.PreviewFailed, err.Error() })
+		done = e.setPreview(ctx, d, ReasonPreviewFailed, func(p *store.Preview) error {
+			p.Reason = err.Error()
+			return p.Transition(store.PreviewFailed)
+		})
 	} else {
 		app, _ := e.cfg.App(d.App)
-		done = e.setPreview(ctx, d, ReasonPreviewReady, func(p *store.Preview) {
-			p.Status, p.Reason, p.DeployedSHA = store.PreviewReady, "", d.SHA
+		done = e.setPreview(ctx, d, ReasonPreviewReady, func(p *store.Preview) error {
+			p.Reason, p.DeployedSHA = "", d.SHA
 			if p.URL == "" {
 				p.URL = "https://" + PreviewHost(app.Name, p.IID, e.cfg.Previews.Domain)
 			}
+			return p.Transition(store.PreviewReady)
 		})
 	}
 	if !done {
@@ -88,11 +99,15 @@ func (e *DeployRunner) endPreview(ctx context.Context, d store.Deployment, err e
 
 // finish records a deployment's end and reports it.
 func (e *DeployRunner) finish(ctx context.Context, d store.Deployment, status store.Status, reason string, ev Reason) {
-	d.Status, d.Reason, d.Finished = status, reason, e.now()
+	err := d.Transition(status)
+	d.Reason, d.Finished = reason, e.now()
 	if d.Started.IsZero() {
 		d.Started = d.Finished
 	}
-	if err := e.store.PutDeployment(d); err != nil {
+	if err == nil {
+		err = e.store.PutDeployment(d)
+	}
+	if err != nil {
 		e.log.Error("record deployment result", "id", d.ID, "err", err)
 		return
 	}

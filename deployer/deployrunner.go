@@ -163,8 +163,12 @@ func (e *DeployRunner) schedule(ctx context.Context) error {
 }
 
 func (e *DeployRunner) supersede(ctx context.Context, old, by store.Deployment) {
-	old.Status, old.Reason, old.Finished = store.StatusSuperseded, "superseded by "+by.ID+" ("+short(by.SHA)+")", e.now()
-	if err := e.store.PutDeployment(old); err != nil {
+	err := old.Transition(store.StatusSuperseded)
+	old.Reason, old.Finished = "superseded by "+by.ID+" ("+short(by.SHA)+")", e.now()
+	if err == nil {
+		err = e.store.PutDeployment(old)
+	}
+	if err != nil {
 		e.log.Error("supersede deployment", "id", old.ID, "err", err)
 		return
 	}

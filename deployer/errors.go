@@ -1,12 +1,12 @@
 package deployer
 
-import "errors"
+import "github.com/shipbot/shipbot/deployer/errkind"
 
-// Kinds of error that users see. Surfaces map them to replies and HTTP codes
-// in one place; anything else is an internal error.
+// Errors users may see; errkind decides what they read and which HTTP
+// status they get. Anything else is an internal error.
 var (
-	ErrInvalid      = errors.New("invalid request")
-	ErrNotFound     = errors.New("not found")
-	ErrConflict     = errors.New("conflict")
-	ErrUnauthorized = errors.New("not allowed")
+	ErrInvalid      = errkind.New(errkind.Invalid, "invalid request")
+	ErrNotFound     = errkind.New(errkind.NotFound, "not found")
+	ErrConflict     = errkind.New(errkind.Conflict, "conflict")
+	ErrUnauthorized = errkind.New(errkind.Forbidden, "not allowed")
 )

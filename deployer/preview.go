@@ -227,7 +227,9 @@ func (p Previewer) queue(tx *store.Tx, rec store.Preview, src deploySource, now 
 	env, _ := p.Config.PreviewEnvironment()
 	rec.Updated, rec.User = now, or(src.User, rec.User)
 	if rec.Status == store.PreviewStopped || rec.Status == store.PreviewStopping {
-		rec.Status = store.PreviewWaiting
+		if err := rec.Transition(store.PreviewWaiting); err != nil {
+			return err
+		}
 	}
 	for _, app := range p.Config.Apps {
 		if _, ok := app.Environments[env.Name]; !ok || app.Project != rec.Project {

@@ -34,14 +34,13 @@ func (e *DeployRunner) previewCurrent(d store.Deployment) (store.Preview, string
 
 // setPreview updates a preview's status when the deployment is still its
 // current one, and reports the event. It says whether it did.
-func (e *DeployRunner) setPreview(ctx context.Context, d store.Deployment, reason Reason, f func(*store.Preview)) bool {
+func (e *DeployRunner) setPreview(ctx context.Context, d store.Deployment, reason Reason, f func(*store.Preview) error) bool {
 	rec, err := e.store.UpdatePreview(d.Preview, func(p *store.Preview) error {
 		if !p.Wanted || p.HeadSHA != d.SHA {
 			return errStale
 		}
-		f(p)
 		p.Updated = e.now()
-		return nil
+		return f(p)
 	})
 	if err != nil {
 		if err != errStale {
@@ -63,7 +62,8 @@ func (e *DeployRunner) stalePreview(ctx context.Context, d store.Deployment) {
 		if p.Wanted {
 			why = "the merge request's head moved on to " + short(p.HeadSHA)
 			if p.Status == store.PreviewDeploying {
-				p.Status, p.Reason, p.Updated = store.PreviewWaiting, why, e.now()
+				p.Reason, p.Updated = why, e.now()
+				return p.Transition(store.PreviewWaiting)
 			}
 		}
 		return nil
@@ -222,31 +222,34 @@ func (e *DeployRunner) busyNamespace(ns string) bool {
 }
 
 func (e *DeployRunner) teardown(ctx context.Context, rec store.Preview) {
-	rec, err := e.store.UpdatePreview(rec.Key, func(p *store.Preview) error {
-		p.Status = store.PreviewStopping
-		return nil
+	key := rec.Key // rec is zero when an update fails
+	rec, err := e.store.UpdatePreview(key, func(p *store.Preview) error {
+		return p.Transition(store.PreviewStopping)
 	})
 	if err != nil {
-		e.log.Error("stop preview", "preview", rec.Key, "err", err)
+		e.log.Error("stop preview", "preview", key, "err", err)
 		return
 	}
 	client := e.clusters[rec.Cluster]
 	if client == nil {
-		e.log.Error("stop preview: cluster no longer configured", "preview", rec.Key, "cluster", rec.Cluster)
+		e.log.Error("stop preview: cluster no longer configured", "preview", key, "cluster", rec.Cluster)
 		return
 	}
 	if err := client.DeleteNamespace(ctx, rec.Namespace, namespaceGone); err != nil {
-		e.log.Warn("stop preview; retrying on the next sweep", "preview", rec.Key, "err", err)
+		e.log.Warn("stop preview; retrying on the next sweep", "preview", key, "err", err)
 		return
 	}
-	rec, err = e.store.UpdatePreview(rec.Key, func(p *store.Preview) error {
+	rec, err = e.store.UpdatePreview(key, func(p *store.Preview) error {
 		if p.Wanted { // redeployed while we were deleting: leave it to the deploy
 			return errStale
 		}
-		p.Status, p.URL, p.DeployedSHA, p.Updated = store.PreviewStopped, "", "", e.now()
-		return nil
+		p.URL, p.DeployedSHA, p.Updated = "", "", e.now()
+		return p.Transition(store.PreviewStopped)
 	})
 	if err != nil {
+		if !errors.Is(err, errStale) {
+			e.log.Error("stop preview", "preview", key, "err", err)
+		}
 		return
 	}
 	e.metrics.previewsRemoved.WithLabelValues(rec.StopReason).Inc()

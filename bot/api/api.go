@@ -10,7 +10,6 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -21,8 +20,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shipbot/shipbot/bot/ops"
+	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/release"
-	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/templates"
 )
 
@@ -41,9 +40,13 @@ type Options struct {
 	// Records serves /deployments and /previews; those routes answer 404
 	// when it is nil.
 	Records Records
-	Token   string           // bearer token; empty disables the API (503)
-	Log     *slog.Logger     // slog.Default() when nil
-	Now     func() time.Time // for summaries; time.Now when nil
+	Token   string // bearer token; empty disables the API (503)
+	// People, when set, lets a person use their own GitLab access token:
+	// their actions then go through Ops, with their GitLab role checked.
+	People People
+	Ops    Acter
+	Log    *slog.Logger     // slog.Default() when nil
+	Now    func() time.Time // for summaries; time.Now when nil
 }
 
 // API serves /api/v1.
@@ -54,11 +57,19 @@ type API struct {
 	enabled  bool
 	log      *slog.Logger
 	now      func() time.Time
+
+	peopleAPI People
+	ops       Acter
+	people    people
 }
 
 // New builds an API.
 func New(opts Options) *API {
-	a := &API{releases: opts.Releases, records: opts.Records, enabled: opts.Token != "", log: opts.Log, now: opts.Now}
+	a := &API{releases: opts.Releases, records: opts.Records, enabled: opts.Token != "", log: opts.Log, now: opts.Now,
+		peopleAPI: opts.People, ops: opts.Ops}
+	if a.ops == nil {
+		a.peopleAPI = nil // a person's action must go through the role check
+	}
 	// Keep only a hash: comparing equal-length digests in constant time
 	// reveals neither the token nor its length.
 	a.token = sha256.Sum256([]byte(opts.Token))
@@ -108,8 +119,7 @@ func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		sum := sha256.Sum256([]byte(got))
 		if subtle.ConstantTimeCompare(sum[:], a.token[:]) != 1 {
-			a.log.Warn("api request with a wrong token", "method", c.Request().Method, "path", c.Request().URL.Path, "remote", c.RealIP())
-			return unauthorized(c, "wrong API token")
+			return a.authenticatePerson(c, got, next)
 		}
 		return next(c)
 	}
@@ -161,25 +171,13 @@ func badRequest(c echo.Context, what, format string, args ...any) error {
 	return c.JSON(http.StatusBadRequest, Error{what + ": " + fmt.Sprintf(format, args...)})
 }
 
-// fail is the one place that decides what a caller sees of an error: the
-// engine's own words for the kinds they can act on, "internal error" for
-// everything else, whose full chain goes to the log.
+// fail answers with the status and the text errkind gives err; the full
+// chain of an internal error goes to the log only.
 func (a *API) fail(c echo.Context, id string, err error) error {
-	var code int
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return c.JSON(http.StatusNotFound, Error{fmt.Sprintf("release %s not found", id)})
-	case errors.Is(err, ops.ErrForbidden):
-		code = http.StatusForbidden
-	case errors.Is(err, release.ErrConflict):
-		code = http.StatusConflict
-	case errors.Is(err, release.ErrInvalid):
-		code = http.StatusUnprocessableEntity
-	default:
+	if errkind.Of(err) == errkind.Internal {
 		a.log.Error("api request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "release", id, "err", err)
-		return c.JSON(http.StatusInternalServerError, Error{"internal error"})
 	}
-	return c.JSON(code, Error{err.Error()})
+	return c.JSON(errkind.HTTPStatus(err), Error{errkind.Text(err)})
 }
 
 // Release is a release as the API shows it: the stored document plus a

@@ -1,11 +1,19 @@
 package api_test
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/shipbot/shipbot/bot/api"
+	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/release"
 )
 
@@ -138,5 +146,35 @@ func TestGetUnknownRelease(t *testing.T) {
 	code, b = r.act(t, "r000000000999", "abort", "")
 	if code != http.StatusNotFound {
 		t.Errorf("abort unknown: %d %s, want 404", code, b)
+	}
+}
+
+// failingReleases fails every call the way a broken store would.
+type failingReleases struct{ err error }
+
+func (f failingReleases) List(context.Context, release.Filter) ([]release.Release, error) {
+	return nil, f.err
+}
+func (f failingReleases) Get(context.Context, string) (release.Release, error) {
+	return release.Release{}, f.err
+}
+func (f failingReleases) Record(context.Context, string, release.Intent) (release.Release, error) {
+	return release.Release{}, f.err
+}
+
+func TestInternalErrorsStayInTheLog(t *testing.T) {
+	var logged bytes.Buffer
+	broken := failingReleases{errors.New("open /var/lib/shipbot/shipbot.db: input/output error")}
+	e := echo.New()
+	api.New(api.Options{Releases: broken, Token: token, Log: slog.New(slog.NewTextHandler(&logged, nil))}).Register(e)
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	r := &rig{srv: srv}
+	code, b := r.do(t, http.MethodGet, "/api/v1/releases/r000000000001", "")
+	if code != http.StatusInternalServerError || errorOf(t, b) != errkind.InternalText {
+		t.Errorf("%d %s, want 500 %q", code, b, errkind.InternalText)
+	}
+	if !strings.Contains(logged.String(), "input/output error") {
+		t.Errorf("the log lacks the cause:\n%s", logged.String())
 	}
 }

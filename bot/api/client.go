@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shipbot/shipbot/bot/ops"
+	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 )
@@ -85,17 +86,17 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("%d %s: %s", e.Code, http.StatusText(e.Code), e.Message)
 }
 
-// Unwrap gives the kind of error the status stands for, so callers can test
-// it with errors.Is as they would the engine's own errors.
+// Unwrap gives an error of the kind the status stands for, so callers can
+// test it with errors.Is as they would the engine's own errors.
 func (e *StatusError) Unwrap() error {
-	switch e.Code {
-	case http.StatusNotFound:
+	switch errkind.FromHTTPStatus(e.Code) {
+	case errkind.NotFound:
 		return store.ErrNotFound
-	case http.StatusConflict:
+	case errkind.Conflict:
 		return release.ErrConflict
-	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+	case errkind.Invalid:
 		return release.ErrInvalid
-	case http.StatusForbidden:
+	case errkind.Forbidden:
 		return ops.ErrForbidden
 	}
 	return nil

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
-	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -61,7 +61,13 @@ func (a *API) control(action string) echo.HandlerFunc {
 		if err != nil {
 			return badRequest(c, what, "%s", err.Error())
 		}
-		r, err := a.releases.Record(c.Request().Context(), id, in)
+		var r release.Release
+		if p, ok := personOf(c); ok {
+			p.Surface = in.Surface
+			r, err = a.ops.Act(c.Request().Context(), p, id, in)
+		} else {
+			r, err = a.releases.Record(c.Request().Context(), id, in)
+		}
 		if err != nil {
 			return a.fail(c, id, err)
 		}
@@ -75,14 +81,10 @@ func (a *API) control(action string) echo.HandlerFunc {
 func (a *API) parseIntent(c echo.Context, action string) (release.Intent, string, error) {
 	h := c.Request().Header
 	in := release.Intent{Kind: release.IntentKind(action), Actor: strings.TrimSpace(h.Get(HeaderActor))}
-	switch {
-	case in.Actor == "":
-		return in, HeaderActor, errors.New("missing: say who is acting")
-	case len(in.Actor) > maxActor || strings.ContainsFunc(in.Actor, unicode.IsControl):
-		return in, HeaderActor, fmt.Errorf("not a user name (at most %d printable characters)", maxActor)
-	case strings.EqualFold(in.Actor, release.EngineActor):
-		// The history would read as if the engine had acted on its own.
-		return in, HeaderActor, fmt.Errorf("%q is shipbot's own name; say who is acting", in.Actor)
+	if p, ok := personOf(c); ok {
+		in.Actor = p.Username // the token says who acts, whatever the header says
+	} else if what, err := operatorActor(in.Actor); err != nil {
+		return in, what, err
 	}
 	switch s := strings.TrimSpace(h.Get(HeaderSurface)); s {
 	case "", string(release.SurfaceAPI):
@@ -102,6 +104,26 @@ func (a *API) parseIntent(c echo.Context, action string) (release.Intent, string
 	in.Comment = strings.TrimSpace(body.Comment)
 	what, err := promotion(action, body, &in)
 	return in, what, err
+}
+
+// gitlabUsername is what GitLab allows in a username: letters, digits,
+// '_', '.' and '-', not starting with '-' or '.'.
+var gitlabUsername = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+
+// operatorActor checks the name the operator token acts as: a GitLab
+// username, so that no markup or look-alike reaches the history, chat
+// cards or MR replies through it.
+func operatorActor(actor string) (string, error) {
+	switch {
+	case actor == "":
+		return HeaderActor, errors.New("missing: say who is acting")
+	case len(actor) > maxActor || !gitlabUsername.MatchString(actor):
+		return HeaderActor, fmt.Errorf("%q is not a GitLab username (letters, digits, '_', '.', '-', at most %d)", actor, maxActor)
+	case strings.EqualFold(actor, release.EngineActor):
+		// The history would read as if the engine had acted on its own.
+		return HeaderActor, fmt.Errorf("%q is shipbot's own name; say who is acting", actor)
+	}
+	return "", nil
 }
 
 // promotion checks percent and full, which only promote takes, and sets

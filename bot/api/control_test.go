@@ -137,7 +137,10 @@ func TestBadControlRequests(t *testing.T) {
 		{"missing actor", "continue", ``, []string{api.HeaderActor, ""}, "X-Shipbot-Actor: missing"},
 		{"blank actor", "continue", ``, []string{api.HeaderActor, "  "}, "X-Shipbot-Actor: missing"},
 		{"engine as actor", "continue", ``, []string{api.HeaderActor, "Shipbot"}, `X-Shipbot-Actor: "Shipbot" is shipbot's own name`},
-		{"control characters in actor", "continue", ``, []string{api.HeaderActor, "eve\tadmin"}, "X-Shipbot-Actor: not a user name"},
+		{"control characters in actor", "continue", ``, []string{api.HeaderActor, "eve\tadmin"}, `X-Shipbot-Actor: "eve\tadmin" is not a GitLab username`},
+		{"markdown in actor", "continue", ``, []string{api.HeaderActor, "[alice](https://evil.example)"}, `X-Shipbot-Actor: "[alice](https://evil.example)" is not a GitLab username`},
+		{"space in actor", "continue", ``, []string{api.HeaderActor, "alice admin"}, `X-Shipbot-Actor: "alice admin" is not a GitLab username`},
+		{"actor starting with a dot", "continue", ``, []string{api.HeaderActor, ".alice"}, `X-Shipbot-Actor: ".alice" is not a GitLab username`},
 		{"shipbot's own surface", "continue", ``, []string{api.HeaderSurface, "shipbot"}, `X-Shipbot-Surface: "shipbot" is not cli or api`},
 		{"unknown surface", "continue", ``, []string{api.HeaderSurface, "slack"}, `X-Shipbot-Surface: "slack" is not cli or api`},
 	}

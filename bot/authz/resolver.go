@@ -102,7 +102,7 @@ func addOnce(m map[string]string, k, v string) {
 }
 
 // ErrNotMapped marks an identity that no GitLab user answers to.
-var ErrNotMapped = errors.New("not linked to a GitLab user")
+var ErrNotMapped = ops.ErrNotMapped
 
 // NotMappedError says why an identity could not be linked to a GitLab user
 // and what to add to shipbot.yaml. It wraps ErrNotMapped and

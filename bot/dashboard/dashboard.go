@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"embed"
-	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 )
@@ -152,7 +152,7 @@ func (d *Dashboard) overview(c echo.Context) error {
 	}
 	if err != nil {
 		d.opts.Log.Error("dashboard: read the store", "err", err)
-		return d.errorPage(c, http.StatusInternalServerError, "internal error; the cause is in shipbot's log")
+		return d.errorPage(c, http.StatusInternalServerError, errkind.InternalText)
 	}
 	in.Environments = d.opts.Environments
 	return d.render(c, http.StatusOK, "overview", "shipbot", Build(in, d.opts.Now()), true)
@@ -161,12 +161,11 @@ func (d *Dashboard) overview(c echo.Context) error {
 func (d *Dashboard) release(c echo.Context) error {
 	id := c.Param("id")
 	r, err := d.opts.Releases.Get(c.Request().Context(), id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return d.errorPage(c, http.StatusNotFound, "release "+id+" not found")
-	case err != nil:
-		d.opts.Log.Error("dashboard: read a release", "release", id, "err", err)
-		return d.errorPage(c, http.StatusInternalServerError, "internal error; the cause is in shipbot's log")
+	if err != nil {
+		if errkind.Of(err) == errkind.Internal {
+			d.opts.Log.Error("dashboard: read a release", "release", id, "err", err)
+		}
+		return d.errorPage(c, errkind.HTTPStatus(err), errkind.Text(err))
 	}
 	return d.render(c, http.StatusOK, "release", r.ID+" · "+r.App+" "+r.Environment, Detail(r, d.opts.Now()), !r.Phase.Terminal())
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	gl "gitlab.com/gitlab-org/api/client-go"
@@ -113,6 +114,9 @@ func (e *StatusError) Unwrap() error {
 // Client talks to one GitLab instance with one token. It is safe for concurrent use.
 type Client struct {
 	gl *gl.Client
+	// as builds a client that acts with another token, on the same
+	// instance and HTTP client: to ask who a person's token belongs to.
+	as func(token string) (*gl.Client, error)
 }
 
 // Option configures New.
@@ -169,7 +173,10 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 		// The SDK's errors name the URL, never the token.
 		return nil, fmt.Errorf("gitlab: new client: %w", err)
 	}
-	return &Client{gl: c}, nil
+	as := func(token string) (*gl.Client, error) {
+		return gl.NewClient(token, append(slices.Clone(clientOpts), gl.WithoutRetries())...)
+	}
+	return &Client{gl: c, as: as}, nil
 }
 
 // wrap turns an SDK error into one of ours, prefixed with what failed, so no

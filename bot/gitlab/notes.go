@@ -76,3 +76,22 @@ func (c *Client) noteHasAward(ctx context.Context, projectID, iid, noteID int64,
 
 // maxPages bounds every paginated listing, in case a server keeps saying "next".
 const maxPages = 50
+
+// Note is a merge request comment as GitLab has it.
+type Note struct {
+	ID     int64
+	Body   string
+	System bool
+	Author User
+}
+
+// MRNote reads note noteID of merge request iid. It is how shipbot learns
+// who wrote a comment: a Note Hook's payload is only what its sender says.
+func (c *Client) MRNote(ctx context.Context, projectID, iid, noteID int64) (Note, error) {
+	n, _, err := c.gl.Notes.GetMergeRequestNote(projectID, iid, noteID, gl.WithContext(ctx))
+	if err != nil {
+		return Note{}, wrap(err, "read note %d on project %d MR !%d", noteID, projectID, iid)
+	}
+	return Note{ID: n.ID, Body: n.Body, System: n.System,
+		Author: User{ID: n.Author.ID, Username: n.Author.Username, Name: n.Author.Name}}, nil
+}

@@ -120,3 +120,21 @@ func (c *Client) hasEmail(ctx context.Context, u *gl.User, email string) (bool, 
 func toUser(u *gl.User) User {
 	return User{ID: u.ID, Username: u.Username, Name: u.Name, State: u.State}
 }
+
+// UserByToken returns the user a personal, project or group access token
+// belongs to, as GitLab says (GET /user with that token). A token GitLab
+// does not accept wraps ErrUnauthorized.
+func (c *Client) UserByToken(ctx context.Context, token string) (User, error) {
+	if token == "" {
+		return User{}, fmt.Errorf("gitlab: who holds a token: empty token: %w", ErrUnauthorized)
+	}
+	as, err := c.as(token)
+	if err != nil {
+		return User{}, fmt.Errorf("gitlab: who holds a token: %w", err)
+	}
+	u, _, err := as.Users.CurrentUser(gl.WithContext(ctx))
+	if err != nil {
+		return User{}, wrap(err, "who holds a token") // 401 wraps ErrUnauthorized
+	}
+	return User{ID: u.ID, Username: u.Username, Name: u.Name, State: u.State}, nil
+}

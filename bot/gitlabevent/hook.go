@@ -3,8 +3,10 @@
 package gitlabevent
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go"
@@ -159,15 +161,19 @@ func Decode(header string, body []byte) (Event, error) {
 	if !Supported(header) {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupported, header)
 	}
+	if err := checkObjectKind(header, body); err != nil {
+		return nil, err
+	}
 	raw, err := gitlab.ParseWebhook(gitlab.EventType(header), body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, header, err)
 	}
 	switch e := raw.(type) {
 	case *gitlab.PushEvent:
-		return fromPush(e), nil
+		return checkSHA(fromPush(e), header, "after", e.After)
 	case *gitlab.TagEvent:
-		return fromTag(e), nil
+		t := fromTag(e)
+		return checkSHA(t, header, "checkout_sha", t.SHA)
 	case *gitlab.MergeEvent:
 		return fromMerge(e), nil
 	case *gitlab.MergeCommentEvent:
@@ -178,9 +184,45 @@ func Decode(header string, body []byte) (Event, error) {
 		// Comments on issues and snippets carry no deploy commands.
 		return nil, fmt.Errorf("%w: %s on %T", ErrUnsupported, header, raw)
 	case *gitlab.PipelineEvent:
-		return fromPipeline(e), nil
+		return checkSHA(fromPipeline(e), header, "object_attributes.sha", e.ObjectAttributes.SHA)
 	}
 	return nil, fmt.Errorf("%w: %s decoded as %T", ErrUnsupported, header, raw)
+}
+
+// objectKinds is the object_kind each supported header's body carries.
+var objectKinds = map[Kind]string{
+	KindPush: "push", KindTagPush: "tag_push", KindMergeRequest: "merge_request",
+	KindNote: "note", KindPipeline: "pipeline",
+}
+
+// checkObjectKind refuses a body whose object_kind is not the one its
+// X-Gitlab-Event header names: GitLab never sends such a delivery, and the
+// client's parser goes by the header alone.
+func checkObjectKind(header string, body []byte) error {
+	var head struct {
+		ObjectKind string `json:"object_kind"`
+	}
+	if err := json.Unmarshal(body, &head); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrMalformed, header, err)
+	}
+	if want := objectKinds[Kind(header)]; head.ObjectKind != want {
+		return fmt.Errorf("%w: %s: object_kind is %q, want %q", ErrMalformed, header, head.ObjectKind, want)
+	}
+	return nil
+}
+
+// shaPattern is a full commit id: 40 hex digits, or 64 in a repository
+// that uses SHA-256.
+var shaPattern = regexp.MustCompile(`^(?:[0-9a-f]{40}|[0-9a-f]{64})$`)
+
+// checkSHA refuses an event whose commit id is not a full one: shipbot
+// names images, releases and statuses by it, and an empty or short one
+// would deploy an image nobody built.
+func checkSHA[E Event](e E, header, field, sha string) (Event, error) {
+	if !shaPattern.MatchString(sha) {
+		return nil, fmt.Errorf("%w: %s: %s %q is not a full commit id (40 hex digits)", ErrMalformed, header, field, sha)
+	}
+	return e, nil
 }
 
 func fromPush(e *gitlab.PushEvent) *Push {

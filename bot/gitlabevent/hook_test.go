@@ -2,6 +2,7 @@ package gitlabevent_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/shipbot/shipbot/bot/gitlabevent"
@@ -98,4 +99,42 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("error of unknown kind: %v", err)
 		}
 	})
+}
+
+// A body is taken for what its object_kind says, not only its header: a
+// push body under a Pipeline Hook header would otherwise decode as a
+// pipeline with zero values.
+func TestDecodeRefusesAMismatchedObjectKind(t *testing.T) {
+	for _, c := range []struct{ header, file string }{
+		{"Pipeline Hook", "push.json"},
+		{"Push Hook", "pipeline.json"},
+		{"Tag Push Hook", "push.json"},
+		{"Note Hook", "merge_request.json"},
+	} {
+		body := fixtures.Marshal(t, fixtures.Load(t, c.file))
+		if _, err := gitlabevent.Decode(c.header, body); !errors.Is(err, gitlabevent.ErrMalformed) || !strings.Contains(err.Error(), "object_kind") {
+			t.Errorf("%s under %s: %v, want ErrMalformed naming object_kind", c.file, c.header, err)
+		}
+	}
+}
+
+// A pipeline or tag without a full commit id would release an image
+// tagged with nothing ("…/web:"): it is refused.
+func TestDecodeRefusesAShortSHA(t *testing.T) {
+	for _, c := range []struct{ header, file, path, sha string }{
+		{"Pipeline Hook", "pipeline.json", "object_attributes.sha", ""},
+		{"Pipeline Hook", "pipeline.json", "object_attributes.sha", "bcbb5ec3"},
+		{"Pipeline Hook", "pipeline.json", "object_attributes.sha", strings.Repeat("g", 40)},
+		{"Tag Push Hook", "tag_push.json", "checkout_sha", "82b3d5ae"},
+		{"Push Hook", "push.json", "after", ""},
+	} {
+		m := fixtures.Load(t, c.file)
+		fixtures.Set(m, c.path, c.sha)
+		if c.header == "Tag Push Hook" {
+			fixtures.Set(m, "after", c.sha)
+		}
+		if _, err := gitlabevent.Decode(c.header, fixtures.Marshal(t, m)); !errors.Is(err, gitlabevent.ErrMalformed) {
+			t.Errorf("%s with %s %q: %v, want ErrMalformed", c.header, c.path, c.sha, err)
+		}
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/shipbot/shipbot/bot/gitlab"
-	"github.com/shipbot/shipbot/bot/notify"
 	"github.com/shipbot/shipbot/deployer/release"
 )
 
@@ -38,7 +37,7 @@ func (t *Tracer) Notify(ctx context.Context, e release.Event) error {
 		return fmt.Errorf("trace release %s: %w", r.ID, err)
 	}
 	if !wrote {
-		return notify.ErrUnchanged
+		return release.ErrUnchanged
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/shipbot/shipbot/bot/gitlab"
 	"github.com/shipbot/shipbot/bot/gitlabstatus"
-	shipnotify "github.com/shipbot/shipbot/bot/notify"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/release"
@@ -98,7 +97,7 @@ func to(t *testing.T, r *release.Release, p release.Phase) {
 func notify(t *testing.T, tr *gitlabstatus.Tracer, r release.Release, reason release.Reason, msg string) {
 	t.Helper()
 	err := tr.Notify(t.Context(), release.Event{Reason: reason, Release: r, Message: msg})
-	if err != nil && !errors.Is(err, shipnotify.ErrUnchanged) {
+	if err != nil && !errors.Is(err, release.ErrUnchanged) {
 		t.Fatal(err)
 	}
 }
@@ -119,7 +118,7 @@ func TestReleaseLifecycle(t *testing.T) {
 	notify(t, tr, r, release.ReasonQueued, "waiting for release r0 to end")
 	checkPosts(t, "queued", rec.take(), st("pending", "queued: waiting for release r0 to end"))
 	err := tr.Notify(t.Context(), release.Event{Reason: release.ReasonQueued, Release: r, Message: "waiting for release r0 to end"})
-	if !errors.Is(err, shipnotify.ErrUnchanged) {
+	if !errors.Is(err, release.ErrUnchanged) {
 		t.Errorf("a replayed event answered %v, want ErrUnchanged", err)
 	}
 	checkPosts(t, "queued again", rec.take())
@@ -153,7 +152,7 @@ func TestReleaseLifecycle(t *testing.T) {
 	// does not post what would be refused.
 	checkPosts(t, "stages", rec.take())
 	err = tr.Notify(t.Context(), release.Event{Reason: release.ReasonPaused, Release: r})
-	if !errors.Is(err, shipnotify.ErrUnchanged) {
+	if !errors.Is(err, release.ErrUnchanged) {
 		t.Errorf("a running -> running event answered %v, want ErrUnchanged", err)
 	}
 	checkDeployments(t, fake, "running")

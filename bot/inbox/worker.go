@@ -39,9 +39,14 @@ type Worker struct {
 	wake chan struct{}
 }
 
-// NewWorker builds a worker.
-func NewWorker(cfg *config.Config, st *store.Store, eng Waker, log *slog.Logger) *Worker {
-	return &Worker{Config: cfg, Store: st, Deploys: eng, Log: log, Now: time.Now, wake: make(chan struct{}, 1)}
+// NewWorker returns a worker with w's collaborators, ready to run; its
+// clock is time.Now when w.Now is nil.
+func NewWorker(w Worker) *Worker {
+	if w.Now == nil {
+		w.Now = time.Now
+	}
+	w.wake = make(chan struct{}, 1)
+	return &w
 }
 
 // Wake tells the worker a delivery is waiting.

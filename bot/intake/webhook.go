@@ -57,14 +57,19 @@ const (
 	resultError     = "error"
 )
 
-// NewHandler builds a handler and registers its metrics.
-func NewHandler(secret string, maxBody int64, inbox Inbox, log *slog.Logger, reg prometheus.Registerer) *Handler {
+// NewHandler returns a handler with h's settings and collaborators, and
+// registers its metrics with reg. Its clock is time.Now when h.Now is nil.
+func NewHandler(h Handler, reg prometheus.Registerer) *Handler {
 	m := &metrics{received: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shipbot_webhooks_total",
 		Help: "GitLab webhook deliveries by event and result (accepted, duplicate, ignored, rejected_*).",
 	}, []string{"event", "result"})}
 	reg.MustRegister(m.received)
-	return &Handler{Secret: secret, MaxBody: maxBody, Inbox: inbox, Log: log, Now: time.Now, metrics: m}
+	if h.Now == nil {
+		h.Now = time.Now
+	}
+	h.metrics = m
+	return &h
 }
 
 // Register mounts the handler on e.

@@ -37,7 +37,7 @@ func newRig(t *testing.T) *rig {
 	}
 	t.Cleanup(func() { st.Close() })
 	r := &rig{store: st}
-	r.h = intake.NewHandler(secret, 64<<10, st, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	r.h = intake.NewHandler(intake.Handler{Secret: secret, MaxBody: 64 << 10, Inbox: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, prometheus.NewRegistry())
 	r.h.Accepted = func() { r.woken++ }
 	e := echo.New()
 	r.h.Register(e)
@@ -157,7 +157,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	h := intake.NewHandler(secret, 1<<20, st, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	h := intake.NewHandler(intake.Handler{Secret: secret, MaxBody: 1 << 20, Inbox: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, reg)
 	e := echo.New()
 	h.Register(e)
 	for _, tok := range []string{secret, secret, "bad"} {

@@ -1,6 +1,7 @@
 package mergerequest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/shipbot/shipbot/bot/gitlab"
 	"github.com/shipbot/shipbot/bot/gitlabevent"
 	"github.com/shipbot/shipbot/deployer"
+	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
@@ -46,11 +48,22 @@ func (c *Commands) Handle(ctx context.Context, n *gitlabevent.Note) (func(*store
 	if n.Action == "update" || n.System || n.MergeRequest == nil || strings.Contains(n.Body, "<!-- shipbot") {
 		return nil, nil // edits, system notes and shipbot's own notes
 	}
-	res := command.Parse(n.Body)
-	if res.Outcome == command.OutcomeIgnore {
+	if command.Parse(n.Body).Outcome == command.OutcomeIgnore {
 		return nil, nil
 	}
-	log := c.Log.With("project", n.Project.Path, "mr", n.MergeRequest.IID, "note", n.ID, "user", n.User.Username)
+	// The payload is only what its sender says: who wrote the comment, and
+	// what it says, come from GitLab.
+	log := c.Log.With("project", n.Project.Path, "mr", n.MergeRequest.IID, "note", n.ID)
+	n, err := c.fromGitLab(ctx, n)
+	if err != nil {
+		log.Warn("comment not acted on: GitLab does not confirm it", "err", err)
+		return nil, nil
+	}
+	res := command.Parse(n.Body)
+	if res.Outcome == command.OutcomeIgnore || n.System {
+		return nil, nil
+	}
+	log = log.With("user", n.User.Username)
 	c.react(ctx, n, emojiSeen, log)
 	if res.Outcome == command.OutcomeHelp {
 		return nil, func(error) { c.reply(ctx, n, res.Reply, log) }
@@ -69,6 +82,20 @@ func (c *Commands) Handle(ctx context.Context, n *gitlabevent.Note) (func(*store
 		return nil, func(error) { c.finish(ctx, n, err, "", log) }
 	}
 	return c.previewCommand(ctx, n, cmd, log)
+}
+
+// fromGitLab returns n as GitLab has it: the author and body of note n.ID
+// on n's merge request, read through the API. A forged Note Hook names a
+// note that does not exist, or someone who did not write it.
+func (c *Commands) fromGitLab(ctx context.Context, n *gitlabevent.Note) (*gitlabevent.Note, error) {
+	got, err := c.API.MRNote(ctx, n.Project.ID, n.MergeRequest.IID, n.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := *n
+	out.Body, out.System = got.Body, got.System
+	out.User = gitlabevent.User{ID: got.Author.ID, Username: got.Author.Username, Name: got.Author.Name}
+	return &out, nil
 }
 
 // authorize checks the commenter holds at least Developer on the project.
@@ -107,7 +134,7 @@ func (c *Commands) previewCommand(ctx context.Context, n *gitlabevent.Note, cmd 
 			done = "Removing this merge request's preview."
 		}
 		log.Info("command", "command", cmd.String(), "refused", refused, "err", committed)
-		c.finish(ctx, n, errors.Join(committed, refused), done, log)
+		c.finish(ctx, n, cmp.Or(committed, refused), done, log) // a commit that failed refused nothing
 	}
 	return changes, after
 }
@@ -115,7 +142,7 @@ func (c *Commands) previewCommand(ctx context.Context, n *gitlabevent.Note, cmd 
 // finish reacts and replies with the outcome.
 func (c *Commands) finish(ctx context.Context, n *gitlabevent.Note, err error, done string, log *slog.Logger) {
 	if err != nil {
-		c.conclude(ctx, n, false, "❌ "+userMessage(err), log)
+		c.conclude(ctx, n, false, "❌ "+errkind.Text(err), log)
 		return
 	}
 	c.conclude(ctx, n, true, "✅ "+done, log)
@@ -125,17 +152,6 @@ func (c *Commands) finish(ctx context.Context, n *gitlabevent.Note, err error, d
 func (c *Commands) conclude(ctx context.Context, n *gitlabevent.Note, ok bool, text string, log *slog.Logger) {
 	c.react(ctx, n, map[bool]string{true: emojiDone, false: emojiNo}[ok], log)
 	c.reply(ctx, n, text, log)
-}
-
-// userMessage says what went wrong without internals: known kinds keep
-// their message, anything else is an internal error (the log has the chain).
-func userMessage(err error) string {
-	for _, kind := range []error{deployer.ErrInvalid, deployer.ErrUnauthorized, deployer.ErrNotFound, deployer.ErrConflict} {
-		if errors.Is(err, kind) {
-			return strings.TrimSuffix(err.Error(), ": "+kind.Error())
-		}
-	}
-	return "internal error; the shipbot log has the details."
 }
 
 func (c *Commands) react(ctx context.Context, n *gitlabevent.Note, emoji string, log *slog.Logger) {

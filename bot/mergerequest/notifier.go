@@ -17,6 +17,7 @@ type GitLab interface {
 	CreateMRNote(ctx context.Context, projectID, iid int64, body string) (int64, error)
 	UpdateMRNote(ctx context.Context, projectID, iid, noteID int64, body string) error
 	AwardMRNoteEmoji(ctx context.Context, projectID, iid, noteID int64, emoji string) error
+	MRNote(ctx context.Context, projectID, iid, noteID int64) (gitlab.Note, error)
 	AccessLevel(ctx context.Context, projectID, userID int64) (gitlab.AccessLevel, error)
 	MergeRequest(ctx context.Context, projectID, iid int64) (gitlab.MergeRequest, error)
 	MergeRequestsForCommit(ctx context.Context, projectID int64, sha string) ([]gitlab.MergeRequest, error)

@@ -14,6 +14,7 @@ import (
 	"github.com/shipbot/shipbot/bot/gitlab"
 	"github.com/shipbot/shipbot/bot/gitlabevent"
 	"github.com/shipbot/shipbot/bot/ops"
+	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 )
@@ -50,7 +51,7 @@ func (c *Commands) releaseCommand(ctx context.Context, n *gitlabevent.Note, cmd 
 	}
 	ok, text, err := c.answer(ctx, n, cmd, log)
 	if err != nil {
-		ok, text = false, "❌ "+userMessage(err)
+		ok, text = false, "❌ "+errkind.Text(err)
 		if errors.Is(err, errNoRelease) {
 			text = "❌ No release: " + noRelease(err)
 		} else {
@@ -77,15 +78,16 @@ func (c *Commands) answer(ctx context.Context, n *gitlabevent.Note, cmd command.
 	actor := ops.Actor{Username: n.User.Username, UserID: n.User.ID, Surface: release.SurfaceMRComment}
 	out, err := c.Ops.Act(ctx, actor, r.ID, in)
 	log.Info("release command", "command", cmd.String(), "release", r.ID, "err", err)
-	switch {
-	case errors.Is(err, ops.ErrNeedsMoreApprovals):
-		return true, fmt.Sprintf("🗳️ Approval counted for %s: %s. It is kept in the release's history; the %s itself is recorded once enough people ask.", name(r), err, verb(in.Kind)), nil
-	case errors.Is(err, ops.ErrForbidden):
+	switch kind := errkind.Of(err); {
+	case err == nil:
+	case kind == errkind.NeedsApproval:
+		return true, fmt.Sprintf("🗳️ Approval counted for %s: %s. It is kept in the release's history; the %s itself is recorded once enough people ask.", name(r), errkind.Text(err), verb(in.Kind)), nil
+	case kind == errkind.Forbidden:
 		return false, fmt.Sprintf("❌ %s may not %s %s: %s. Nothing was recorded; the refusal is kept in the release's history.",
-			n.User.Username, verb(in.Kind), name(r), err), nil
-	case errors.Is(err, release.ErrConflict), errors.Is(err, release.ErrInvalid):
-		return false, fmt.Sprintf("❌ Cannot %s %s: %s. Nothing was recorded.", verb(in.Kind), name(r), reason(err)), nil
-	case err != nil:
+			n.User.Username, verb(in.Kind), name(r), errkind.Text(err)), nil
+	case kind == errkind.Conflict, kind == errkind.Invalid:
+		return false, fmt.Sprintf("❌ Cannot %s %s: %s. Nothing was recorded.", verb(in.Kind), name(r), errkind.Text(err)), nil
+	default:
 		return false, "", err
 	}
 	return true, fmt.Sprintf("✅ Recorded: %s of %s, asked by %s. shipbot acts on it at the release's next step; it was at: %s.",
@@ -283,17 +285,4 @@ func verb(k release.IntentKind) string {
 		return "roll back"
 	}
 	return string(k)
-}
-
-// reason is the part of a conflict a person acts on: what follows the
-// error kind, e.g. "it is succeeded, not paused; continue only resumes a
-// paused release".
-func reason(err error) string {
-	msg := err.Error()
-	for _, kind := range []error{release.ErrConflict, release.ErrInvalid} {
-		if i := strings.LastIndex(msg, kind.Error()+": "); i >= 0 {
-			return msg[i+len(kind.Error())+2:]
-		}
-	}
-	return msg
 }

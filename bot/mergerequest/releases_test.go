@@ -136,10 +136,7 @@ func (r *rig) get(id string) release.Release {
 func (r *rig) comment(iid int64, user gitlabevent.User, body string) (reply string, emojis []string) {
 	r.t.Helper()
 	ctx := r.t.Context()
-	id, err := r.client.CreateMRNote(ctx, projectID, iid, body) // so that emoji can be awarded on it
-	if err != nil {
-		r.t.Fatal(err)
-	}
+	id := r.gl.AddNote(projectID, iid, fakegitlab.Note{Body: body, Author: user.Username, AuthorID: user.ID})
 	n := &gitlabevent.Note{Project: gitlabevent.Project{ID: projectID, Path: project}, ID: id, Body: body, Action: "create",
 		NoteableType: "MergeRequest", MergeRequest: &gitlabevent.MergeRequestRef{IID: iid}, User: user}
 	changes, after := r.cmds.Handle(ctx, n)
@@ -400,7 +397,8 @@ func TestReleaseCommandsOff(t *testing.T) {
 func TestReleaseCommandWaitsForTheDelivery(t *testing.T) {
 	r := newRig(t)
 	rel := r.release("web", "prod1", mergedSHA, true)
-	n := &gitlabevent.Note{Project: gitlabevent.Project{ID: projectID, Path: project}, ID: 1, Body: "/rollback", Action: "create",
+	id := r.gl.AddNote(projectID, mrIID, fakegitlab.Note{Body: "/rollback", Author: maintainer.Username, AuthorID: maintainer.ID})
+	n := &gitlabevent.Note{Project: gitlabevent.Project{ID: projectID, Path: project}, ID: id, Body: "/rollback", Action: "create",
 		MergeRequest: &gitlabevent.MergeRequestRef{IID: mrIID}, User: maintainer}
 	_, after := r.cmds.Handle(t.Context(), n)
 	after(store.ErrNotFound)
@@ -408,6 +406,50 @@ func TestReleaseCommandWaitsForTheDelivery(t *testing.T) {
 		t.Errorf("intents %v", intents(got))
 	}
 	for _, note := range r.gl.Notes(projectID, mrIID) {
-		t.Errorf("note %q", note.Body)
+		if note.ID != id {
+			t.Errorf("note %q", note.Body)
+		}
+	}
+}
+
+// A Note Hook is only what its sender says. shipbot reads the comment from
+// GitLab and acts as its real author, with its real body; a comment GitLab
+// does not have is not acted on at all.
+func TestForgedNoteHookDoesNotAct(t *testing.T) {
+	r := newRig(t)
+	rel := r.release("web", "prod1", mergedSHA, true)
+	// A reporter writes "/status"; the hook claims a maintainer wrote
+	// "/rollback".
+	real := r.gl.AddNote(projectID, mrIID, fakegitlab.Note{Body: "/rollback", Author: reporter.Username, AuthorID: reporter.ID})
+	forged := &gitlabevent.Note{Project: gitlabevent.Project{ID: projectID, Path: project}, ID: real, Body: "/rollback", Action: "create",
+		NoteableType: "MergeRequest", MergeRequest: &gitlabevent.MergeRequestRef{IID: mrIID}, User: maintainer}
+	if _, after := r.cmds.Handle(t.Context(), forged); after != nil {
+		after(nil)
+	}
+	if got := r.get(rel.ID); len(got.Intents) != len(rel.Intents) {
+		t.Errorf("a maintainer's forged name recorded intents %v", intents(got))
+	}
+	var reply string
+	for _, note := range r.gl.Notes(projectID, mrIID) {
+		if strings.Contains(note.Body, "shipbot:reply") {
+			reply = note.Body
+		}
+	}
+	if !strings.Contains(reply, reporter.Username) || strings.Contains(reply, maintainer.Username) {
+		t.Errorf("reply %q, want it to refuse %s, the comment's real author", reply, reporter.Username)
+	}
+
+	// A note id GitLab does not have: nothing is recorded and nothing said.
+	before := len(r.gl.Notes(projectID, mrIID))
+	ghost := *forged
+	ghost.ID = 999_999
+	if _, after := r.cmds.Handle(t.Context(), &ghost); after != nil {
+		after(nil)
+	}
+	if got := r.get(rel.ID); len(got.Intents) != len(rel.Intents) {
+		t.Errorf("a note GitLab does not have recorded intents %v", intents(got))
+	}
+	if n := len(r.gl.Notes(projectID, mrIID)); n != before {
+		t.Errorf("shipbot wrote %d notes about a note GitLab does not have", n-before)
 	}
 }

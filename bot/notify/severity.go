@@ -3,7 +3,6 @@
 package notify
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/shipbot/shipbot/deployer/release"
@@ -66,8 +65,3 @@ func Of(r release.Reason) Severity {
 	}
 	return Info
 }
-
-// ErrUnchanged is what a notifier returns when it had nothing new to say
-// about an event, such as a commit status already in the state the event
-// maps to. It is not a failure: a release's history says "unchanged".
-var ErrUnchanged = errors.New("nothing changed")

@@ -11,17 +11,22 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/release"
 )
 
 // ErrForbidden marks an action the actor may not take; the error's text says
 // why, in words fit to show them.
-var ErrForbidden = errors.New("forbidden")
+var ErrForbidden = errkind.New(errkind.Forbidden, "forbidden")
 
 // ErrNeedsMoreApprovals marks a forbidden answer that is not a refusal: the
 // request counted as one approval of several an environment wants (see
 // ApprovalError). Act keeps the approval, not a refusal, for it.
-var ErrNeedsMoreApprovals = errors.New("needs more approvals")
+var ErrNeedsMoreApprovals = errkind.New(errkind.NeedsApproval, "needs more approvals")
+
+// ErrNotMapped marks a chat identity that no GitLab user answers to. It
+// comes with ErrForbidden: someone shipbot cannot name may not act.
+var ErrNotMapped = errors.New("not linked to a GitLab user")
 
 // Actor is a person acting on a release, resolved to their GitLab account.
 type Actor struct {
@@ -72,8 +77,8 @@ func (s *Service) Act(ctx context.Context, a Actor, id string, in release.Intent
 	in.Actor, in.Surface = a.Username, a.Surface
 	if err := s.Authz.Authorize(ctx, a, r, in.Kind); err != nil {
 		s.log().Warn("release action refused", "release", id, "actor", a.Username, "chat_id", a.ChatID, "surface", a.Surface, "intent", in.Kind, "err", err)
-		if errors.Is(err, ErrForbidden) && !errors.Is(err, ErrNeedsMoreApprovals) {
-			r = s.keepRefusal(ctx, r, release.Refusal{Intent: in, ChatID: a.ChatID, Reason: err.Error()})
+		if errkind.Of(err) == errkind.Forbidden {
+			r = s.keepRefusal(ctx, r, release.Refusal{Intent: in, ChatID: a.ChatID, Reason: errkind.Text(err)})
 		}
 		return r, err
 	}

@@ -145,7 +145,7 @@ func TestRecordsErrors(t *testing.T) {
 		{"bad status", newDeploymentsCmd, nil, []string{"list", "--status", "done"}, `400 Bad Request: status: unknown status "done"`, release.ErrInvalid},
 		{"preview status", newPreviewsCmd, nil, []string{"list", "--status", "running"}, `400 Bad Request: status: unknown status "running"`, release.ErrInvalid},
 		{"wrong token", newPreviewsCmd, nil, []string{"list", "--token", "guess"}, "401 Unauthorized: wrong API token", nil},
-		{"no token", newDeploymentsCmd, map[string]string{envToken: ""}, []string{"list"}, "no API token: set --token or SHIPBOT_API_TOKEN", nil},
+		{"no token", newDeploymentsCmd, map[string]string{envToken: ""}, []string{"list"}, "no API token: set --token-file, SHIPBOT_API_TOKEN or --token", nil},
 		{"bad until", newDeploymentsCmd, nil, []string{"list", "--until", "soon"}, `--until "soon": want a duration like 24h or 7d`, nil},
 		{"bad output", newPreviewsCmd, nil, []string{"list", "-o", "yaml"}, `-o "yaml": want table or json`, nil},
 	} {

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,7 +32,7 @@ type releasesCLI struct {
 	now func() time.Time
 	loc *time.Location
 
-	server, token, as, output, comment string
+	server, token, tokenFile, as, output, comment string
 }
 
 // releasesCmd is `shipbot releases`: it talks to a running shipbot's API,
@@ -76,7 +77,8 @@ next step, and the release's history shows both.`,
 func (c *releasesCLI) connectionFlags(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&c.server, "server", "", "shipbot base URL (env "+envServer+", default "+defaultServer+")")
-	pf.StringVar(&c.token, "token", "", "API token, api.token in shipbot.yaml (env "+envToken+")")
+	pf.StringVar(&c.token, "token", "", "API token, api.token in shipbot.yaml (env "+envToken+"); prefer --token-file or the env, which other users cannot see in ps")
+	pf.StringVar(&c.tokenFile, "token-file", "", "file holding the API token (its surrounding whitespace is ignored)")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
 }
 
@@ -89,11 +91,22 @@ func (c *releasesCLI) client(cmd *cobra.Command, acting bool) (*api.Client, erro
 	if !cmd.Flags().Changed("server") {
 		cl.Server = cmp.Or(os.Getenv(envServer), defaultServer)
 	}
-	if !cmd.Flags().Changed("token") {
+	switch {
+	case cmd.Flags().Changed("token") && c.tokenFile != "":
+		return nil, errors.New("--token and --token-file both set: give one")
+	case c.tokenFile != "":
+		raw, err := os.ReadFile(c.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--token-file: %w", err)
+		}
+		if cl.Token = strings.TrimSpace(string(raw)); cl.Token == "" {
+			return nil, fmt.Errorf("--token-file %s: the file is empty", c.tokenFile)
+		}
+	case !cmd.Flags().Changed("token"):
 		cl.Token = os.Getenv(envToken)
 	}
 	if cl.Token == "" {
-		return nil, fmt.Errorf("no API token: set --token or %s to api.token from shipbot.yaml", envToken)
+		return nil, fmt.Errorf("no API token: set --token-file, %s or --token to api.token from shipbot.yaml", envToken)
 	}
 	if !cmd.Flags().Changed("as") {
 		cl.Actor = os.Getenv("USER")

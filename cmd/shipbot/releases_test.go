@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -252,6 +253,14 @@ func TestReleasesErrors(t *testing.T) {
 	r := newAPIRig(t)
 	rel := r.create(t, "web", "prod")
 	r.pause(t, rel.ID)
+	dir := t.TempDir()
+	wrongFile, goodFile := filepath.Join(dir, "wrong"), filepath.Join(dir, "good")
+	if err := os.WriteFile(wrongFile, []byte("guess\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(goodFile, []byte(apiToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -259,12 +268,15 @@ func TestReleasesErrors(t *testing.T) {
 		want    string
 		wantErr error
 	}{
-		{"conflict", nil, []string{"pause", rel.ID}, "409 Conflict: pause release r000000000001: conflict: it is already paused", release.ErrConflict},
-		{"no such stage", nil, []string{"promote", rel.ID, "30"}, "422 Unprocessable Entity: promote to 30 % release r000000000001: invalid: no stage has target 30 % (stages: 10, 50, 100)", release.ErrInvalid},
+		{"wrong token in file", nil, []string{"list", "--token-file", wrongFile}, "401 Unauthorized: wrong API token", nil},
+		{"token file missing", nil, []string{"list", "--token-file", filepath.Join(dir, "absent")}, "--token-file: open " + filepath.Join(dir, "absent"), nil},
+		{"token and token file", nil, []string{"list", "--token", apiToken, "--token-file", goodFile}, "--token and --token-file both set: give one", nil},
+		{"conflict", nil, []string{"pause", rel.ID}, "409 Conflict: it is already paused", release.ErrConflict},
+		{"no such stage", nil, []string{"promote", rel.ID, "30"}, "422 Unprocessable Entity: no stage has target 30 % (stages: 10, 50, 100)", release.ErrInvalid},
 		{"bad percent", nil, []string{"promote", rel.ID, "150"}, "400 Bad Request: percent: 150 is not in 1..100", release.ErrInvalid},
 		{"not found", nil, []string{"get", "r000000000404"}, "404 Not Found: release r000000000404 not found", store.ErrNotFound},
 		{"wrong token", nil, []string{"list", "--token", "guess"}, "401 Unauthorized: wrong API token", nil},
-		{"no token", map[string]string{envToken: ""}, []string{"list"}, "no API token: set --token or SHIPBOT_API_TOKEN to api.token from shipbot.yaml", nil},
+		{"no token", map[string]string{envToken: ""}, []string{"list"}, "no API token: set --token-file, SHIPBOT_API_TOKEN or --token to api.token from shipbot.yaml", nil},
 		{"no actor", map[string]string{"USER": ""}, []string{"abort", rel.ID}, "who is acting? set --as or $USER", nil},
 		{"promote to words", nil, []string{"promote", rel.ID, "half"}, `promote to "half": want a stage's percentage like 50, or full`, nil},
 		{"bad output", nil, []string{"list", "-o", "yaml"}, `-o "yaml": want table or json`, nil},
@@ -284,6 +296,9 @@ func TestReleasesErrors(t *testing.T) {
 	}
 	if got, _ := r.engine.Get(t.Context(), rel.ID); len(got.Intents) != 0 {
 		t.Errorf("failed commands recorded %+v", got.Intents)
+	}
+	if _, _, err := r.releasesEnv(t, map[string]string{envToken: ""}, "list", "--token-file", goodFile); err != nil {
+		t.Errorf("list with the token in a file: %v", err)
 	}
 }
 

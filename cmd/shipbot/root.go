@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shipbot/shipbot/bot/app"
+	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/store"
@@ -43,7 +43,7 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m := &app.Main{Config: cfg, Log: newLogger(cfg.Log, os.Stderr)}
+			m := &serve.Main{Config: cfg, Log: newLogger(cfg.Log, os.Stderr)}
 			if err := m.Run(cmd.Context()); err != nil {
 				return err
 			}
@@ -68,6 +68,9 @@ func checkCmd() *cobra.Command {
 				if err := deployer.CheckSource(a); err != nil {
 					return err
 				}
+			}
+			if err := checkClusters(cfg); err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d clusters, %d environments, %d apps)\n", cfg.File(), len(cfg.Clusters), len(cfg.Environments), len(cfg.Apps))
 			return nil

@@ -100,7 +100,7 @@ func TestExampleLoads(t *testing.T) {
 // that what the file shows for them stays valid too.
 func TestExampleOptionalSectionsLoad(t *testing.T) {
 	for k, v := range map[string]string{
-		"SHIPBOT_GITLAB_TOKEN": "x", "SHIPBOT_WEBHOOK_SECRET": "y", "SHIPBOT_API_TOKEN": "api",
+		"SHIPBOT_GITLAB_TOKEN": "x", "SHIPBOT_WEBHOOK_SECRET": "y", "SHIPBOT_API_TOKEN": "api-token-of-at-least-thirty-two-bytes",
 		"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "sign", "DINGTALK_WEBHOOK_URL": "https://oapi.dingtalk.com/robot/send?access_token=t",
 		"DINGTALK_SECRET": "SEC1", "SHIPBOT_LINK_SECRET": strings.Repeat("0", 64), "AUDIT_WEBHOOK_URL": "https://audit.example.com/in", "AUDIT_WEBHOOK_SECRET": "hmac",
 		"SHIPBOT_DASHBOARD_TOKEN": strings.Repeat("d", 32),
@@ -126,7 +126,7 @@ func TestExampleOptionalSectionsLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.API.Token.Value() != "api" || cfg.Slack == nil || cfg.Slack.Mode != SlackModeHTTP || cfg.DingTalk == nil ||
+	if cfg.API.Token.Value() != "api-token-of-at-least-thirty-two-bytes" || cfg.Slack == nil || cfg.Slack.Mode != SlackModeHTTP || cfg.DingTalk == nil ||
 		len(cfg.Notify.Webhooks) != 1 || len(cfg.Users) != 2 || cfg.Dashboard == nil || cfg.Dashboard.Access != DashboardToken {
 		t.Errorf("optional sections not all loaded: %+v", cfg)
 	}

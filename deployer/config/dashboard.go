@@ -22,7 +22,7 @@ type Dashboard struct {
 
 // minDashboardToken is the shortest token accepted: a guessable token on a
 // page that lists who deployed what is worse than none, as it looks safe.
-const minDashboardToken = 16
+const minDashboardToken = minSecretLen
 
 func (d *Dashboard) validate(v *validator, path []any) {
 	if !slices.Contains([]string{DashboardOpen, DashboardToken, DashboardBasic}, d.Access) {

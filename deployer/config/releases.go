@@ -45,18 +45,20 @@ func (a *App) setReleaseDefaults(tagged map[string]bool) {
 	}
 }
 
-// validateRelease reports the spec's own problems at their lines in the file.
-func validateRelease(v *validator, path []any, s *release.Spec) {
+// validateRelease reports the spec's own problems at their lines in the
+// file, naming whose spec it is (e.g. `app "web", environment "prod"`): the
+// path names an app by its index only.
+func validateRelease(v *validator, path []any, whose string, s *release.Spec) {
 	if s == nil {
 		return
 	}
 	for _, err := range s.Validate() {
 		var fe *field.Error
 		if !errors.As(err, &fe) {
-			v.failf(path, "%v", err)
+			v.failf(path, "%v (%s)", err, whose)
 			continue
 		}
-		v.failf(at(path, fieldPath(fe.Field)...), "%s", fe.ErrorBody())
+		v.failf(at(path, fieldPath(fe.Field)...), "%s (%s)", fe.ErrorBody(), whose)
 	}
 }
 

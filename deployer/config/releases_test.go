@@ -59,12 +59,12 @@ func TestReleaseBadStepsPointAtTheItem(t *testing.T) {
 		bad   int // index of the offending item
 		want  []string
 	}{
-		{[]int{50, 10, 100}, 1, []string{"apps[0].release.steps[1]: Invalid value: 10: must be greater than the step before it (50)"}},
-		{[]int{10, 50}, 1, []string{"apps[0].release.steps[1]: Invalid value: 50: the last step must be 100"}},
-		{[]int{0, 100}, 0, []string{"apps[0].release.steps[0]: Invalid value: 0: must be between 1 and 100"}},
+		{[]int{50, 10, 100}, 1, []string{`apps[0].release.steps[1]: Invalid value: 10: must be greater than the step before it (50) (app "web")`}},
+		{[]int{10, 50}, 1, []string{`apps[0].release.steps[1]: Invalid value: 50: the last step must be 100 (app "web")`}},
+		{[]int{0, 100}, 0, []string{`apps[0].release.steps[0]: Invalid value: 0: must be between 1 and 100 (app "web")`}},
 		{[]int{10, 50, 101}, 2, []string{
-			"apps[0].release.steps[2]: Invalid value: 101: must be between 1 and 100",
-			"apps[0].release.steps[2]: Invalid value: 101: the last step must be 100"}},
+			`apps[0].release.steps[2]: Invalid value: 101: must be between 1 and 100 (app "web")`,
+			`apps[0].release.steps[2]: Invalid value: 101: the last step must be 100 (app "web")`}},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprint(c.steps), func(t *testing.T) {
@@ -105,14 +105,14 @@ func TestReleaseEnvironmentSpecErrorsPointIntoIt(t *testing.T) {
 	text := releaseBase("", prod)
 	_, err := Parse("f.yaml", []byte(text))
 	// query is missing, so the line is its parent's.
-	want := fmt.Sprintf("f.yaml:%d: apps[0].environments.prod.release.gates[0].prometheus.query: Required value", lineOfText(t, text, "prometheus:"))
+	want := fmt.Sprintf(`f.yaml:%d: apps[0].environments.prod.release.gates[0].prometheus.query: Required value (app "web", environment "prod")`, lineOfText(t, text, "prometheus:"))
 	if err == nil || err.Error() != want {
 		t.Fatalf("error = %v, want %s", err, want)
 	}
 	text = strings.Replace(text, "op: \"<\"", "op: \"<\"\n                query: up", 1)
 	text = strings.Replace(text, "address: http://prometheus:9090", "address: prometheus:9090", 1)
 	_, err = Parse("f.yaml", []byte(text))
-	want = fmt.Sprintf("f.yaml:%d: apps[0].environments.prod.release.gates[0].prometheus.address: Invalid value: \"<redacted>\": must be an absolute http or https URL", lineOfText(t, text, "address:"))
+	want = fmt.Sprintf(`f.yaml:%d: apps[0].environments.prod.release.gates[0].prometheus.address: Invalid value: "<redacted>": must be an absolute http or https URL (app "web", environment "prod")`, lineOfText(t, text, "address:"))
 	if err == nil || err.Error() != want {
 		t.Fatalf("error = %v, want %s", err, want)
 	}
@@ -295,5 +295,48 @@ func TestReleaseForBuiltInCode(t *testing.T) {
 	a := App{Release: spec, Environments: map[string]AppEnvironment{"prod": {}}}
 	if s, ok := a.ReleaseFor("prod"); !ok || s.Strategy != release.Rolling {
 		t.Errorf("ReleaseFor(prod) = %+v, %v", s, ok)
+	}
+}
+
+func TestReleaseScaleDownDelayAndRevisionHistory(t *testing.T) {
+	cfg, err := Parse("f.yaml", []byte(releaseBase("    release:\n      strategy: canary\n      steps: [10, 100]\n      scaleDownDelay: 1m\n      revisionHistory: 5",
+		"        release: {strategy: blue-green, scaleDownDelay: 0s, revisionHistory: 0}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, _ := cfg.App("web")
+	if s := web.Release; s.ScaleDownDelay == nil || *s.ScaleDownDelay != time.Minute || s.RevisionHistory == nil || *s.RevisionHistory != 5 {
+		t.Errorf("app spec %+v, want scaleDownDelay 1m and revisionHistory 5", s)
+	}
+	// 0 is set, not left out: it means at once, and keep none.
+	if s, _ := web.ReleaseFor("prod"); s.ScaleDownDelay == nil || *s.ScaleDownDelay != 0 || s.RevisionHistory == nil || *s.RevisionHistory != 0 {
+		t.Errorf("prod's spec %+v, want both 0 as written", s)
+	}
+	if cfg, err = Parse("f.yaml", []byte(releaseBase("    release: {strategy: canary, steps: [100]}", "        replicas: 3"))); err != nil {
+		t.Fatal(err)
+	}
+	web, _ = cfg.App("web")
+	if s := web.Release; s.ScaleDownDelay != nil || s.RevisionHistory != nil {
+		t.Errorf("unset: %+v, want nil so the release's defaults apply", s)
+	}
+}
+
+func TestReleaseNegativeScaleDownDelayOrRevisionHistory(t *testing.T) {
+	cases := []struct {
+		name, app, prod string
+		want            string
+	}{
+		{"app delay", "    release:\n      strategy: canary\n      steps: [100]\n      scaleDownDelay: -30s", "        replicas: 3",
+			`f.yaml:24: apps[0].release.scaleDownDelay: Invalid value: "-30s": must not be negative; 0 scales down at once (app "web")`},
+		{"environment history", "", "        release:\n          strategy: blue-green\n          revisionHistory: -1",
+			`f.yaml:27: apps[0].environments.prod.release.revisionHistory: Invalid value: -1: must not be negative; 0 keeps no old Deployment (app "web", environment "prod")`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(releaseBase(c.app, c.prod)))
+			if err == nil || err.Error() != c.want {
+				t.Errorf("error = %v\nwant    %s", err, c.want)
+			}
+		})
 	}
 }

@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// minSecretLen is the least length of a secret shipbot checks requests
+// against: the API token and the keys that sign links and sessions.
+const minSecretLen = 32
+
 // API configures the HTTP API under /api/v1.
 type API struct {
 	// Token is the bearer token every /api/v1 request must carry; when empty
@@ -37,6 +41,9 @@ type Slack struct {
 	// MinSeverity holds back thread replies below it: info (default),
 	// warning or error. The release message itself is always kept current.
 	MinSeverity string `yaml:"minSeverity"`
+	// APIURL is the base of Slack's Web API, e.g. a proxy's
+	// (https://slack-proxy.internal/api/); Slack's own when empty.
+	APIURL string `yaml:"apiURL"`
 }
 
 // Severities, as written in slack.minSeverity; bot/notify defines what each means.
@@ -120,6 +127,9 @@ func (c *Config) setSurfaceDefaults() {
 	if c.Slack != nil && c.Slack.Mode == "" {
 		c.Slack.Mode = SlackModeHTTP
 	}
+	if c.Slack != nil && c.Slack.APIURL != "" && !strings.HasSuffix(c.Slack.APIURL, "/") {
+		c.Slack.APIURL += "/" // slack-go appends method names to it
+	}
 	if c.Slack != nil && c.Slack.MinSeverity == "" {
 		c.Slack.MinSeverity = "info"
 	}
@@ -146,6 +156,10 @@ func (c *Config) validateSurfaces(v *validator) {
 		if u, err := url.Parse(c.PublicURL); err != nil || !isHTTPURL(c.PublicURL) || u.RawQuery != "" || u.Fragment != "" {
 			v.failf([]any{"publicURL"}, "%q is not an absolute http(s) URL such as https://shipbot.example.com", c.PublicURL)
 		}
+	}
+	if t := c.API.Token; !t.IsZero() && len(t.Value()) < minSecretLen {
+		// The value is not echoed: it is a credential even when too short.
+		v.failf([]any{"api", "token"}, "is %d bytes; use at least %d random bytes, e.g. from `openssl rand -hex 32`", len(t.Value()), minSecretLen)
 	}
 	if c.Slack != nil {
 		c.Slack.validate(v, []any{"slack"}, c.Environment)
@@ -186,6 +200,9 @@ func (s *Slack) validate(v *validator, path []any, environment func(string) (Env
 	default:
 		v.failf(at(path, "mode"), "%q is not one of http, socket", s.Mode)
 	}
+	if s.APIURL != "" && !isHTTPURL(s.APIURL) {
+		v.failf(at(path, "apiURL"), "%q is not an http(s) URL such as https://slack.com/api/", s.APIURL)
+	}
 	for _, env := range slices.Sorted(maps.Keys(s.Channels)) {
 		if _, ok := environment(env); !ok {
 			v.failf(at(path, "channels", env), "environment %q is not in environments", env)
@@ -218,7 +235,7 @@ func (d *DingTalk) validate(v *validator, path []any, publicURL string) {
 	switch {
 	case d.LinkSecret.IsZero():
 		v.failf(at(path, "linkSecret"), "required: a random secret of at least 32 bytes that signs action links")
-	case len(d.LinkSecret.Value()) < 32:
+	case len(d.LinkSecret.Value()) < minSecretLen:
 		v.failf(at(path, "linkSecret"), "is %d bytes; use at least 32 random bytes", len(d.LinkSecret.Value()))
 	}
 	for i, cidr := range d.TrustedProxies {

@@ -38,7 +38,7 @@ users:
 `
 
 func TestSurfacesLoad(t *testing.T) {
-	t.Setenv("SHIPBOT_TEST_API_TOKEN", "api-token-value")
+	t.Setenv("SHIPBOT_TEST_API_TOKEN", "api-token-value-of-thirty-two-bytes")
 	t.Setenv("SHIPBOT_TEST_SLACK_SIGNING", "signing-value")
 	t.Setenv("SHIPBOT_TEST_LINK_SECRET", strings.Repeat("k", 32))
 	cfg, err := Parse("f.yaml", []byte(base+surfaces))
@@ -48,7 +48,7 @@ func TestSurfacesLoad(t *testing.T) {
 	if cfg.PublicURL != "https://shipbot.example.com" {
 		t.Errorf("publicURL = %q, want it without the trailing slash", cfg.PublicURL)
 	}
-	if cfg.API.Token.Value() != "api-token-value" || cfg.Slack.SigningSecret.Value() != "signing-value" {
+	if cfg.API.Token.Value() != "api-token-value-of-thirty-two-bytes" || cfg.Slack.SigningSecret.Value() != "signing-value" {
 		t.Errorf("secrets not read from the environment")
 	}
 	if cfg.Slack.Mode != SlackModeHTTP || cfg.Slack.Channel != "C0DEPLOYS" {
@@ -73,7 +73,7 @@ func TestSurfacesLoad(t *testing.T) {
 		t.Error("UserBySlack(\"\") matched a user without a Slack ID")
 	}
 	dump := fmt.Sprintf("%v %+v %+v %+v", cfg, cfg.Slack, cfg.DingTalk, cfg.Notify)
-	for _, secret := range []string{"api-token-value", "signing-value", "xoxb-1", "access_token=abc", "SEC123", "hmac-key"} {
+	for _, secret := range []string{"api-token-value-of-thirty-two-bytes", "signing-value", "xoxb-1", "access_token=abc", "SEC123", "hmac-key"} {
 		if strings.Contains(dump, secret) {
 			t.Errorf("secret %q leaked: %s", secret, dump)
 		}
@@ -92,8 +92,15 @@ func TestSlackRouting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := cfg.Slack; s.MinSeverity != "info" || s.Channels != nil {
-		t.Errorf("slack defaults: %+v, want minSeverity info and no channels", s)
+	if s := cfg.Slack; s.MinSeverity != "info" || s.Channels != nil || s.APIURL != "" {
+		t.Errorf("slack defaults: %+v, want minSeverity info, no channels and Slack's own API", s)
+	}
+	cfg, err = Parse("f.yaml", []byte(base+"slack:\n  botToken: xoxb-1\n  signingSecret: s\n  channel: C0DEPLOYS\n  apiURL: https://slack-proxy.internal/api\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Slack.APIURL; got != "https://slack-proxy.internal/api/" {
+		t.Errorf("slack.apiURL %q, want it with the trailing slash slack-go needs", got)
 	}
 }
 
@@ -114,6 +121,10 @@ func TestSurfaceErrors(t *testing.T) {
 	}{
 		{"relative public URL", "publicURL: shipbot.example.com",
 			[]string{"f.yaml:19: publicURL:", "not an absolute http(s) URL"}},
+		{"short api token", "api: {token: short}",
+			[]string{"f.yaml:19: api.token: is 5 bytes; use at least 32 random bytes"}},
+		{"slack apiURL not a URL", "slack: {botToken: xoxb-1, signingSecret: s, channel: C1, apiURL: slack.internal}",
+			[]string{"f.yaml:19: slack.apiURL:", "not an http(s) URL"}},
 		{"empty slack", "slack: {}", []string{
 			"f.yaml:19: slack.botToken: required",
 			"f.yaml:19: slack.channel: required",

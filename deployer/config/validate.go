@@ -164,7 +164,7 @@ func (a App) validate(v *validator, path []any, seen, envs map[string]bool) {
 	}
 	a.Params.validate(v, at(path, "params"))
 	a.validateSourceParams(v, at(path, "params"), a.Params, nil)
-	validateRelease(v, at(path, "release"), a.Release)
+	validateRelease(v, at(path, "release"), fmt.Sprintf("app %q", a.Name), a.Release)
 	if len(a.Environments) == 0 {
 		v.failf(at(path, "environments"), "app %q deploys nowhere: list at least one environment", a.Name)
 	}
@@ -175,7 +175,7 @@ func (a App) validate(v *validator, path []any, seen, envs map[string]bool) {
 		e := a.Environments[name]
 		e.Params.validate(v, at(path, "environments", name))
 		a.validateSourceParams(v, at(path, "environments", name), e.Params, e.Helm)
-		validateRelease(v, at(path, "environments", name, "release"), e.Release)
+		validateRelease(v, at(path, "environments", name, "release"), fmt.Sprintf("app %q, environment %q", a.Name, name), e.Release)
 	}
 }
 

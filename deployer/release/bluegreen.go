@@ -68,13 +68,13 @@ func (b *blueGreen) Ready(ctx context.Context, r *Release, _ int) (Readiness, er
 	return Readiness{Done: true}, nil
 }
 
-// Finalize scales From to 0.
+// Finalize scales From to 0, or leaves it to ScaleDown after the delay.
 func (b *blueGreen) Finalize(ctx context.Context, r *Release) (bool, error) {
-	return b.w.settle(ctx, r, versionName(r, r.To), fromName(r))
+	return b.w.settle(ctx, r, versionName(r, r.To), b.w.goneNow(r, r.From))
 }
 
 // Rollback makes sure From runs at full size, flips the Service back to it
-// and scales To to 0.
+// and scales To to 0, or leaves that to ScaleDown after the delay.
 func (b *blueGreen) Rollback(ctx context.Context, r *Release) (bool, error) {
 	from := versionName(r, r.From)
 	if err := b.w.scaleUp(ctx, r, from, r.Replicas); err != nil {
@@ -86,5 +86,10 @@ func (b *blueGreen) Rollback(ctx context.Context, r *Release) (bool, error) {
 	if err := b.w.applyShared(ctx, r, r.From.Name); err != nil {
 		return false, err
 	}
-	return b.w.settle(ctx, r, from, versionName(r, r.To))
+	return b.w.settle(ctx, r, from, b.w.goneNow(r, r.To))
+}
+
+// ScaleDown scales gone to 0; the Service selects the other version already.
+func (b *blueGreen) ScaleDown(ctx context.Context, r *Release, gone, _ Revision) (bool, error) {
+	return b.w.drainRev(ctx, r, gone)
 }

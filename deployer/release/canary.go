@@ -63,13 +63,15 @@ func (c *canary) Ready(ctx context.Context, r *Release, percent int) (Readiness,
 
 // Finalize sends everything to To, scales From to 0 and, once its pods are
 // gone, gives the VirtualService back its original routes: the Service then
-// reaches To's pods only.
+// reaches To's pods only. While a version is in its scale-down delay, the
+// original routes would reach its pods too, so they stay split, all on To,
+// until the last scale-down (ScaleDown).
 func (c *canary) Finalize(ctx context.Context, r *Release) (bool, error) {
 	return c.settle(ctx, r, r.To, r.From)
 }
 
 // Rollback scales From back up if needed, sends everything to it, scales To
-// to 0 and restores the original routes.
+// to 0 and restores the original routes; with a delay, as Finalize.
 func (c *canary) Rollback(ctx context.Context, r *Release) (bool, error) {
 	return c.settle(ctx, r, r.From, r.To)
 }
@@ -91,23 +93,30 @@ func (c *canary) settle(ctx context.Context, r *Release, keep, gone Revision) (b
 	if err := c.router(r).setWeight(ctx, percent); err != nil {
 		return false, err
 	}
-	if gone.IsZero() {
-		if err := c.router(r).restore(ctx); err != nil {
+	if len(c.w.spare) == 0 {
+		return c.ScaleDown(ctx, r, gone, keep)
+	}
+	// Proxies apply the weight when they get to it: gone, if it is
+	// spare, keeps its pods and its subset, routed nothing.
+	if name := c.w.goneNow(r, gone); name != "" {
+		if done, err := c.w.drain(ctx, r, name); err != nil || !done {
 			return false, err
 		}
-		return true, c.w.scaleStrays(ctx, r, versionName(r, keep))
 	}
-	if err := c.w.scale(ctx, r, versionName(r, gone), 0); err != nil {
-		return false, err
-	}
-	if g, err := c.w.state(ctx, r, versionName(r, gone)); err != nil || g.pods > 0 {
-		return false, err
+	return true, c.w.scaleStrays(ctx, r, versionName(r, keep))
+}
+
+// ScaleDown scales gone to 0 and, with serving set and once gone's pods
+// are gone, restores the original routes and leaves serving's subset only.
+func (c *canary) ScaleDown(ctx context.Context, r *Release, gone, serving Revision) (bool, error) {
+	if done, err := c.w.drainRev(ctx, r, gone); err != nil || !done || serving.IsZero() {
+		return done, err
 	}
 	if err := c.router(r).restore(ctx); err != nil {
 		return false, err
 	}
-	if err := applyDestinationRule(ctx, c.istio, r, keep); err != nil {
+	if err := applyDestinationRule(ctx, c.istio, r, serving); err != nil {
 		return false, err
 	}
-	return true, c.w.scaleStrays(ctx, r, versionName(r, keep))
+	return true, c.w.scaleStrays(ctx, r, versionName(r, serving))
 }

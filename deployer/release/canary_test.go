@@ -128,6 +128,8 @@ func TestCanaryStagesMoveOnlyShipbotsRoute(t *testing.T) {
 
 	h.record(r.ID, IntentContinue, 0)
 	r = h.drive(r.ID, phaseIs(Succeeded))
+	h.wantCanary("done, in the scale-down delay", v2Only, 2, 2, both...)
+	r = h.drainOld(r.ID)
 	if got := h.replicas("web-v1-0-0"); got != 0 {
 		t.Errorf("v1 replicas %d after success, want 0", got)
 	}
@@ -163,6 +165,8 @@ func TestCanaryIntentsAtEachStage(t *testing.T) {
 	rollback := func(h *harness, r Release, orig *v1alpha3.VirtualService) {
 		h.record(r.ID, IntentRollback, 0)
 		r = h.drive(r.ID, phaseIs(RolledBack))
+		h.wantCanary("rolled back, in the scale-down delay", map[string]int32{"v1-0-0": 100, "v2-0-0": 0}, 2, 2, both...)
+		r = h.drainOld(r.ID)
 		h.wantOriginal(orig)
 		if a, b := h.replicas("web-v1-0-0"), h.replicas("web-v2-0-0"); a != 2 || b != 0 {
 			h.t.Errorf("after rollback: replicas v1=%d v2=%d, want 2 0", a, b)
@@ -213,6 +217,7 @@ func TestCanaryIntentsAtEachStage(t *testing.T) {
 			h.drive(r.ID, func(r Release) bool { return r.Phase == Paused && r.Stage == 3 })
 			h.record(r.ID, IntentContinue, 0)
 			h.drive(r.ID, phaseIs(Succeeded))
+			h.drainOld(r.ID)
 			h.wantOriginal(orig)
 		}},
 		{"promote 50 before the first step", func(h *harness, r Release, orig *v1alpha3.VirtualService) {
@@ -276,5 +281,6 @@ func TestCanaryCreatesAndRestoresItsOwnVirtualService(t *testing.T) {
 	}
 	h.record(r.ID, IntentContinue, 0)
 	h.drive(r.ID, phaseIs(Succeeded))
+	h.drainOld(r.ID)
 	h.wantOriginal(plain)
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"k8s.io/utils/ptr"
 )
 
 // A shipbot that dies anywhere in a step leaves a store from which a new
@@ -28,7 +30,9 @@ func TestCrashResumesFromTheStore(t *testing.T) {
 			h := newHarness(t)
 			orig := h.foreignVirtualService()
 			h.initial(tt.strategy, 4)
-			r := h.create(h.release(tt.strategy, "v1-0-0", "v2-0-0", 4, Stage{Target: 25}, Stage{Target: 50}, Stage{Target: 100}))
+			rel := h.release(tt.strategy, "v1-0-0", "v2-0-0", 4, Stage{Target: 25}, Stage{Target: 50}, Stage{Target: 100})
+			rel.ScaleDownDelay = ptr.To(time.Duration(0)) // the old version goes as the release ends
+			r := h.create(rel)
 
 			crashed := h.stepUntilCrash(r.ID, tt.stop)
 			h.reopen() // a new engine on the same store file; the old one is never used again

@@ -24,10 +24,19 @@ type Driver interface {
 	// Ready reports whether percent is fully in effect and its pods available.
 	Ready(ctx context.Context, r *Release, percent int) (Readiness, error)
 	// Finalize makes To the only version: From scaled to 0, routing plain.
+	// When the release defers its scale-down, From keeps its pods, and
+	// the routing sends it nothing, until ScaleDown.
 	Finalize(ctx context.Context, r *Release) (done bool, err error)
 	// Rollback makes From the only version again, restoring the routing
-	// shipbot found before the release.
+	// shipbot found before the release; To's scale-down is deferred as
+	// Finalize defers From's.
 	Rollback(ctx context.Context, r *Release) (done bool, err error)
+	// ScaleDown scales gone, the version an ended release moved traffic
+	// off, to 0 once its delay has passed. With serving set, no other
+	// release needs the routing any more: once gone's pods are gone, it
+	// leaves the routing plain for serving, as Finalize or Rollback do
+	// when nothing is in its delay.
+	ScaleDown(ctx context.Context, r *Release, gone, serving Revision) (done bool, err error)
 }
 
 // Readiness is what Ready found.
@@ -112,8 +121,7 @@ func (t TemplateRenderer) Render(_ context.Context, r *Release, rev Revision) ([
 }
 
 // newDriver picks the driver for a release's strategy.
-func newDriver(r *Release, c *Cluster, render Renderer) (Driver, error) {
-	w := &workloads{kube: c.Kube, render: render}
+func newDriver(r *Release, c *Cluster, w *workloads) (Driver, error) {
 	switch r.Strategy {
 	case Canary:
 		if c.Istio == nil {

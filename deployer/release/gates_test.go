@@ -52,6 +52,7 @@ func TestHTTPGateFailureRollsBack(t *testing.T) {
 	k, url := newHook(t, func(int) int { return http.StatusInternalServerError })
 	r := canaryV2(h, Stage{Target: 10, After: []Gate{{Name: "smoke", HTTP: &HTTPGate{URL: url}}}}, Stage{Target: 100})
 	r = h.drive(r.ID, phaseIs(RolledBack))
+	r = h.drainOld(r.ID)
 
 	if want := "gate smoke failed: HTTP 500: Internal Server Error"; r.Reason != want {
 		t.Errorf("reason %q, want %q", r.Reason, want)

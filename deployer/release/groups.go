@@ -91,7 +91,7 @@ func (g *groups) Ready(ctx context.Context, r *Release, percent int) (Readiness,
 
 // Finalize leaves To alone at full size.
 func (g *groups) Finalize(ctx context.Context, r *Release) (bool, error) {
-	return g.w.settle(ctx, r, versionName(r, r.To), fromName(r))
+	return g.w.settle(ctx, r, versionName(r, r.To), g.w.goneNow(r, r.From))
 }
 
 // Rollback brings From back to full size, then scales To to 0.
@@ -99,10 +99,8 @@ func (g *groups) Rollback(ctx context.Context, r *Release) (bool, error) {
 	return g.w.settle(ctx, r, versionName(r, r.From), versionName(r, r.To))
 }
 
-// fromName is From's Deployment, or "" in a first release.
-func fromName(r *Release) string {
-	if r.From.IsZero() {
-		return ""
-	}
-	return versionName(r, r.From)
+// ScaleDown scales gone to 0. Groups defers no scale-down: its last
+// stage shrinks From as it grows To.
+func (g *groups) ScaleDown(ctx context.Context, r *Release, gone, _ Revision) (bool, error) {
+	return g.w.drainRev(ctx, r, gone)
 }

@@ -165,12 +165,38 @@ func (h *harness) drive(id string, cond func(Release) bool) Release {
 		if cond(r) {
 			return r
 		}
-		if res.Done || res.RequeueAfter == 0 || time.Now().After(deadline) {
+		// An ended release asks to be stepped again only for the
+		// scale-down it owes.
+		if res.RequeueAfter == 0 || time.Now().After(deadline) {
 			h.t.Fatalf("release %s stopped at %s (%s); history:\n%s", id, r.Phase, res.Summary, history(r))
 		}
 		h.clock.Advance(res.RequeueAfter)
 		time.Sleep(min(res.RequeueAfter, 25*time.Millisecond))
 	}
+}
+
+// drainOld moves the fake clock to the end of an ended release's
+// scale-down delay and steps it until it has scaled its old version down.
+func (h *harness) drainOld(id string) Release {
+	h.t.Helper()
+	r := h.get(id)
+	if !r.draining() {
+		h.t.Fatalf("release %s (%s) owes no scale-down; history:\n%s", id, r.Phase, history(r))
+	}
+	h.clock.Advance(r.Drain.Due.Sub(h.clock.Now()))
+	return h.drive(id, func(r Release) bool { return !r.draining() })
+}
+
+// cleanups lists the messages of release id's cleanup entries.
+func (h *harness) cleanups(id string) []string {
+	h.t.Helper()
+	var out []string
+	for _, e := range h.get(id).History {
+		if e.Kind == EntryCleanup {
+			out = append(out, e.Message)
+		}
+	}
+	return out
 }
 
 func (h *harness) get(id string) Release {

@@ -44,12 +44,17 @@ type Intent struct {
 	Seq     int        `json:"seq"`
 	Kind    IntentKind `json:"kind"`
 	Percent int        `json:"percent,omitempty"` // promote only
-	Actor   string     `json:"actor"`
-	Surface Surface    `json:"surface"`
-	At      time.Time  `json:"at"`
-	Comment string     `json:"comment,omitempty"`
-	Done    time.Time  `json:"done,omitzero"`     // when the engine acted on it or refused it
-	Outcome string     `json:"outcome,omitempty"` // "applied", or why it was refused
+	// Drawn is the stage, counted from 1, that the asker saw when asking,
+	// e.g. the stage a chat button was drawn for; 0 when the surface does
+	// not say. A release at another stage refuses the intent: a stale
+	// Continue for stage 1 must not continue stage 2.
+	Drawn   int       `json:"drawn,omitempty"`
+	Actor   string    `json:"actor"`
+	Surface Surface   `json:"surface"`
+	At      time.Time `json:"at"`
+	Comment string    `json:"comment,omitempty"`
+	Done    time.Time `json:"done,omitzero"`     // when the engine acted on it or refused it
+	Outcome string    `json:"outcome,omitempty"` // "applied", or why it was refused
 }
 
 // Outcome of an intent the engine acted on.
@@ -105,6 +110,9 @@ func (in Intent) validate() error {
 func (r *Release) allows(in Intent) error {
 	if r.Phase.Terminal() {
 		return fmt.Errorf("%w: it has already ended (%s)", ErrConflict, r.Phase)
+	}
+	if in.Drawn != 0 && in.Drawn != r.Stage+1 {
+		return fmt.Errorf("%w: it was asked of stage %d, and the release has moved to stage %d since; look at it again", ErrConflict, in.Drawn, r.Stage+1)
 	}
 	switch in.Kind {
 	case IntentContinue:

@@ -53,6 +53,9 @@ func intent(kind IntentKind, percent int) Intent {
 	return Intent{Kind: kind, Percent: percent, Actor: "alice", Surface: SurfaceSlack, At: t0}
 }
 
+// drawn is in as asked from a message drawn for stage (counted from 1).
+func drawn(in Intent, stage int) Intent { in.Drawn = stage; return in }
+
 func TestRecordValidatesAgainstPhase(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -80,6 +83,9 @@ func TestRecordValidatesAgainstPhase(t *testing.T) {
 		{"no actor", Paused, 1, Intent{Kind: IntentContinue, Surface: SurfaceCLI, At: t0}, ErrInvalid, "no actor"},
 		{"unknown surface", Paused, 1, Intent{Kind: IntentContinue, Actor: "a", Surface: "fax", At: t0}, ErrInvalid, "surface"},
 		{"unknown kind", Paused, 1, intent("skip", 0), ErrInvalid, "unknown intent"},
+		{"continue drawn for this stage", Paused, 1, drawn(intent(IntentContinue, 0), 2), nil, ""},
+		{"continue drawn for an earlier stage", Paused, 1, drawn(intent(IntentContinue, 0), 1), ErrConflict, "asked of stage 1, and the release has moved to stage 2"},
+		{"promote drawn for a later stage", Paused, 1, drawn(intent(IntentPromote, 100), 3), ErrConflict, "asked of stage 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -117,6 +117,9 @@ func TestPrometheusGate(t *testing.T) {
 			if tt.end == Succeeded && (c.Runs < 5 || c.Failures != 0) {
 				t.Errorf("passing gate: %+v, want ≥ 5 runs over 2m every 30s, none failed", c)
 			}
+			if tt.end == RolledBack {
+				h.drainOld(r.ID)
+			}
 			if w := h.replicas("web-v2-0-0"); tt.end == RolledBack && w != 0 {
 				t.Errorf("v2 replicas %d after rollback", w)
 			}

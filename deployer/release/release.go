@@ -15,16 +15,18 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 
+	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/templates"
 )
 
 // Errors callers test with errors.Is; what users see is decided from them.
 var (
 	// ErrInvalid marks a request that can never succeed as made.
-	ErrInvalid = errors.New("invalid")
+	ErrInvalid = errkind.New(errkind.Invalid, "invalid")
 	// ErrConflict marks a request the release's current state does not allow.
-	ErrConflict = errors.New("conflict")
+	ErrConflict = errkind.New(errkind.Conflict, "conflict")
 )
 
 // Strategy names how a release moves from one revision to the next.
@@ -104,6 +106,13 @@ type Release struct {
 	ProgressDeadline time.Duration    `json:"progressDeadline"`
 	VirtualService   string           `json:"virtualService,omitempty"` // canary: the VirtualService to steer; App when empty
 	RetireAfter      time.Duration    `json:"retireAfter,omitempty"`    // see Spec.RetireAfter; DefaultRetireAfter when 0
+	// ScaleDownDelay and RevisionHistory: see Spec. Nil in a release stored
+	// before they existed, which then gets the defaults.
+	ScaleDownDelay  *time.Duration `json:"scaleDownDelay,omitempty"`
+	RevisionHistory *int32         `json:"revisionHistory,omitempty"`
+	// Drain is the scale-down an ended release still owes the version it
+	// moved traffic off; nil when it scaled that version down as it ended.
+	Drain *Drain `json:"drain,omitempty"`
 	// Workload and Service name the Deployment and the Service in To's
 	// objects (templates.Workload), once rendered; App until then.
 	Workload string `json:"workload,omitempty"`
@@ -194,6 +203,12 @@ func (r *Release) Validate() error {
 	if r.Cluster == "" {
 		add("cluster is empty")
 	}
+	if r.ScaleDownDelay != nil && *r.ScaleDownDelay < 0 {
+		add("scaleDownDelay %s must not be negative", *r.ScaleDownDelay)
+	}
+	if r.RevisionHistory != nil && *r.RevisionHistory < 0 {
+		add("revisionHistory %d must not be negative", *r.RevisionHistory)
+	}
 	if r.Replicas < 1 || r.MinAvailable > r.Replicas || r.MinAvailable < 0 {
 		add("replicas %d, minAvailable %d: need replicas ≥ 1 and 0 ≤ minAvailable ≤ replicas", r.Replicas, r.MinAvailable)
 	}
@@ -231,6 +246,9 @@ func (r *Release) setDefaults() {
 	if r.VirtualService == "" {
 		r.VirtualService = r.App
 	}
+	// Spelled out, so that what a stored release shows is what applies.
+	r.ScaleDownDelay = ptr.To(r.scaleDownDelay())
+	r.RevisionHistory = ptr.To(r.revisionHistory())
 	switch {
 	case len(r.Stages) == 0:
 		r.Stages = []Stage{{Target: 100, Continue: Auto}}

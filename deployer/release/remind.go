@@ -113,7 +113,7 @@ func (e *Stepper) Remind(ctx context.Context, s Reminders) (time.Time, error) {
 		msg := fmt.Sprintf("waiting for a person for %s", waited)
 		e.log.Info("release "+string(ReasonStillPaused), "release", out.ID, "app", out.App, "env", out.Environment, "waited", waited)
 		ev := Event{Reason: ReasonStillPaused, Release: out.snapshot(), Summary: Describe(out, now), Message: msg, At: now}
-		if err := e.notifier.Notify(ctx, ev); err != nil && !errors.Is(err, context.Canceled) {
+		if err := e.notify(ctx, ev); err != nil && !errors.Is(err, context.Canceled) {
 			e.log.Warn("notify release event", "release", out.ID, "reason", ReasonStillPaused, "err", err)
 		}
 		if _, at := s.due(out, now); !at.IsZero() && (next.IsZero() || at.Before(next)) {

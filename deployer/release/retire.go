@@ -50,41 +50,24 @@ func (r Release) retired() bool {
 	return slices.ContainsFunc(r.History, func(e Entry) bool { return e.Kind == EntryRetired })
 }
 
+// target is where releases of an app run one after another.
 type target struct{ app, env, cluster, namespace string }
 
 func targetOf(r Release) target { return target{r.App, r.Environment, r.Cluster, r.Namespace} }
 
 // Retire deletes the Deployments that ended releases left at 0 replicas once
 // their delay has passed, and notes each in that release's history, so it is
-// done once. A version still in use is kept: one an active release moves
-// from or to, or the one the target's latest ended release left serving. A
-// Deployment someone scaled up again since is left alone. It returns when
-// the next one is due, zero when none is.
+// done once. A version still in use is kept (keptVersions): one an active
+// release moves from or to, the one the target's latest ended release left
+// serving, or one still in its scale-down delay. A Deployment someone scaled
+// up again since is left alone. It returns when the next one is due, zero
+// when none is.
 func (e *Stepper) Retire(ctx context.Context) (time.Time, error) {
-	var all []Release
-	err := e.store.Releases(func(_ string, raw []byte) error {
-		r, err := e.decode(raw)
-		all = append(all, r)
-		return err
-	})
+	all, err := e.all(ctx)
 	if err != nil {
 		return time.Time{}, err
 	}
-	inUse := map[target][]string{}
-	latest := map[target]Release{}
-	for _, r := range all {
-		t := targetOf(r)
-		if !r.Phase.Terminal() {
-			inUse[t] = append(inUse[t], r.From.Name, r.To.Name)
-			continue
-		}
-		if l, ok := latest[t]; !ok || r.Updated.After(l.Updated) {
-			latest[t] = r
-		}
-	}
-	for t, r := range latest {
-		inUse[t] = append(inUse[t], r.Left().Name)
-	}
+	inUse := keptVersions(all)
 
 	now := e.clock.Now()
 	var next time.Time
@@ -94,7 +77,7 @@ func (e *Stepper) Retire(ctx context.Context) (time.Time, error) {
 		if !ok || r.retired() || slices.Contains(inUse[targetOf(r)], gone.Name) {
 			continue
 		}
-		if due := r.Updated.Add(r.retireAfter()); now.Before(due) {
+		if due := r.atZeroSince().Add(r.retireAfter()); now.Before(due) {
 			if next.IsZero() || due.Before(next) {
 				next = due
 			}
@@ -122,6 +105,15 @@ func (e *Stepper) Retire(ctx context.Context) (time.Time, error) {
 	return next, errors.Join(errs...)
 }
 
+// atZeroSince is when the release left its old version at 0 replicas: as
+// it ended, or at the end of its scale-down delay.
+func (r Release) atZeroSince() time.Time {
+	if r.Drain != nil && r.Drain.Done.After(r.Updated) {
+		return r.Drain.Done
+	}
+	return r.Updated
+}
+
 // retire deletes gone's Deployment if it is still shipbot's and still at 0
 // replicas, and says what it did.
 func (e *Stepper) retire(ctx context.Context, r Release, gone Revision) (string, error) {
@@ -130,8 +122,8 @@ func (e *Stepper) retire(ctx context.Context, r Release, gone Revision) (string,
 		return "", err
 	}
 	name := versionName(&r, gone)
-	deps := c.Kube.Kube.AppsV1().Deployments(r.Namespace)
-	d, err := deps.Get(ctx, name, metav1.GetOptions{})
+	w := &workloads{kube: c.Kube}
+	d, err := w.kube.Kube.AppsV1().Deployments(r.Namespace).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		return fmt.Sprintf("Deployment %s was already gone", name), nil
@@ -144,21 +136,10 @@ func (e *Stepper) retire(ctx context.Context, r Release, gone Revision) (string,
 	if n := ptr.Deref(d.Spec.Replicas, 1); n != 0 {
 		return fmt.Sprintf("kept Deployment %s: someone scaled it to %d since", name, n), nil
 	}
-	// The preconditions make sure what is deleted is what was just read:
-	// not a Deployment recreated, or scaled up, in between.
-	err = deps.Delete(ctx, name, metav1.DeleteOptions{
-		Preconditions:     &metav1.Preconditions{UID: &d.UID, ResourceVersion: &d.ResourceVersion},
-		PropagationPolicy: ptr.To(metav1.DeletePropagationBackground),
-	})
-	switch {
-	case apierrors.IsNotFound(err):
-		return fmt.Sprintf("Deployment %s was already gone", name), nil
-	case apierrors.IsConflict(err):
-		return "", fmt.Errorf("deployment %s changed while being retired; will look again: %w", name, err)
-	case err != nil:
+	if err := w.deleteAsRead(ctx, &r, d); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("deleted Deployment %s, at 0 replicas since the release ended %s before", name, r.retireAfter()), nil
+	return fmt.Sprintf("deleted Deployment %s, at 0 replicas for %s", name, r.retireAfter()), nil
 }
 
 // RunRetire calls Retire until ctx ends: when the next retirement is due, and

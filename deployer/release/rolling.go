@@ -28,6 +28,11 @@ func (d *rolling) Ready(ctx context.Context, r *Release, _ int) (Readiness, erro
 // Finalize has nothing left to do: the rolling update removed From's pods.
 func (d *rolling) Finalize(context.Context, *Release) (bool, error) { return true, nil }
 
+// ScaleDown has nothing to do: there is one Deployment.
+func (d *rolling) ScaleDown(context.Context, *Release, Revision, Revision) (bool, error) {
+	return true, nil
+}
+
 // Rollback applies From's image and waits for that rolling update.
 func (d *rolling) Rollback(ctx context.Context, r *Release) (bool, error) {
 	if err := d.w.applyPlain(ctx, r, r.From); err != nil {

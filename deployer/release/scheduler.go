@@ -12,7 +12,8 @@ import (
 
 // Scheduler steps the releases in the store: it resumes the active ones
 // at start, steps a release again when it asked to be, when an intent is
-// recorded on it and when one it waits for ends. It implements what the
+// recorded on it and when one it waits for ends. Ended releases that still
+// owe a scale-down are stepped too, when it is due. It implements what the
 // surfaces need (ops.Releases) by recording intents and waking the
 type Scheduler struct {
 	Stepper *Stepper
@@ -79,6 +80,25 @@ func (rr *Scheduler) scan(ctx context.Context) {
 	for _, r := range active {
 		rr.Kick(r.ID)
 	}
+	draining, err := rr.Stepper.Draining(ctx)
+	if err != nil {
+		rr.log().Error("list releases that owe a scale-down", "err", err)
+		return
+	}
+	for _, r := range draining {
+		rr.kickIdle(r.ID)
+	}
+}
+
+// kickIdle steps release id now unless it is being stepped or waits on a
+// timer already: an ended release's scale-down has its own time.
+func (rr *Scheduler) kickIdle(id string) {
+	rr.mu.Lock()
+	idle := !rr.running[id] && rr.timers[id] == nil
+	rr.mu.Unlock()
+	if idle {
+		rr.Kick(id)
+	}
 }
 
 // Kick steps release id now, or once more after the step in hand.
@@ -115,7 +135,8 @@ func (rr *Scheduler) loop(ctx context.Context, id string) {
 			after = rr.retry()
 			rr.log().Error("release step failed; will retry", "release", id, "retry", after, "err", err)
 		case res.Done:
-			rr.Wake() // those queued behind it may start
+			rr.Wake()                // those queued behind it may start
+			after = res.RequeueAfter // a scale-down it still owes
 		default:
 			after = res.RequeueAfter
 		}

@@ -32,6 +32,15 @@ type Spec struct {
 	// replaced stays, at 0 replicas, once the release has ended, before it
 	// is deleted; DefaultRetireAfter when 0.
 	RetireAfter time.Duration `yaml:"retireAfter,omitempty"`
+	// ScaleDownDelay is how long the version a canary or blue-green release
+	// moved traffic off keeps its pods after the release is done, so that
+	// proxies still routing to it by the old rules drain first; 0 scales it
+	// down at once, and DefaultScaleDownDelay applies when unset.
+	ScaleDownDelay *time.Duration `yaml:"scaleDownDelay,omitempty"`
+	// RevisionHistory is how many old versions' Deployments, at 0 replicas,
+	// are kept per app, environment and cluster; older ones are deleted.
+	// DefaultRevisionHistory when unset.
+	RevisionHistory *int32 `yaml:"revisionHistory,omitempty"`
 }
 
 // OnNewer says what happens when a newer tag of the same app and environment
@@ -107,6 +116,12 @@ func (s Spec) Validate() []error {
 	errs = append(errs, s.validateSizes()...)
 	if s.RetireAfter < 0 {
 		errs = append(errs, field.Invalid(field.NewPath("retireAfter"), s.RetireAfter.String(), "must not be negative"))
+	}
+	if s.ScaleDownDelay != nil && *s.ScaleDownDelay < 0 {
+		errs = append(errs, field.Invalid(field.NewPath("scaleDownDelay"), s.ScaleDownDelay.String(), "must not be negative; 0 scales down at once"))
+	}
+	if s.RevisionHistory != nil && *s.RevisionHistory < 0 {
+		errs = append(errs, field.Invalid(field.NewPath("revisionHistory"), *s.RevisionHistory, "must not be negative; 0 keeps no old Deployment"))
 	}
 	switch s.OnNewer {
 	case "", OnNewerQueue, OnNewerSupersede:
@@ -246,4 +261,5 @@ func (s Spec) Configure(r *Release) {
 	r.ProgressDeadline = s.ProgressDeadline
 	r.VirtualService = s.VirtualService
 	r.RetireAfter = s.RetireAfter
+	r.ScaleDownDelay, r.RevisionHistory = s.ScaleDownDelay, s.RevisionHistory
 }

@@ -19,6 +19,9 @@ type stepper struct {
 	// retried is set once progress has run the stage again at once
 	// because Ready asked for it.
 	retried bool
+	// deferred is the Deployment that Finalize or Rollback leaves running
+	// through the scale-down delay (planDrain).
+	deferred string
 }
 
 // maxHops bounds the phase changes in one Step; a release has a handful.
@@ -31,7 +34,7 @@ func (s *stepper) run(ctx context.Context) (Result, error) {
 	if err := s.applyIntents(ctx); err != nil {
 		return s.e.result(s.r, 0), err
 	}
-	if s.r.Phase == Paused || s.r.Phase.Terminal() {
+	if s.r.Phase == Paused || (s.r.Phase.Terminal() && !s.r.draining()) {
 		return s.e.result(s.r, 0), nil // nothing to do on the cluster
 	}
 	if err := s.connect(ctx); err != nil {
@@ -58,11 +61,9 @@ func (s *stepper) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.d, err = newDriver(s.r, c, s.e.render); err != nil {
-		return err
-	}
-	s.w = &workloads{kube: c.Kube, render: s.e.render}
-	return nil
+	s.w = &workloads{kube: c.Kube, render: s.e.render, spare: map[string]bool{}}
+	s.d, err = newDriver(s.r, c, s.w)
+	return err
 }
 
 func (s *stepper) phase(ctx context.Context) (*Result, error) {
@@ -75,6 +76,8 @@ func (s *stepper) phase(ctx context.Context) (*Result, error) {
 		return s.verify(ctx)
 	case RollingBack:
 		return s.rollback(ctx)
+	case Succeeded, RolledBack:
+		return s.drain(ctx)
 	}
 	return s.wait(0), nil // Paused waits for an intent; the rest have ended
 }
@@ -310,6 +313,9 @@ func permanent(err error) bool { return errors.Is(err, ErrInvalid) || errors.Is(
 
 // finalize makes To the only version once every stage is done.
 func (s *stepper) finalize(ctx context.Context) (*Result, error) {
+	if err := s.beforeEnd(ctx, s.r.From); err != nil {
+		return nil, err
+	}
 	var done bool
 	err := s.act(ctx, "finalize", func(ctx context.Context, r *Release) (err error) {
 		done, err = s.d.Finalize(ctx, r)
@@ -320,12 +326,51 @@ func (s *stepper) finalize(ctx context.Context) (*Result, error) {
 	}
 	s.r.Percent = 100
 	msg := fmt.Sprintf("%s serves 100 %%", s.r.To.Name)
-	return nil, s.transition(ctx, Succeeded, msg, ReasonSucceeded, msg)
+	return nil, s.end(ctx, Succeeded, msg, ReasonSucceeded)
+}
+
+// beforeEnd readies Finalize or Rollback, which leave gone: it is spared
+// for the scale-down delay if the release defers it, as are the versions
+// other ended releases of the target still owe a scale-down (but not this
+// release's own, which it runs or leaves now).
+func (s *stepper) beforeEnd(ctx context.Context, gone Revision) error {
+	drains, err := s.e.Draining(ctx)
+	if err != nil {
+		return err
+	}
+	r := s.r
+	for _, o := range drains {
+		if targetOf(o) == targetOf(*r) && o.Drain.Deployment != versionName(r, r.From) && o.Drain.Deployment != versionName(r, r.To) {
+			s.w.spare[o.Drain.Deployment] = true
+		}
+	}
+	return s.planDrain(ctx, gone)
+}
+
+// end moves to a terminal phase. With nothing left to scale down, the old
+// Deployments beyond the revision history go at once; otherwise after
+// the scale-down (drain).
+func (s *stepper) end(ctx context.Context, p Phase, msg string, reason Reason) error {
+	s.r.Drain = nil
+	if s.deferred != "" {
+		s.r.Drain = &Drain{Deployment: s.deferred, Due: s.e.clock.Now().Add(s.r.scaleDownDelay())}
+		msg += fmt.Sprintf("; %s scales down in %s", s.deferred, s.r.scaleDownDelay())
+	}
+	if err := s.transition(ctx, p, msg, reason, msg); err != nil {
+		return err
+	}
+	if s.r.Drain == nil {
+		s.prune(ctx)
+	}
+	return nil
 }
 
 // rollback returns everything to From; it fails if From's pods do not come
 // back within the progress deadline.
 func (s *stepper) rollback(ctx context.Context) (*Result, error) {
+	if err := s.beforeEnd(ctx, s.r.To); err != nil {
+		return nil, err
+	}
 	var done bool
 	err := s.act(ctx, "rollback", func(ctx context.Context, r *Release) (err error) {
 		done, err = s.d.Rollback(ctx, r)
@@ -350,5 +395,5 @@ func (s *stepper) rollback(ctx context.Context) (*Result, error) {
 	if r.Reason != "" {
 		msg += " (" + r.Reason + ")"
 	}
-	return nil, s.transition(ctx, RolledBack, msg, ReasonRolledBack, msg)
+	return nil, s.end(ctx, RolledBack, msg, ReasonRolledBack)
 }

@@ -50,6 +50,10 @@ type Stepper struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // one Step per release at a time
+	// One Step per target at a time: an ended release's scale-down reads
+	// which release owns the routing, and must not race the next release
+	// starting to change it.
+	targets map[target]*sync.Mutex
 
 	// afterAction, when set, runs after each action is persisted; tests use
 	// it to stop an engine between two actions.
@@ -63,7 +67,8 @@ func NewStepper(o Options) (*Stepper, error) {
 	}
 	e := &Stepper{
 		store: o.Store, clusters: o.Clusters, render: o.Renderer, notifier: o.Notifier,
-		clock: o.Clock, http: o.HTTP, log: o.Log, poll: o.Poll, locks: map[string]*sync.Mutex{},
+		clock: o.Clock, http: o.HTTP, log: o.Log, poll: o.Poll,
+		locks: map[string]*sync.Mutex{}, targets: map[target]*sync.Mutex{},
 	}
 	if e.render == nil {
 		e.render = TemplateRenderer{}
@@ -159,21 +164,8 @@ func (e *Stepper) decode(raw []byte) (Release, error) {
 // Active lists the releases that have not ended, oldest first: after a
 // restart, these are the ones to step.
 func (e *Stepper) Active(ctx context.Context) ([]Release, error) {
-	var out []Release
-	err := e.store.Releases(func(_ string, raw []byte) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		r, err := e.decode(raw)
-		if err != nil {
-			return err
-		}
-		if !r.Phase.Terminal() {
-			out = append(out, r)
-		}
-		return nil
-	})
-	return out, err
+	all, err := e.all(ctx)
+	return slices.DeleteFunc(all, func(r Release) bool { return r.Phase.Terminal() }), err
 }
 
 // Record validates an intent against the stored release and appends it in
@@ -202,9 +194,12 @@ func (e *Stepper) Record(ctx context.Context, id string, in Intent) (Release, er
 }
 
 // save writes r, first taking in any intent or refusal recorded since r was
-// read, so that a step never loses one recorded while it ran.
+// read, so that a step never loses one recorded while it ran. An ended
+// release keeps the time it ended as Updated, through its scale-down.
 func (e *Stepper) save(r *Release) error {
-	r.Updated = e.clock.Now()
+	if !r.Phase.Terminal() {
+		r.Updated = e.clock.Now()
+	}
 	return e.store.UpdateRelease(r.ID, func(stored []byte) ([]byte, error) {
 		cur, err := e.decode(stored)
 		if err != nil {
@@ -216,14 +211,17 @@ func (e *Stepper) save(r *Release) error {
 	})
 }
 
-func (e *Stepper) lock(id string) func() {
-	e.mu.Lock()
-	l := e.locks[id]
+func (e *Stepper) lock(id string) func() { return lockIn(&e.mu, e.locks, id) }
+
+// lockIn locks the mutex of key in locks, making it on first use.
+func lockIn[K comparable](mu *sync.Mutex, locks map[K]*sync.Mutex, key K) func() {
+	mu.Lock()
+	l := locks[key]
 	if l == nil {
 		l = &sync.Mutex{}
-		e.locks[id] = l
+		locks[key] = l
 	}
-	e.mu.Unlock()
+	mu.Unlock()
 	l.Lock()
 	return l.Unlock
 }
@@ -231,17 +229,20 @@ func (e *Stepper) lock(id string) func() {
 // Step moves a release as far as it can go now: it acts on recorded
 // intents, then runs its phase's pipeline, persisting after every action,
 // and returns when the release must wait (for pods, a gate, an intent) or
-// has ended. After a crash, the next Step resumes from what was persisted;
-// every action is idempotent, so repeating the last one does no harm.
+// has ended. An ended release that owes its old version a scale-down
+// does it once due, and until then asks to be stepped again then. After a
+// crash, the next Step resumes from what was persisted; every action is
+// idempotent, so repeating the last one does no harm.
 func (e *Stepper) Step(ctx context.Context, id string) (Result, error) {
 	defer e.lock(id)()
 	r, err := e.Get(ctx, id)
 	if err != nil {
 		return Result{}, err
 	}
-	if r.Phase.Terminal() {
+	if r.Phase.Terminal() && !r.draining() {
 		return e.result(&r, 0), nil
 	}
+	defer lockIn(&e.mu, e.targets, targetOf(r))()
 	s := &stepper{e: e, r: &r}
 	return s.run(ctx)
 }
@@ -262,7 +263,7 @@ func (e *Stepper) emit(ctx context.Context, r *Release, reason Reason, msg strin
 	}
 	e.log.Log(ctx, level, "release "+string(reason), "release", r.ID, "app", r.App, "env", r.Environment,
 		"cluster", r.Cluster, "namespace", r.Namespace, "stage", r.Stage+1, "percent", r.Percent, "detail", msg)
-	if err := e.notifier.Notify(ctx, ev); err != nil && !errors.Is(err, context.Canceled) {
+	if err := e.notify(ctx, ev); err != nil && !errors.Is(err, context.Canceled) {
 		e.log.Warn("notify release event", "release", r.ID, "reason", reason, "err", err)
 	}
 }
@@ -310,22 +311,10 @@ func (f Filter) Match(r Release) bool {
 
 // List returns the releases that match f, newest first.
 func (e *Stepper) List(ctx context.Context, f Filter) ([]Release, error) {
-	var out []Release
-	err := e.store.Releases(func(_ string, raw []byte) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		r, err := e.decode(raw)
-		if err != nil {
-			return err
-		}
-		if f.Match(r) {
-			out = append(out, r)
-		}
-		return nil
-	})
-	slices.Reverse(out)
-	return out, err
+	all, err := e.all(ctx)
+	all = slices.DeleteFunc(all, func(r Release) bool { return !f.Match(r) })
+	slices.Reverse(all)
+	return all, err
 }
 
 // Decode reads a stored release document.

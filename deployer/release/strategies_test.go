@@ -138,6 +138,10 @@ func TestBlueGreenFlipsTheSelector(t *testing.T) {
 				want = [2]int32{3, 0}
 			}
 			h.drive(r.ID, phaseIs(end))
+			if v1, v2 := h.replicas("web-v1-0-0"), h.replicas("web-v2-0-0"); v1 != 3 || v2 != 3 {
+				t.Errorf("%s, in the scale-down delay: v1=%d v2=%d, want 3 3", end, v1, v2)
+			}
+			h.drainOld(r.ID)
 			if v1, v2 := h.replicas("web-v1-0-0"), h.replicas("web-v2-0-0"); v1 != want[0] || v2 != want[1] {
 				t.Errorf("%s: v1=%d v2=%d, want %v", end, v1, v2, want)
 			}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/shipbot/shipbot/deployer/kube"
 	"github.com/shipbot/shipbot/templates"
@@ -34,6 +35,9 @@ const (
 type workloads struct {
 	kube   *kube.Client
 	render Renderer
+	// spare are Deployments in their scale-down delay: an ended release
+	// scales each down when the delay has passed, so they are no strays.
+	spare map[string]bool
 }
 
 // rendered is one revision's objects, sorted by the part they play.
@@ -153,21 +157,25 @@ func annotate(obj *unstructured.Unstructured, r *Release) {
 // Deployment counts as scaled to 0.
 func (w *workloads) scale(ctx context.Context, r *Release, name string, replicas int32) error {
 	deps := w.kube.Kube.AppsV1().Deployments(r.Namespace)
-	s, err := deps.GetScale(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) && replicas == 0 {
+	// The scale carries the Deployment's resourceVersion, which its
+	// controller moves on with every status update: read again on conflict.
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s, err := deps.GetScale(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) && replicas == 0 {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("cluster %s: read scale of %s/%s: %w", w.kube.Name, r.Namespace, name, err)
+		}
+		if s.Spec.Replicas == replicas {
+			return nil
+		}
+		s = &autoscalingv1.Scale{ObjectMeta: s.ObjectMeta, Spec: autoscalingv1.ScaleSpec{Replicas: replicas}}
+		if _, err := deps.UpdateScale(ctx, name, s, metav1.UpdateOptions{FieldManager: kube.FieldManager}); err != nil {
+			return fmt.Errorf("cluster %s: scale %s/%s to %d: %w", w.kube.Name, r.Namespace, name, replicas, err)
+		}
 		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("cluster %s: read scale of %s/%s: %w", w.kube.Name, r.Namespace, name, err)
-	}
-	if s.Spec.Replicas == replicas {
-		return nil
-	}
-	s = &autoscalingv1.Scale{ObjectMeta: s.ObjectMeta, Spec: autoscalingv1.ScaleSpec{Replicas: replicas}}
-	if _, err := deps.UpdateScale(ctx, name, s, metav1.UpdateOptions{FieldManager: kube.FieldManager}); err != nil {
-		return fmt.Errorf("cluster %s: scale %s/%s to %d: %w", w.kube.Name, r.Namespace, name, replicas, err)
-	}
-	return nil
+	})
 }
 
 // deployState is what a release needs to know of one Deployment.
@@ -267,36 +275,51 @@ func (w *workloads) settle(ctx context.Context, r *Release, keep, gone string) (
 		return false, err
 	}
 	if gone != "" {
-		if err := w.scale(ctx, r, gone, 0); err != nil {
-			return false, err
-		}
-		if g, err := w.state(ctx, r, gone); err != nil || g.pods > 0 {
+		if done, err := w.drain(ctx, r, gone); err != nil || !done {
 			return false, err
 		}
 	}
 	return true, w.scaleStrays(ctx, r, keep)
 }
 
+// goneNow is the Deployment of gone that settle scales to 0 now: "" when
+// there is none, or when it is spare, in its scale-down delay.
+func (w *workloads) goneNow(r *Release, gone Revision) string {
+	if gone.IsZero() || w.spare[versionName(r, gone)] {
+		return ""
+	}
+	return versionName(r, gone)
+}
+
+// drainRev drains gone's Deployment, if there is a gone.
+func (w *workloads) drainRev(ctx context.Context, r *Release, gone Revision) (bool, error) {
+	if gone.IsZero() {
+		return true, nil
+	}
+	return w.drain(ctx, r, versionName(r, gone))
+}
+
+// drain scales a Deployment to 0 and reports whether its pods are gone.
+func (w *workloads) drain(ctx context.Context, r *Release, name string) (bool, error) {
+	if err := w.scale(ctx, r, name, 0); err != nil {
+		return false, err
+	}
+	g, err := w.state(ctx, r, name)
+	return err == nil && g.pods == 0, err
+}
+
 // scaleStrays scales to 0 every other version of the app that a release
 // left running: one aborted half-way, or a first release superseded before
-// it finished. Once a release ends, only the version it leaves serves, and
-// no other keeps endpoints behind the app's Service.
+// it finished. Once a release ends, only the version it leaves serving, and
+// those in their scale-down delay, keep endpoints behind the app's Service.
 func (w *workloads) scaleStrays(ctx context.Context, r *Release, keep string) error {
-	p := r.Params
-	p.App = r.App
-	builtin := labels.SelectorFromSet(p.SelectorLabels()) // versions applied before LabelApp
-	versioned, err := labels.NewRequirement(LabelVersion, selection.Exists, nil)
+	list, err := w.versions(ctx, r)
 	if err != nil {
 		return err
 	}
-	list, err := w.kube.Kube.AppsV1().Deployments(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.NewSelector().Add(*versioned).String()})
-	if err != nil {
-		return fmt.Errorf("cluster %s: list deployments of %s in %s: %w", w.kube.Name, r.App, r.Namespace, err)
-	}
-	for _, d := range list.Items {
+	for _, d := range list {
 		_, ours := d.Annotations[AnnotationRelease]
-		ofApp := d.Labels[LabelApp] == r.App || builtin.Matches(labels.Set(d.Labels))
-		if d.Name == keep || !ours || !ofApp || d.Spec.Replicas == nil || *d.Spec.Replicas == 0 {
+		if d.Name == keep || w.spare[d.Name] || !ours || d.Spec.Replicas == nil || *d.Spec.Replicas == 0 {
 			continue
 		}
 		if err := w.scale(ctx, r, d.Name, 0); err != nil {
@@ -304,4 +327,26 @@ func (w *workloads) scaleStrays(ctx context.Context, r *Release, keep string) er
 		}
 	}
 	return nil
+}
+
+// versions lists the app's Deployments of one version each.
+func (w *workloads) versions(ctx context.Context, r *Release) ([]appsv1.Deployment, error) {
+	p := r.Params
+	p.App = r.App
+	builtin := labels.SelectorFromSet(p.SelectorLabels()) // versions applied before LabelApp
+	versioned, err := labels.NewRequirement(LabelVersion, selection.Exists, nil)
+	if err != nil {
+		return nil, err
+	}
+	list, err := w.kube.Kube.AppsV1().Deployments(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.NewSelector().Add(*versioned).String()})
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: list deployments of %s in %s: %w", w.kube.Name, r.App, r.Namespace, err)
+	}
+	var out []appsv1.Deployment
+	for _, d := range list.Items {
+		if d.Labels[LabelApp] == r.App || builtin.Matches(labels.Set(d.Labels)) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }

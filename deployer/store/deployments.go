@@ -12,7 +12,7 @@ import (
 type Status string
 
 // Deployment statuses. Pending and running are active: the engine resumes them
-// after a restart.
+// after a restart. Their moves are in status.go.
 const (
 	StatusPending    Status = "pending"
 	StatusRunning    Status = "running"
@@ -20,9 +20,6 @@ const (
 	StatusFailed     Status = "failed"
 	StatusSuperseded Status = "superseded"
 )
-
-// Active reports whether the deployment still has work to do.
-func (s Status) Active() bool { return s == StatusPending || s == StatusRunning }
 
 // Deployment records who deployed what, from which commit, pipeline and job,
 // to where, and how it ended.

@@ -11,7 +11,7 @@ import (
 // PreviewStatus is where a merge request's preview environment is.
 type PreviewStatus string
 
-// Preview statuses.
+// Preview statuses; their moves are in status.go.
 const (
 	PreviewWaiting   PreviewStatus = "waiting" // for a successful pipeline
 	PreviewDeploying PreviewStatus = "deploying"

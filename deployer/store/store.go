@@ -17,6 +17,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/shipbot/shipbot/deployer/errkind"
 )
 
 var (
@@ -27,7 +29,7 @@ var (
 )
 
 // ErrNotFound is returned when a record does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = errkind.New(errkind.NotFound, "not found")
 
 // ErrLocked means another process holds the store file; bbolt is single-writer.
 var ErrLocked = errors.New("store is in use by another process")
@@ -65,7 +67,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketInbox, bucketKeys, bucketDeployments, bucketPreviews, bucketReleases, bucketNotes} {
+		for _, b := range [][]byte{bucketInbox, bucketKeys, bucketDeployments, bucketPreviews, bucketReleases, bucketNotes, bucketClaims} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

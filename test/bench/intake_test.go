@@ -44,7 +44,7 @@ func ingest(ctx context.Context, path string, l level, body []byte) (result, err
 	return res, checkInbox(path, l.total())
 }
 
-// intakeServer is shipbot's webhook endpoint wired as bot/app wires it, without
+// intakeServer is shipbot's webhook endpoint wired as cmd/shipbot/serve wires it, without
 // the inbox worker and the clusters: Echo with Recover, the handler and a
 // bbolt store with fsync on, served by net/http on loopback.
 type intakeServer struct {
@@ -66,7 +66,7 @@ func startIntake(ctx context.Context, path string) (*intakeServer, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
-	intake.NewHandler(secret, maxBody, st, slog.New(slog.DiscardHandler), prometheus.NewRegistry()).Register(e)
+	intake.NewHandler(intake.Handler{Secret: secret, MaxBody: maxBody, Inbox: st, Log: slog.New(slog.DiscardHandler)}, prometheus.NewRegistry()).Register(e)
 	in := &intakeServer{store: st, srv: &http.Server{Handler: e}, url: "http://" + ln.Addr().String() + intake.Path, served: make(chan error, 1)}
 	go func() { in.served <- in.srv.Serve(ln) }()
 	return in, nil

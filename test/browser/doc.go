@@ -1,5 +1,5 @@
 // Package browser tests shipbot's dashboard in a real headless Chromium,
-// driven over the DevTools protocol by chromedp: a real shipbot (bot/app.Main)
+// driven over the DevTools protocol by chromedp: a real shipbot (cmd/shipbot/serve.Main)
 // on the local control plane of test/cluster, fed GitLab webhooks, and the
 // pages as a person sees them.
 //

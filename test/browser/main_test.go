@@ -21,7 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shipbot/shipbot/bot/api"
-	"github.com/shipbot/shipbot/bot/app"
+	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/test/cluster"
 	"github.com/shipbot/shipbot/test/fixtures"
@@ -70,13 +70,13 @@ func requireChromium(t *testing.T) string {
 
 const (
 	secret   = "browser-secret"
-	apiToken = "browser-api-token"
+	apiToken = "browser-api-token-0123456789abcdef0123"
 )
 
 // rig is one shipbot with a dev and a prod namespace on the local cluster.
 type rig struct {
 	t      *testing.T
-	m      *app.Main
+	m      *serve.Main
 	devNS  string
 	prodNS string
 }
@@ -90,7 +90,7 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.m = &app.Main{Config: cfg, Log: testLogger(), ReleasePoll: 100 * time.Millisecond}
+	r.m = &serve.Main{Config: cfg, Log: testLogger(), ReleasePoll: 100 * time.Millisecond}
 	if err := r.m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}

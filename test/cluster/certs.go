@@ -27,6 +27,7 @@ type pki struct {
 	caPEM                   []byte
 	adminCertPEM            []byte // O=system:masters client certificate for the kubeconfig
 	adminKeyPEM             []byte
+	ca                      *issuer // signs further client certificates (KubeconfigFor)
 }
 
 // issuer is a CA that signs leaf certificates.
@@ -47,7 +48,7 @@ func writePKI(dir string) (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.caPEM = pemBlock("CERTIFICATE", ca.cert.Raw)
+	p.caPEM, p.ca = pemBlock("CERTIFICATE", ca.cert.Raw), ca
 	servingPEM, servingKeyPEM, err := ca.sign(servingTemplate())
 	if err != nil {
 		return nil, err

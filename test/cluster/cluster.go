@@ -24,6 +24,9 @@ type Options struct {
 	Istio bool
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// Audit makes the apiserver write an audit log of every request, which
+	// AuditRequests reads: how many requests a client made, and which.
+	Audit bool
 }
 
 // Cluster is a running local control plane: etcd, kube-apiserver,
@@ -38,6 +41,7 @@ type Cluster struct {
 	client     *kubernetes.Clientset
 	kubeconfig string
 	procs      []*proc
+	audit      bool // the apiserver writes auditLog
 
 	stopOnce sync.Once
 	stopErr  error
@@ -60,7 +64,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start local cluster: %w", err)
 	}
-	c := &Cluster{dir: dir, logw: logw, bins: bins}
+	c := &Cluster{dir: dir, logw: logw, bins: bins, audit: opts.Audit}
 	if err := c.boot(ctx, opts); err != nil {
 		_ = c.Stop()
 		return nil, fmt.Errorf("start local cluster: %w", err)
@@ -192,7 +196,15 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := startProc("kube-apiserver", c.bins.APIServer, c.dir, nil, c.apiserverArgs(ports[0])...)
+	args := c.apiserverArgs(ports[0])
+	if c.audit {
+		a, err := c.auditArgs()
+		if err != nil {
+			return err
+		}
+		args = append(args, a...)
+	}
+	p, err := startProc("kube-apiserver", c.bins.APIServer, c.dir, nil, args...)
 	if err != nil {
 		return err
 	}

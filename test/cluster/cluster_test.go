@@ -24,7 +24,7 @@ import (
 var testCluster *cluster.Cluster
 
 func TestMain(m *testing.M) {
-	cluster.Main(m, cluster.Options{Istio: true, Log: os.Stderr}, &testCluster)
+	cluster.Main(m, cluster.Options{Istio: true, Audit: true, Log: os.Stderr}, &testCluster)
 }
 
 // setup returns an admin client and a fresh namespace, skipping without a cluster.

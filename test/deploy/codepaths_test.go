@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/kube"
@@ -26,6 +27,7 @@ import (
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/templates"
 	"github.com/shipbot/shipbot/test/cluster"
+	"github.com/shipbot/shipbot/test/fakeclock"
 )
 
 // Shipbot's own cluster code, run with the ServiceAccount's token, does what
@@ -217,9 +219,10 @@ func previewLifecycle(t *testing.T, c *kube.Client, _ *rest.Config) {
 // releases is a release engine on a fresh store that reaches the cluster
 // with the ServiceAccount's token.
 type releases struct {
-	t  *testing.T
-	e  *release.Stepper
-	ns string
+	t     *testing.T
+	e     *release.Stepper
+	clock *fakeclock.Clock
+	ns    string
 }
 
 func newReleases(t *testing.T, rc *rest.Config) *releases {
@@ -237,12 +240,14 @@ func newReleases(t *testing.T, rc *rest.Config) *releases {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := release.NewStepper(release.Options{Store: st, Clusters: release.ClusterMap{"local": c}, Renderer: release.TemplateRenderer{Template: builtin},
-		Poll: 100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	clock := fakeclock.New(time.Now())
+	e, err := release.NewStepper(release.Options{Store: st, Clusters: release.ClusterMap{"local": c}, Clock: clock,
+		Renderer: release.TemplateRenderer{Template: builtin},
+		Poll:     100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &releases{t: t, e: e, ns: kc.NewNamespace(t)}
+	return &releases{t: t, e: e, clock: clock, ns: kc.NewNamespace(t)}
 }
 
 func revision(name string) release.Revision {
@@ -253,13 +258,16 @@ func revision(name string) release.Revision {
 }
 
 // run creates a release of app web from one revision to the next and steps
-// it until it succeeds.
+// it until it succeeds and, its scale-down delay passed on the clock, has
+// scaled the old version down. It keeps no old Deployment
+// (revisionHistory 0), so that the old version's is deleted too.
 func (r *releases) run(strategy release.Strategy, from, to string, stages ...release.Stage) {
 	r.t.Helper()
 	rel, err := r.e.Create(r.t.Context(), release.Release{
 		App: "web", Project: "group/web", Environment: "prod", Cluster: "local", Namespace: r.ns,
 		Strategy: strategy, From: revision(from), To: revision(to), Replicas: 2, Stages: stages,
-		Params: templates.Params{Ports: []templates.Port{{Name: "http", Port: 8080}}},
+		Params:          templates.Params{Ports: []templates.Port{{Name: "http", Port: 8080}}},
+		RevisionHistory: ptr.To[int32](0),
 	})
 	if err != nil {
 		r.t.Fatalf("create %s release %s → %s: %v", strategy, from, to, err)
@@ -270,13 +278,17 @@ func (r *releases) run(strategy release.Strategy, from, to string, stages ...rel
 		if err != nil {
 			r.t.Fatalf("step %s: %v", rel.ID, err)
 		}
-		if res.Phase == release.Succeeded {
+		got, err := r.e.Get(r.t.Context(), rel.ID)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if got.Phase == release.Succeeded && (got.Drain == nil || !got.Drain.Done.IsZero()) {
 			return
 		}
-		if res.Done || time.Now().After(deadline) {
-			got, _ := r.e.Get(r.t.Context(), rel.ID)
-			r.t.Fatalf("%s release %s → %s ended %s, want Succeeded; history:\n%s", strategy, from, to, res.Phase, history(got))
+		if (res.Done && got.Phase != release.Succeeded) || time.Now().After(deadline) {
+			r.t.Fatalf("%s release %s → %s ended %s, want Succeeded and the old version scaled down; history:\n%s", strategy, from, to, res.Phase, history(got))
 		}
+		r.clock.Advance(res.RequeueAfter)
 		time.Sleep(50 * time.Millisecond)
 	}
 }
@@ -290,7 +302,8 @@ func history(r release.Release) string {
 }
 
 // canaryRelease: the engine creates the VirtualService, edits its weights,
-// server-side applies the DestinationRule and scales through deployments/scale.
+// server-side applies the DestinationRule, scales through deployments/scale
+// and deletes the old version's Deployment beyond the revision history.
 func canaryRelease(t *testing.T, _ *kube.Client, rc *rest.Config) {
 	r := newReleases(t, rc)
 	r.run(release.Canary, "", "v1")
@@ -318,7 +331,7 @@ func canaryRelease(t *testing.T, _ *kube.Client, rc *rest.Config) {
 	if !slices.Equal(subsets, []string{"v2"}) {
 		t.Errorf("destination rule subsets %v, want [v2]", subsets)
 	}
-	wantReplicas(t, r.ns, map[string]int32{"web-v1": 0, "web-v2": 2})
+	wantReplicas(t, r.ns, map[string]int32{"web-v1": -1, "web-v2": 2})
 }
 
 // blueGreenRelease: the engine reads the Service to see which version it serves.
@@ -333,19 +346,22 @@ func blueGreenRelease(t *testing.T, _ *kube.Client, rc *rest.Config) {
 	if v := svc.Spec.Selector[release.LabelVersion]; v != "v2" {
 		t.Errorf("service web selects version %q, want v2", v)
 	}
-	wantReplicas(t, r.ns, map[string]int32{"web-v1": 0, "web-v2": 2})
+	wantReplicas(t, r.ns, map[string]int32{"web-v1": -1, "web-v2": 2})
 }
 
+// wantReplicas checks each Deployment's replicas; -1 wants it deleted.
 func wantReplicas(t *testing.T, ns string, want map[string]int32) {
 	t.Helper()
 	for name, n := range want {
 		d, err := kc.Client().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
-		if err != nil {
+		switch {
+		case n == -1 && apierrors.IsNotFound(err):
+		case err != nil:
 			t.Errorf("deployment %s: %v", name, err)
-			continue
-		}
-		if d.Spec.Replicas == nil || *d.Spec.Replicas != n {
-			t.Errorf("deployment %s: replicas %v, want %d", name, d.Spec.Replicas, n)
+		case n == -1:
+			t.Errorf("deployment %s: replicas %d, want it deleted", name, ptr.Deref(d.Spec.Replicas, 1))
+		case d.Spec.Replicas == nil || *d.Spec.Replicas != n:
+			t.Errorf("deployment %s: replicas %d, want %d", name, ptr.Deref(d.Spec.Replicas, 1), n)
 		}
 	}
 }

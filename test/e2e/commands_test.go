@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/shipbot/shipbot/test/fakegitlab"
 	"github.com/shipbot/shipbot/test/fixtures"
 )
 
@@ -23,6 +24,9 @@ func (r *previewRig) note(t *testing.T, noteID int64, userID int64, body, action
 	t.Helper()
 	mr := r.mr
 	mr.UserID, mr.Username = userID, fmt.Sprintf("user%d", userID)
+	if action == "create" { // shipbot reads the comment back from GitLab
+		r.gl.AddNote(projectID, 12, fakegitlab.Note{ID: noteID, Body: body, Author: mr.Username, AuthorID: userID})
+	}
 	before := len(r.gl.Notes(projectID, 12))
 	mustPost(t, r.m, "Note Hook", fixtures.Note(t, mr, noteID, body, action))
 	if action == "update" {

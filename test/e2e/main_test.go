@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shipbot/shipbot/bot/app"
+	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/test/cluster"
@@ -127,15 +127,15 @@ func newEnv(t *testing.T) env {
 }
 
 // start runs shipbot until the test ends.
-func start(t *testing.T, cfg *config.Config) *app.Main {
+func start(t *testing.T, cfg *config.Config) *serve.Main {
 	t.Helper()
 	return startAt(t, cfg, nil)
 }
 
 // startAt runs shipbot with a clock of the test's own (nil: the real one).
-func startAt(t *testing.T, cfg *config.Config, now func() time.Time) *app.Main {
+func startAt(t *testing.T, cfg *config.Config, now func() time.Time) *serve.Main {
 	t.Helper()
-	m := &app.Main{Config: cfg, Log: testLogger(t), Now: now}
+	m := &serve.Main{Config: cfg, Log: testLogger(t), Now: now}
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // post sends a webhook the way GitLab does.
-func post(t *testing.T, m *app.Main, event string, body []byte, headers ...string) int {
+func post(t *testing.T, m *serve.Main, event string, body []byte, headers ...string) int {
 	t.Helper()
 	return fixtures.PostWebhook(t, m.Addr(), secret, event, body, headers...)
 }

@@ -13,7 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shipbot/shipbot/bot/app"
+	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/test/fakegitlab"
@@ -26,7 +26,7 @@ const projectID = 77
 type previewRig struct {
 	env env
 	gl  *fakegitlab.Server
-	m   *app.Main
+	m   *serve.Main
 	mr  fixtures.MR
 	ns  string
 }
@@ -65,7 +65,7 @@ func (r *previewRig) pipeline(t *testing.T, id int64) {
 	mustPost(t, r.m, "Pipeline Hook", fixtures.MRPipeline(t, r.mr, id))
 }
 
-func mustPost(t *testing.T, m *app.Main, event string, body []byte) {
+func mustPost(t *testing.T, m *serve.Main, event string, body []byte) {
 	t.Helper()
 	if code := post(t, m, event, body); code != http.StatusOK {
 		t.Fatalf("%s answered %d", event, code)

@@ -42,7 +42,11 @@ type noteJSON struct {
 }
 
 func (s *Server) noteJSON(p *project, mr *mrState, n *noteState) noteJSON {
-	return noteJSON{ID: n.ID, Body: n.Body, Author: s.user(BotUserID, n.Author),
+	author := n.AuthorID
+	if author == 0 {
+		author = BotUserID
+	}
+	return noteJSON{ID: n.ID, Body: n.Body, Author: s.user(author, n.Author),
 		CreatedAt: n.CreatedAt, UpdatedAt: n.UpdatedAt, NoteableID: mr.id,
 		NoteableType: "MergeRequest", NoteableIID: mr.IID, ProjectID: p.id}
 }

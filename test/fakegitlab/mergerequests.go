@@ -145,6 +145,14 @@ func (s *Server) createNote(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s.noteJSON(p, mr, n))
 }
 
+func (s *Server) getNote(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, mr, n, ok := s.note(w, r); ok {
+		writeJSON(w, http.StatusOK, s.noteJSON(p, mr, n))
+	}
+}
+
 func (s *Server) updateNote(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ type Server struct {
 	mu         sync.Mutex
 	now        func() time.Time
 	calls      int
+	callLog    []string // "METHOD /path" of every call, in order
 	unexpected []string
 	failures   []failure
 	befores    []before
@@ -62,6 +64,14 @@ type before struct {
 // New starts a fake GitLab that accepts only token and stops it when the test ends.
 func New(t testing.TB, token string) *Server {
 	t.Helper()
+	s := Start(token)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake GitLab that accepts only token, for programs that are
+// not tests, such as the demo; Close stops it.
+func Start(token string) *Server {
 	s := &Server{
 		token:    token,
 		now:      time.Now,
@@ -72,9 +82,11 @@ func New(t testing.TB, token string) *Server {
 	s.mux = http.NewServeMux()
 	s.routes()
 	s.srv = httptest.NewServer(s)
-	t.Cleanup(s.srv.Close)
 	return s
 }
+
+// Close stops the server, waiting for the requests in hand.
+func (s *Server) Close() { s.srv.Close() }
 
 func (s *Server) routes() {
 	const p = apiPrefix + "/projects/{id}"
@@ -82,6 +94,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+p+"/merge_requests/{iid}", s.getMergeRequest)
 	s.mux.HandleFunc("GET "+p+"/merge_requests/{iid}/notes", s.listNotes)
 	s.mux.HandleFunc("POST "+p+"/merge_requests/{iid}/notes", s.createNote)
+	s.mux.HandleFunc("GET "+note, s.getNote)
 	s.mux.HandleFunc("PUT "+note, s.updateNote)
 	s.mux.HandleFunc("GET "+note+"/award_emoji", s.listAwards)
 	s.mux.HandleFunc("POST "+note+"/award_emoji", s.createAward)
@@ -107,6 +120,7 @@ func (s *Server) URL() string { return s.srv.URL }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.calls++
+	s.callLog = append(s.callLog, r.Method+" "+r.URL.Path)
 	s.mu.Unlock()
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.unexpectedCall(r)
@@ -114,8 +128,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(r.Header.Get("PRIVATE-TOKEN")), []byte(s.token)) != 1 {
-		apiError(w, http.StatusUnauthorized, "401 Unauthorized")
-		return
+		if _, ok := s.personal(r); !ok || r.Method != http.MethodGet || r.URL.Path != apiPrefix+"/user" {
+			apiError(w, http.StatusUnauthorized, "401 Unauthorized")
+			return
+		}
 	}
 	if code, ok := s.takeFailure(r); ok {
 		apiError(w, code, fmt.Sprintf("%d %s", code, http.StatusText(code)))
@@ -132,6 +148,14 @@ func (s *Server) Calls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls
+}
+
+// CallLog lists every call so far as "METHOD /path", in order; Calls is
+// its length.
+func (s *Server) CallLog() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.callLog)
 }
 
 // Unexpected lists the calls ("METHOD /path?query") the fake has no route for.

@@ -29,6 +29,7 @@ type Note struct {
 	Body      string
 	Emojis    []string
 	Author    string
+	AuthorID  int64 // BotUserID when 0
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -192,6 +193,28 @@ func (s *Server) SetCommitMergeRequests(projectID int64, sha string, iids ...int
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.projectByID(projectID).commits[sha] = append([]int64{}, iids...)
+}
+
+// AddNote writes n on merge request iid as a person would, by n.Author
+// (n.AuthorID), and returns its id: n.ID, or a new one when 0. Shipbot
+// reads a command's author and body from the API, so a comment a test
+// delivers as a Note Hook must exist here too.
+func (s *Server) AddNote(projectID, iid int64, n Note) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mr := s.projectByID(projectID).mrs[iid]
+	if mr == nil {
+		panic(fmt.Sprintf("fakegitlab: AddNote on unknown merge request %d!%d", projectID, iid))
+	}
+	if n.ID == 0 {
+		n.ID = s.nextID("note")
+	}
+	if n.CreatedAt.IsZero() {
+		n.CreatedAt = s.clock()
+	}
+	n.UpdatedAt, n.Emojis = n.CreatedAt, nil
+	mr.notes = append(mr.notes, &noteState{Note: n})
+	return n.ID
 }
 
 // Notes returns the merge request's notes, oldest first.

@@ -2,6 +2,7 @@ package fakegitlab
 
 import (
 	"cmp"
+	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"slices"
@@ -23,9 +24,10 @@ type User struct {
 // directory is the instance-wide part of the fake: users, project paths and
 // whether the token is an administrator's. Its zero value is empty.
 type directory struct {
-	admin bool
-	users map[int64]*userState
-	paths map[string]int64 // lower-case full path -> project id
+	admin    bool
+	personal map[string]int64 // a person's access token -> their user id
+	users    map[int64]*userState
+	paths    map[string]int64 // lower-case full path -> project id
 }
 
 type userState struct {
@@ -37,6 +39,50 @@ func (s *Server) directoryRoutes() {
 	s.mux.HandleFunc("GET "+apiPrefix+"/projects/{id}", s.getProject)
 	s.mux.HandleFunc("GET "+apiPrefix+"/users", s.listUsers)
 	s.mux.HandleFunc("GET "+apiPrefix+"/users/{user_id}", s.getUser)
+	s.mux.HandleFunc("GET "+apiPrefix+"/user", s.currentUser)
+}
+
+// SetPersonalToken lets token act as user userID, who must be set with
+// SetUser. With it the fake answers GET /user, who the token belongs to, and
+// nothing else: shipbot only ever asks a person's token that.
+func (s *Server) SetPersonalToken(token string, userID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dir.personal == nil {
+		s.dir.personal = map[string]int64{}
+	}
+	s.dir.personal[token] = userID
+}
+
+// personal reports whether r carries a person's token, and whose.
+func (s *Server) personal(r *http.Request) (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	got := r.Header.Get("PRIVATE-TOKEN")
+	for token, id := range s.dir.personal {
+		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// currentUser answers GET /user: the token's own user, the bot for
+// shipbot's token.
+func (s *Server) currentUser(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.personal(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusOK, s.bot())
+		return
+	}
+	u := s.dir.users[id]
+	if u == nil {
+		apiError(w, http.StatusUnauthorized, "401 Unauthorized")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.userEntity(u, true))
 }
 
 // SetUser creates or replaces a user.

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shipbot/shipbot/bot/ops"
+	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 )
@@ -138,8 +139,8 @@ func (h *Handler) Confirm(c echo.Context) error {
 		h.o.Log.Info("dingtalk: confirmation page without identity", "release", a.Release, "err", err)
 		p.Status, p.Tone, p.Form = http.StatusUnauthorized, toneWarn, false
 		p.Message = "shipbot cannot tell who you are, so this action would be refused. Open the link through your company login."
-		if errors.Is(err, ops.ErrForbidden) {
-			p.Status, p.Message = http.StatusForbidden, err.Error()
+		if errkind.Of(err) == errkind.Forbidden {
+			p.Status, p.Message = errkind.HTTPStatus(err), errkind.Text(err)
 		}
 		return h.render(c, p)
 	}
@@ -282,24 +283,25 @@ func (h *Handler) crossSite(r *http.Request) bool {
 	return err != nil || !strings.EqualFold(u.Host, r.Host)
 }
 
-// failure maps an error to what the person sees; anything unexpected is an
-// internal error whose details go to the log only.
+// failure frames for a page what errkind says of err: the status, the kind
+// and the words. An internal error's details go to the log only.
 func (h *Handler) failure(a Action, r release.Release, err error) page {
-	switch {
-	case errors.Is(err, ops.ErrNeedsMoreApprovals):
-		return page{Status: http.StatusAccepted, Tone: toneWarn, Title: "Approval counted", Heading: "Your approval to " + strings.ToLower(a.Label()) + " this release is counted",
-			Message: err.Error() + ". It is kept in the release's history; the release moves on once enough people approve.", Release: h.view(r)}
-	case errors.Is(err, ops.ErrForbidden):
-		return page{Status: http.StatusForbidden, Tone: toneError, Title: "Not allowed", Heading: "You may not " + strings.ToLower(a.Label()) + " this release",
-			Message: err.Error() + ". Nothing was recorded.", Release: h.view(r)}
-	case errors.Is(err, release.ErrConflict), errors.Is(err, release.ErrInvalid):
+	status, text := errkind.HTTPStatus(err), errkind.Text(err)
+	switch errkind.Of(err) {
+	case errkind.NeedsApproval:
+		return page{Status: status, Tone: toneWarn, Title: "Approval counted", Heading: "Your approval to " + strings.ToLower(a.Label()) + " this release is counted",
+			Message: text + ". It is kept in the release's history; the release moves on once enough people approve.", Release: h.view(r)}
+	case errkind.Forbidden:
+		return page{Status: status, Tone: toneError, Title: "Not allowed", Heading: "You may not " + strings.ToLower(a.Label()) + " this release",
+			Message: text + ". Nothing was recorded.", Release: h.view(r)}
+	case errkind.Conflict, errkind.Invalid:
 		return conflictPage(a, h.view(r), err)
-	case errors.Is(err, store.ErrNotFound):
-		return page{Status: http.StatusNotFound, Tone: toneError, Title: "Not found", Heading: "Release " + a.Release + " does not exist"}
+	case errkind.NotFound:
+		return page{Status: status, Tone: toneError, Title: "Not found", Heading: "Release " + a.Release + " does not exist"}
 	}
 	h.o.Log.Error("dingtalk: release action", "release", a.Release, "intent", a.Kind, "err", err)
-	return page{Status: http.StatusInternalServerError, Tone: toneError, Title: "Error", Heading: "Something went wrong",
-		Message: "shipbot could not finish this; nothing was recorded. Try again, or use the CLI.", Release: h.view(r)}
+	return page{Status: status, Tone: toneError, Title: "Error", Heading: "Something went wrong",
+		Message: "Nothing was recorded: " + text + ". Try again, or use the CLI.", Release: h.view(r)}
 }
 
 func (h *Handler) view(r release.Release) *releaseView { return view(r, h.o.Now()) }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/release"
 )
 
@@ -76,10 +77,12 @@ func usedPage(v *releaseView, u usedLink) page {
 		Heading: "This link was already used", Message: msg, Release: v}
 }
 
+// conflictPage answers an action the release cannot take: a conflict (409)
+// or one that can never apply (422).
 func conflictPage(a Action, v *releaseView, err error) page {
-	return page{Status: http.StatusConflict, Tone: toneWarn, Title: "Not possible now",
+	return page{Status: errkind.HTTPStatus(err), Tone: toneWarn, Title: "Not possible now",
 		Heading: "The release cannot " + strings.ToLower(a.Label()) + " now",
-		Message: err.Error() + ". Nothing was recorded.", Release: v}
+		Message: errkind.Text(err) + ". Nothing was recorded.", Release: v}
 }
 
 // render writes p; html/template escapes everything that came from a release.

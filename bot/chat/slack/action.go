@@ -10,9 +10,12 @@ import (
 	"github.com/shipbot/shipbot/deployer/release"
 )
 
-// A button carries its intent in its action_id ("shipbot:promote") and the
-// release, plus a promote's percent, in its value ("r000000000012:50"). Both
-// come back in the click's payload, so the message needs no server state.
+// A button carries its intent in its action_id ("shipbot:promote") and, in
+// its value, the release, the stage it was drawn for (counted from 1) and a
+// promote's percent ("r000000000012@2:50"). All come back in the click's
+// payload, so the message needs no server state, and a click on a button
+// drawn for an earlier stage is refused. Values without "@stage", from
+// messages drawn before stages were carried, act on any stage.
 const actionPrefix = "shipbot:"
 
 // errNotOurs marks an action some other app or block put in the payload.
@@ -26,10 +29,14 @@ var intentKinds = []release.IntentKind{
 func actionID(k release.IntentKind) string { return actionPrefix + string(k) }
 
 func actionValue(releaseID string, in release.Intent) string {
-	if in.Kind == release.IntentPromote {
-		return releaseID + ":" + strconv.Itoa(in.Percent)
+	v := releaseID
+	if in.Drawn != 0 {
+		v += "@" + strconv.Itoa(in.Drawn)
 	}
-	return releaseID
+	if in.Kind == release.IntentPromote {
+		v += ":" + strconv.Itoa(in.Percent)
+	}
+	return v
 }
 
 // parseAction reads a button's action_id and value back into the release
@@ -44,11 +51,19 @@ func parseAction(id, value string) (string, release.Intent, error) {
 	if !slices.Contains(intentKinds, kind) {
 		return "", release.Intent{}, fmt.Errorf("action %q: unknown intent", id)
 	}
-	rel, pct, hasPct := strings.Cut(value, ":")
+	head, pct, hasPct := strings.Cut(value, ":")
+	rel, stage, hasStage := strings.Cut(head, "@")
 	if !validReleaseID(rel) {
 		return "", release.Intent{}, fmt.Errorf("action %q: bad release id %q", id, rel)
 	}
 	in := release.Intent{Kind: kind}
+	if hasStage {
+		n, err := strconv.Atoi(stage)
+		if err != nil || n < 1 || n > 1000 || strconv.Itoa(n) != stage {
+			return "", release.Intent{}, fmt.Errorf("action %q: bad stage %q", id, stage)
+		}
+		in.Drawn = n
+	}
 	if hasPct != (kind == release.IntentPromote) {
 		return "", release.Intent{}, fmt.Errorf("action %q: value %q: a percent goes with promote, and only with it", id, value)
 	}

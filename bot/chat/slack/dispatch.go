@@ -12,8 +12,8 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/shipbot/shipbot/bot/ops"
+	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/release"
-	"github.com/shipbot/shipbot/deployer/store"
 )
 
 // actBudget bounds resolving the clicker and recording their intent: Slack
@@ -90,13 +90,17 @@ func (d *dispatcher) act(ctx context.Context, c click) (release.Release, error) 
 	return d.ops.Act(ctx, a, c.releaseID, c.intent)
 }
 
-// actor resolves a Slack user, by id and profile email, to a GitLab account.
+// actor resolves a Slack user to a GitLab account: by id alone when
+// shipbot.yaml links it, without asking Slack, else by profile email.
 func (d *dispatcher) actor(ctx context.Context, userID string) (ops.Actor, error) {
-	email, err := d.email(ctx, userID)
-	if err != nil {
-		return ops.Actor{}, fmt.Errorf("%w: slack user %s: %w", errIdentity, userID, err)
+	a, err := d.ids.Resolve(ctx, userID, "")
+	if errors.Is(err, ops.ErrNotMapped) {
+		email, eerr := d.email(ctx, userID)
+		if eerr != nil {
+			return ops.Actor{}, fmt.Errorf("%w: slack user %s: %w", errIdentity, userID, eerr)
+		}
+		a, err = d.ids.Resolve(ctx, userID, email)
 	}
-	a, err := d.ids.Resolve(ctx, userID, email)
 	if err != nil {
 		return ops.Actor{}, fmt.Errorf("%w: slack user %s: %w", errIdentity, userID, err)
 	}
@@ -131,33 +135,39 @@ func (d *dispatcher) followUp(ctx context.Context, c click, r release.Release, a
 			}
 			return
 		}
-		d.log.Info("slack: click not recorded", "release", c.releaseID, "intent", c.intent.String(), "user", c.userID, "err", actErr)
+		level := slog.LevelInfo
+		if errkind.Of(actErr) == errkind.Internal {
+			level = slog.LevelError
+		}
+		d.log.Log(ctx, level, "slack: click not recorded", "release", c.releaseID, "intent", c.intent.String(), "user", c.userID, "err", actErr)
 		if err := d.tell(ctx, c, explain(c, actErr)); err != nil {
 			d.log.Warn("slack: reply to click", "release", c.releaseID, "user", c.userID, "err", err)
 		}
 	}()
 }
 
-// explain is the one place that decides what a clicker reads when nothing
-// was recorded. Anything unforeseen is an internal error; the log has it.
+// explain says what a clicker reads when nothing was recorded: errkind
+// decides the kind and the words, this only frames them for Slack. An
+// internal error reads errkind.InternalText; followUp logs it.
 func explain(c click, err error) string {
+	kind := errkind.Of(err)
 	switch {
-	case errors.Is(err, ops.ErrNeedsMoreApprovals):
+	case kind == errkind.NeedsApproval:
 		return fmt.Sprintf(":ballot_box_with_check: Your approval to %s release `%s` is kept in its history: %s. The release moves on once enough people ask.",
-			c.intent, c.releaseID, esc(err.Error()))
-	case errors.Is(err, ops.ErrForbidden):
-		return fmt.Sprintf(":no_entry: You can't %s release `%s`: %s", c.intent, c.releaseID, esc(err.Error()))
+			c.intent, c.releaseID, esc(errkind.Text(err)))
+	case kind == errkind.Forbidden:
+		return fmt.Sprintf(":no_entry: You can't %s release `%s`: %s", c.intent, c.releaseID, esc(errkind.Text(err)))
 	case errors.Is(err, errIdentity):
 		return ":bust_in_silhouette: shipbot could not match your Slack account to a GitLab user, so it cannot act for you. " +
 			"Ask an admin to check that your Slack email is on your GitLab account."
-	case errors.Is(err, store.ErrNotFound):
+	case kind == errkind.NotFound:
 		return fmt.Sprintf(":grey_question: Release `%s` no longer exists.", c.releaseID)
-	case errors.Is(err, release.ErrConflict), errors.Is(err, release.ErrInvalid):
-		return ":warning: Not recorded: " + esc(err.Error())
+	case kind == errkind.Conflict, kind == errkind.Invalid:
+		return ":warning: Not recorded: " + esc(errkind.Text(err))
 	case errors.Is(err, context.DeadlineExceeded):
 		return ":hourglass: shipbot took too long to record that; try again in a moment."
 	}
-	return ":boom: shipbot hit an internal error and recorded nothing; the details are in its log."
+	return ":boom: Nothing was recorded: " + errkind.InternalText + "."
 }
 
 // tell sends the clicker a message only they see.

@@ -29,6 +29,7 @@ const (
 	testSecret  = "8f742231b10e8888abcd99yyyzzz85a5"
 	alice       = "U0ALICE"
 	bob         = "U0BOB"
+	carol       = "U0CAROL" // linked by Slack id; Slack will not say her email
 )
 
 var t0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
@@ -89,10 +90,16 @@ func (f identitiesFunc) Resolve(ctx context.Context, slackUserID, email string) 
 
 var _ Identities = identitiesFunc(nil)
 
-// gitlabByEmail maps Slack users to GitLab accounts by email, as the real
-// resolver does.
-var gitlabByEmail = identitiesFunc(func(_ context.Context, _, email string) (ops.Actor, error) {
+// gitlabByEmail maps Slack users to GitLab accounts as the real resolver
+// does: carol by her Slack id, as shipbot.yaml's users may link her, and
+// the others by email.
+var gitlabByEmail = identitiesFunc(func(_ context.Context, id, email string) (ops.Actor, error) {
+	if id == carol {
+		return ops.Actor{Username: "carol", UserID: 13}, nil
+	}
 	switch email {
+	case "":
+		return ops.Actor{}, fmt.Errorf("slack user %s: %w", id, ops.ErrNotMapped)
 	case "alice@example.com":
 		return ops.Actor{Username: "alice", UserID: 11}, nil
 	case "bob@example.com":

@@ -2,6 +2,7 @@ package slack
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,14 +46,25 @@ type Handler struct {
 	d      *dispatcher
 	log    *slog.Logger
 
-	// seen names the requests accepted, each until its timestamp leaves
+	// claims names the requests accepted, each until its timestamp leaves
 	// the window: a signed click captured on its way (a TLS-terminating
 	// proxy's log, say) must not act a second time, e.g. continue the next
-	// stage once the release pauses there. Only verified requests enter, so
-	// it holds at most Slack's own traffic of ten minutes.
-	mu   sync.Mutex
-	seen map[string]time.Time
+	// stage once the release pauses there, even after a restart. Only
+	// verified requests enter, so it holds at most Slack's own traffic of
+	// ten minutes.
+	claims    claims
+	mu        sync.Mutex
+	lastPrune time.Time
 }
+
+// claims is where accepted requests are remembered; *store.Store is it.
+type claims interface {
+	Claim(key string, now, until time.Time) (bool, error)
+	PruneClaims(now time.Time) (int, error)
+}
+
+// pruneEvery is how often ended claims are deleted.
+const pruneEvery = 10 * time.Minute
 
 // Register mounts the handler at Path.
 func (h *Handler) Register(e *echo.Echo) { e.POST(Path, h.interactions) }
@@ -71,7 +83,11 @@ func (h *Handler) interactions(c echo.Context) error {
 		h.log.Warn("slack: interaction refused", "remote", c.RealIP(), "err", err)
 		return c.NoContent(http.StatusUnauthorized)
 	}
-	if !h.first(req.Header, body) {
+	switch first, err := h.first(req.Header, body); {
+	case err != nil:
+		h.log.Error("slack: interaction not taken: the store did not answer", "err", err)
+		return c.NoContent(http.StatusServiceUnavailable)
+	case !first:
 		h.log.Warn("slack: interaction refused", "remote", c.RealIP(), "err", errReplayed)
 		return c.NoContent(http.StatusUnauthorized)
 	}
@@ -112,27 +128,29 @@ func (h *Handler) verify(header http.Header, body []byte) error {
 // first records a verified request and reports whether it is new. It is
 // named by what the signature covers, the timestamp and the body, rather
 // than by the signature's text, which takes upper-case hex as well.
-func (h *Handler) first(header http.Header, body []byte) bool {
+func (h *Handler) first(header http.Header, body []byte) (bool, error) {
 	raw := header.Get("X-Slack-Request-Timestamp")
 	ts, _ := strconv.ParseInt(raw, 10, 64) // verify parsed it
 	sum := sha256.Sum256(append([]byte(raw+":"), body...))
-	key := string(sum[:])
 	now := h.now()
+	h.prune(now)
+	return h.claims.Claim("slack/request/"+hex.EncodeToString(sum[:]), now, time.Unix(ts, 0).Add(maxSkew))
+}
+
+// prune deletes ended claims, at most every pruneEvery.
+func (h *Handler) prune(now time.Time) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	for k, until := range h.seen {
-		if now.After(until) {
-			delete(h.seen, k)
-		}
+	due := now.Sub(h.lastPrune) >= pruneEvery
+	if due {
+		h.lastPrune = now
 	}
-	if _, ok := h.seen[key]; ok {
-		return false
+	h.mu.Unlock()
+	if !due {
+		return
 	}
-	if h.seen == nil {
-		h.seen = map[string]time.Time{}
+	if _, err := h.claims.PruneClaims(now); err != nil {
+		h.log.Warn("slack: prune replay memory", "err", err)
 	}
-	h.seen[key] = time.Unix(ts, 0).Add(maxSkew)
-	return true
 }
 
 // parseInteraction reads the form Slack posts: one field, payload, holding

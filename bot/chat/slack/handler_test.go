@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -141,11 +142,14 @@ func TestHandlerRefusals(t *testing.T) {
 	}{
 		{"not allowed", bob, "shipbot:rollback", func(a ops.Actor, kind release.IntentKind) error {
 			return fmt.Errorf("%w: %s is a reporter on shop/checkout; %s needs developer", ops.ErrForbidden, a.Username, kind)
-		}, ":no_entry: You can't rollback release `r000000000001`: forbidden: bob is a reporter on shop/checkout; rollback needs developer"},
+		}, ":no_entry: You can't rollback release `r000000000001`: bob is a reporter on shop/checkout; rollback needs developer"},
 		{"not possible now", alice, "shipbot:pause", nil,
-			":warning: Not recorded: pause by alice: pause release r000000000001: conflict: it is already paused"},
+			":warning: Not recorded: it is already paused"},
 		{"unknown person", "U0EVE", "shipbot:continue", nil,
 			":bust_in_silhouette: shipbot could not match your Slack account to a GitLab user"},
+		{"shipbot fails", alice, "shipbot:pause", func(ops.Actor, release.IntentKind) error {
+			return errors.New("authz: GET https://gitlab.internal/api/v4/projects/7/members/all/3: 502 Bad Gateway")
+		}, ":boom: Nothing was recorded: internal error; the details are in shipbot's log."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,7 +264,83 @@ func TestHandlerRefusesReplays(t *testing.T) {
 		t.Fatalf("a new click: status %d, want 200", code)
 	}
 	e.app.Close()
-	if n := len(e.app.Handler.seen); n != 1 {
-		t.Errorf("%d requests remembered, want only the new one", n)
+	if n, err := e.st.PruneClaims(e.now); err != nil || n != 1 {
+		t.Errorf("pruned %d remembered requests (err %v), want only the first, whose window ended", n, err)
+	}
+}
+
+// The memory of accepted requests is in the store: a signed click replayed
+// after shipbot restarts is refused too.
+func TestHandlerRefusesReplaysAfterRestart(t *testing.T) {
+	e := newEnv(t, ModeHTTP)
+	r := e.createPaused()
+	ts := e.showPaused(r)
+	body := url.Values{"payload": {e.click(alice, ts, "shipbot:continue", r.ID)}}.Encode()
+	captured := http.Header{}
+	sign(captured, testSecret, e.now, body)
+	send := func() int {
+		req := httptest.NewRequest(http.MethodPost, Path, strings.NewReader(body))
+		req.Header = captured.Clone()
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		code, _ := e.serve(req)
+		return code
+	}
+	if code := send(); code != http.StatusOK {
+		t.Fatalf("first delivery: status %d, want 200", code)
+	}
+	e.restart(ModeHTTP)
+	if code := send(); code != http.StatusUnauthorized {
+		t.Errorf("replayed after a restart: status %d, want 401", code)
+	}
+	if in := pendingIntents(e.get(r.ID)); len(in) != 1 {
+		t.Errorf("pending intents %+v, want the first click's only", in)
+	}
+}
+
+// A button carries the stage it was drawn for: clicked once the release
+// has moved on, it records nothing and tells the clicker why.
+func TestHandlerRefusesAStaleButton(t *testing.T) {
+	e := newEnv(t, ModeHTTP)
+	r := e.createPaused()
+	ts := e.showPaused(r)
+	stale := e.click(alice, ts, "shipbot:continue", r.ID+"@1")
+	err := e.st.UpdateRelease(r.ID, func(raw []byte) ([]byte, error) {
+		var cur release.Release
+		if err := json.Unmarshal(raw, &cur); err != nil {
+			return nil, err
+		}
+		cur.Stage = 1 // the release has moved to stage 2 and paused there
+		return json.Marshal(cur)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.post(stale, testSecret, e.now); code != http.StatusOK {
+		t.Fatalf("status %d, want 200: Slack shows the refusal, not an error", code)
+	}
+	e.app.Close()
+	if in := pendingIntents(e.get(r.ID)); len(in) != 0 {
+		t.Errorf("a button drawn for stage 1 recorded %+v at stage 2", in)
+	}
+	if eph := e.slack.Ephemerals(); len(eph) != 1 || !strings.Contains(eph[0], "moved to stage 2") {
+		t.Errorf("told the clicker %q, want that the release moved to stage 2", eph)
+	}
+}
+
+// A user linked by Slack id in shipbot.yaml acts without shipbot asking
+// Slack for her email: a users.info failure does not block her click.
+func TestHandlerResolvesALinkedUserWithoutSlack(t *testing.T) {
+	e := newEnv(t, ModeHTTP)
+	r := e.createPaused()
+	ts := e.showPaused(r)
+	if code, _ := e.post(e.click(carol, ts, "shipbot:continue", r.ID), testSecret, e.now); code != http.StatusOK {
+		t.Fatalf("status %d, want 200", code)
+	}
+	e.app.Close()
+	if in := pendingIntents(e.get(r.ID)); len(in) != 1 || in[0].Actor != "carol" {
+		t.Errorf("pending intents %+v, want carol's continue", in)
+	}
+	if eph := e.slack.Ephemerals(); len(eph) != 0 {
+		t.Errorf("told carol %q", eph)
 	}
 }

@@ -150,6 +150,7 @@ func buttons(r release.Release) []*slack.ButtonBlockElement {
 		if !allowed(r, in) {
 			continue
 		}
+		in.Drawn = r.Stage + 1
 		b := slack.NewButtonBlockElement(actionID(in.Kind), actionValue(r.ID, in), plain(label(in)))
 		switch in.Kind {
 		case release.IntentContinue:
@@ -226,6 +227,12 @@ func plain(s string) *slack.TextBlockObject {
 // esc escapes the three characters Slack's mrkdwn reserves.
 func esc(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// codeBlock puts text in a Slack code block it cannot leave: Slack ends a
+// block at the next ```, so each backtick in text is shown as ˋ (U+02CB).
+func codeBlock(text string) string {
+	return "```" + esc(strings.ReplaceAll(text, "`", "ˋ")) + "```"
 }
 
 func truncate(s string, n int) string {

@@ -51,7 +51,9 @@ type Ops interface {
 
 var _ Ops = (*ops.Service)(nil)
 
-// Identities resolves a Slack user to the GitLab account they act as.
+// Identities resolves a Slack user to the GitLab account they act as. With
+// an empty email it resolves by the Slack id alone, and an id that needs the
+// email to be linked gives an error wrapping ops.ErrNotMapped.
 type Identities interface {
 	Resolve(ctx context.Context, slackUserID, email string) (ops.Actor, error)
 }
@@ -100,21 +102,53 @@ type App struct {
 	dispatch *dispatcher
 }
 
-// New checks o and builds the notifier and the interaction receiver o.Mode asks for.
+// New checks o and builds the whole surface: the Poster and the interaction
+// receiver o.Mode asks for, acting through o.Ops.
 func New(o Options) (*App, error) {
+	p, err := NewPoster(o)
+	if err != nil {
+		return nil, err
+	}
+	return p.Interactive(o.Ops, o.Identities)
+}
+
+// Poster is the half of the Slack surface that posts: one message per
+// release and one per merge request preview. It needs neither ops nor
+// identities, so it can be built before the engines that tell it what
+// happens, and the clicks half after them.
+type Poster struct {
+	Notifier *Notifier // implements release.Notifier
+	previews *previewNotifier
+	api      *slack.Client
+	o        Options
+}
+
+// NewPoster checks o's posting settings and builds the Poster; o.Ops and
+// o.Identities are not used.
+func NewPoster(o Options) (*Poster, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	api := slack.New(o.BotToken, slack.OptionAPIURL(o.APIURL), slack.OptionHTTPClient(o.HTTP), slack.OptionAppLevelToken(o.AppToken))
-	n := newNotifier(api, o)
-	d := &dispatcher{ops: o.Ops, ids: o.Identities, api: api, notifier: n, http: o.HTTP, log: o.Log, timeout: o.Timeout, emails: newEmailCache(o.Now)}
-	a := &App{Notifier: n, previews: newPreviewNotifier(api, o), dispatch: d}
+	return &Poster{Notifier: newNotifier(api, o), previews: newPreviewNotifier(api, o), api: api, o: o}, nil
+}
+
+// Interactive builds the receiver of button clicks for the Poster's
+// messages, which records what they ask for through ops, as the clicker
+// resolves to through ids.
+func (p *Poster) Interactive(ops Ops, ids Identities) (*App, error) {
+	if ops == nil || ids == nil {
+		return nil, errors.New("slack: ops and identities are required")
+	}
+	o := p.o
+	d := &dispatcher{ops: ops, ids: ids, api: p.api, notifier: p.Notifier, http: o.HTTP, log: o.Log, timeout: o.Timeout, emails: newEmailCache(o.Now)}
+	a := &App{Notifier: p.Notifier, previews: p.previews, dispatch: d}
 	switch o.Mode {
 	case ModeHTTP:
-		a.Handler = &Handler{secret: o.SigningSecret, now: o.Now, d: d, log: o.Log}
+		a.Handler = &Handler{secret: o.SigningSecret, now: o.Now, d: d, log: o.Log, claims: o.Store}
 	case ModeSocket:
-		a.Socket = newSocketMode(api, d, o.Log)
+		a.Socket = newSocketMode(p.api, d, o.Log)
 	}
 	return a, nil
 }
@@ -140,7 +174,7 @@ func (o Options) withDefaults() (Options, error) {
 	} else {
 		o.MinSeverity = sev
 	}
-	need(o.Store != nil && o.Ops != nil && o.Identities != nil, "a store, ops and identities are required")
+	need(o.Store != nil, "a store is required")
 	switch o.Mode {
 	case ModeHTTP:
 		need(o.SigningSecret != "", "signingSecret is required in mode http")
@@ -173,6 +207,9 @@ func (o Options) withDefaults() (Options, error) {
 // Previews announces merge request previews as they become ready or fail;
 // the engine's deploy and preview events go to it.
 func (a *App) Previews() deployer.Notifier { return a.previews }
+
+// Previews announces merge request previews as they become ready or fail.
+func (p *Poster) Previews() deployer.Notifier { return p.previews }
 
 // Register mounts the interaction endpoint in HTTP mode; in socket mode it does nothing.
 func (a *App) Register(e *echo.Echo) {

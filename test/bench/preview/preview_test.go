@@ -19,7 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
-	"github.com/shipbot/shipbot/bot/app"
+	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/test/cluster"
@@ -44,7 +44,7 @@ func BenchmarkPreviewReady(b *testing.B) {
 	cluster.Require(b, kc)
 	gl := fakegitlab.New(b, token)
 	prefix := fmt.Sprintf("bench%d-", time.Now().Unix()%100000)
-	m := &app.Main{Config: benchConfig(b, gl.URL(), prefix), Log: slog.New(slog.DiscardHandler)}
+	m := &serve.Main{Config: benchConfig(b, gl.URL(), prefix), Log: slog.New(slog.DiscardHandler)}
 	if err := m.Run(context.Background()); err != nil {
 		b.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func watchAvailable(b *testing.B, prefix string) func(ns string) <-chan time.Tim
 	}
 }
 
-func post(b *testing.B, m *app.Main, event string, body []byte) {
+func post(b *testing.B, m *serve.Main, event string, body []byte) {
 	b.Helper()
 	if code := fixtures.PostWebhook(b, m.Addr(), secret, event, body); code != http.StatusOK {
 		b.Fatalf("%s answered %d", event, code)

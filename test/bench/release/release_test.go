@@ -20,11 +20,13 @@ import (
 
 var kc *cluster.Cluster
 
-func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: true}, &kc) }
+// The audit log is on for every benchmark here, so that each runs on the
+// same apiserver; it writes one line per request.
+func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: true, Audit: true}, &kc) }
 
 const (
 	secret   = "bench-secret"
-	apiToken = "bench-api-token"
+	apiToken = "bench-api-token-0123456789abcdef0123"
 	apps     = 10 // each with its own VirtualService and Deployments
 	rounds   = 5  // measured releases per app, one release at a time
 	replicas = 2
@@ -41,7 +43,7 @@ func BenchmarkReleaseLatency(b *testing.B) {
 	cluster.Require(b, kc)
 	poll := benchPoll(b)
 	load := loadavg()
-	r := newRig(b, poll)
+	r := newRig(b, rigOptions{poll: poll, replicas: replicas, pauses: true})
 	r.firstReleases()
 	var s samples
 	for round := 1; round <= rounds; round++ {

@@ -13,16 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"istio.io/api/networking/v1alpha3"
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	istio "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shipbot/shipbot/bot/api"
-	"github.com/shipbot/shipbot/bot/app"
+	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/release"
+	"github.com/shipbot/shipbot/test/cluster"
 	"github.com/shipbot/shipbot/test/fixtures"
 )
 
@@ -30,21 +28,32 @@ import (
 // app01, ... to one namespace, and the watches that time what it does there.
 type rig struct {
 	b    *testing.B
-	m    *app.Main
+	o    rigOptions
+	m    *serve.Main
 	ns   string
 	vs   *events // VirtualServices in ns
 	deps *events // Deployments in ns
 }
 
-func newRig(b *testing.B, poll time.Duration) *rig {
+// rigOptions say how shipbot runs and how its apps release.
+type rigOptions struct {
+	poll     time.Duration // Main's ReleasePoll; its default when 0
+	replicas int
+	pauses   bool   // pause after 10 % and after 50 %, for a person to continue
+	user     string // the name shipbot's requests carry in the audit log; the admin's when empty
+}
+
+func newRig(b *testing.B, o rigOptions) *rig {
 	b.Helper()
 	ic, err := istio.NewForConfig(kc.RESTConfig())
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &rig{b: b, ns: kc.NewNamespace(b)}
+	r := &rig{b: b, o: o, ns: kc.NewNamespace(b)}
 	for i := range apps {
-		r.virtualService(ic, appName(i))
+		if err := cluster.TeamVirtualService(context.Background(), ic, r.ns, appName(i)); err != nil {
+			b.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
@@ -58,11 +67,17 @@ func newRig(b *testing.B, poll time.Duration) *rig {
 	}
 	r.vs, r.deps = follow(ctx, "VirtualService", vw), follow(ctx, "Deployment", dw)
 
-	cfg, err := config.Parse("bench.yaml", []byte(r.config(filepath.Join(b.TempDir(), "shipbot.db"))))
+	kubeconfig := kc.KubeconfigPath()
+	if o.user != "" {
+		if kubeconfig, err = kc.KubeconfigFor(o.user); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cfg, err := config.Parse("bench.yaml", []byte(r.config(filepath.Join(b.TempDir(), "shipbot.db"), kubeconfig)))
 	if err != nil {
 		b.Fatal(err)
 	}
-	r.m = &app.Main{Config: cfg, Log: benchLogger(), ReleasePoll: poll}
+	r.m = &serve.Main{Config: cfg, Log: benchLogger(), ReleasePoll: o.poll}
 	if err := r.m.Run(context.Background()); err != nil {
 		b.Fatal(err)
 	}
@@ -72,26 +87,14 @@ func newRig(b *testing.B, poll time.Duration) *rig {
 
 func appName(i int) string { return fmt.Sprintf("app%02d", i) }
 
-// virtualService creates the VirtualService a team has for an app before
-// shipbot releases it: one route to the app's Service.
-func (r *rig) virtualService(ic istio.Interface, name string) {
-	r.b.Helper()
-	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.ns}}
-	proto.Merge(&vs.Spec, &v1alpha3.VirtualService{
-		Hosts: []string{name},
-		Http: []*v1alpha3.HTTPRoute{{Name: name, Route: []*v1alpha3.HTTPRouteDestination{
-			{Destination: &v1alpha3.Destination{Host: name, Port: &v1alpha3.PortSelector{Number: 8080}}},
-		}}},
-	})
-	if _, err := ic.NetworkingV1().VirtualServices(r.ns).Create(context.Background(), vs, metav1.CreateOptions{FieldManager: "team"}); err != nil {
-		r.b.Fatal(err)
-	}
-}
-
 // config is shipbot.yaml: one environment, prod, on the local control
-// plane, and apps each from its own project, released by canary with a
-// pause after 10 % and after 50 %.
-func (r *rig) config(store string) string {
+// plane, and apps each from its own project, released by canary in steps
+// of 10, 50 and 100 %, with a pause after 10 % and after 50 % if asked.
+func (r *rig) config(store, kubeconfig string) string {
+	pause := ""
+	if r.o.pauses {
+		pause = ", pauseAfter: [10, 50]"
+	}
 	var list strings.Builder
 	for i := range apps {
 		fmt.Fprintf(&list, `  - name: %[1]s
@@ -99,9 +102,9 @@ func (r *rig) config(store string) string {
     registry: registry.example.com
     image: "{{.Registry}}/{{.Project}}:{{.Ref}}"
     params: {replicas: %[2]d, ports: [{name: http, port: 8080}], resources: {cpuRequest: 10m, memoryRequest: 16Mi}}
-    release: {strategy: canary, steps: [10, 50, 100], pauseAfter: [10, 50]}
+    release: {strategy: canary, steps: [10, 50, 100]%[3]s}
     environments: {prod: {}}
-`, appName(i), replicas)
+`, appName(i), r.o.replicas, pause)
 	}
 	return fmt.Sprintf(`listen: 127.0.0.1:0
 gitlab: {baseURL: http://127.0.0.1:1, webhookSecret: %s}
@@ -111,7 +114,7 @@ clusters: [{name: local, kubeconfig: %s}]
 environments:
   - {name: prod, clusters: [local], namespace: %s, refs: {tags: ['^v\d+\.\d+\.\d+$']}}
 apps:
-%s`, secret, apiToken, store, kc.KubeconfigPath(), r.ns, list.String())
+%s`, secret, apiToken, store, kubeconfig, r.ns, list.String())
 }
 
 // benchLogger discards shipbot's log unless SHIPBOT_BENCH_LOG is set,

@@ -11,6 +11,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/shipbot/shipbot/test/cluster"
 )
 
 // events timestamps what a watch delivers and hands the time of the first
@@ -107,27 +109,39 @@ func (e *events) await(b *testing.B, ch <-chan time.Time, within time.Duration, 
 	return time.Time{}
 }
 
-// weightsAre matches the VirtualService name whose route weights by
-// subset are want. Istio reads a route's only destination without a
-// weight as 100, and so does this.
-func weightsAre(name string, want map[string]int32) func(runtime.Object) bool {
+// allOn matches the VirtualService name once subset takes all of its
+// traffic, whether the others still have routes of weight 0 or none.
+func allOn(name, subset string) func(runtime.Object) bool {
 	return func(obj runtime.Object) bool {
-		vs, ok := obj.(*networkingv1.VirtualService)
-		if !ok || vs.Name != name {
+		w, ok := weights(obj, name)
+		if !ok || w[subset] != 100 {
 			return false
 		}
-		got := map[string]int32{}
-		for _, h := range vs.Spec.Http {
-			for _, d := range h.Route {
-				w := d.Weight
-				if len(h.Route) == 1 && w == 0 {
-					w = 100
-				}
-				got[d.Destination.GetSubset()] += w
+		for s, n := range w {
+			if s != subset && n != 0 {
+				return false
 			}
 		}
-		return maps.Equal(got, want)
+		return true
 	}
+}
+
+// weightsAre matches the VirtualService name whose route weights by
+// subset are want.
+func weightsAre(name string, want map[string]int32) func(runtime.Object) bool {
+	return func(obj runtime.Object) bool {
+		got, ok := weights(obj, name)
+		return ok && maps.Equal(got, want)
+	}
+}
+
+// weights sums the route weights by subset of the VirtualService name.
+func weights(obj runtime.Object, name string) (map[string]int32, bool) {
+	vs, ok := obj.(*networkingv1.VirtualService)
+	if !ok || vs.Name != name {
+		return nil, false
+	}
+	return cluster.Weights(vs), true
 }
 
 // rolledOut matches the Deployment name once it is rolled out as the

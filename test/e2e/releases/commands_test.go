@@ -47,15 +47,12 @@ func mrGitLab(t *testing.T) (*fakegitlab.Server, *gitlab.Client) {
 	return gl, c
 }
 
-// comment writes body on MR !5 as user (so that shipbot can award emoji on
-// it), delivers its Note Hook, and waits for shipbot's reply. It returns
+// comment writes body on MR !5 as user (shipbot reads it back from GitLab
+// and awards emoji on it), delivers its Note Hook, and waits for shipbot's reply. It returns
 // the reply and the emoji on the comment once the reply is there.
 func comment(t *testing.T, addr string, gl *fakegitlab.Server, c *gitlab.Client, userID int64, username, body string) (string, []string) {
 	t.Helper()
-	noteID, err := c.CreateMRNote(t.Context(), mrProjectID, mergedMR, body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	noteID := gl.AddNote(mrProjectID, mergedMR, fakegitlab.Note{Body: body, Author: username, AuthorID: userID})
 	mr := fixtures.MR{ProjectID: mrProjectID, Project: "shop/web", IID: mergedMR, SourceBranch: "faster-checkout",
 		HeadSHA: strings.Repeat("2", 40), UserID: userID, Username: username}
 	if code := fixtures.PostWebhook(t, addr, secret, "Note Hook", fixtures.Note(t, mr, noteID, body, "create")); code != http.StatusOK {

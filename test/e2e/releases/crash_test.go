@@ -28,6 +28,7 @@ import (
 const gatedCanary = `strategy: canary
 steps: [10, 50, 100]
 pauseAfter: [10]
+scaleDownDelay: 1s
 gates:
   - name: smoke
     steps: [50]
@@ -47,7 +48,7 @@ func TestCrashKill9ResumesRelease(t *testing.T) {
 	rs := apiReleases{cl}
 
 	g.gen.Store(1)
-	p1 := serve(t, bin, cfg, addr, "shipbot-1")
+	p1 := startProcess(t, bin, cfg, addr, "shipbot-1")
 	tag(t, addr, "v1.0.0", '1', 100)
 	waitRelease(t, rs, "prod1", "v1-0-0", "succeeded", phaseIs(release.Succeeded))
 	r.waitWeights("prod1", map[string]int32{"": 100})
@@ -65,7 +66,7 @@ func TestCrashKill9ResumesRelease(t *testing.T) {
 	g.gen.Store(0)
 	p1.kill9()
 	g.gen.Store(2)
-	p2 := serve(t, bin, cfg, addr, "shipbot-2")
+	p2 := startProcess(t, bin, cfg, addr, "shipbot-2")
 	// The restarted runner steps the release at once; give it a second
 	// to (wrongly) do something.
 	holds(t, time.Second, "after kill -9 between stages", func() error {
@@ -97,7 +98,7 @@ func TestCrashKill9ResumesRelease(t *testing.T) {
 	g.gen.Store(0)
 	p2.kill9()
 	g.gen.Store(3)
-	serve(t, bin, cfg, addr, "shipbot-3")
+	startProcess(t, bin, cfg, addr, "shipbot-3")
 	if got := get(t, cl, rel.ID); !inGate(got) || got.Percent != 50 {
 		t.Fatalf("after the restart: %s stage %d at %d %%, want Verifying stage 1 (index) at 50 %%", got.Phase, got.Stage, got.Percent)
 	}

@@ -16,13 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"istio.io/api/networking/v1alpha3"
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	istio "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shipbot/shipbot/bot/app"
+	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/test/cluster"
@@ -35,7 +32,7 @@ func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: true}, &kc)
 
 const (
 	secret   = "release-secret"
-	apiToken = "release-api-token"
+	apiToken = "release-api-token-0123456789abcdef0123"
 )
 
 // rig is one test's namespaces (prod1 and prod2), store file and config.
@@ -44,9 +41,6 @@ type rig struct {
 	ns    map[string]string // environment → namespace
 	path  string
 	istio istio.Interface
-	// configure, when set, adjusts each Main before it runs, e.g. to point
-	// it at a fake Slack.
-	configure func(*app.Main)
 }
 
 func newRig(t *testing.T, envs ...string) *rig {
@@ -68,14 +62,7 @@ func newRig(t *testing.T, envs ...string) *rig {
 // shipbot releases it: one route to the web Service.
 func (r *rig) virtualService(env string) {
 	r.t.Helper()
-	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: r.ns[env]}}
-	proto.Merge(&vs.Spec, &v1alpha3.VirtualService{
-		Hosts: []string{"web"},
-		Http: []*v1alpha3.HTTPRoute{{Name: "web", Route: []*v1alpha3.HTTPRouteDestination{
-			{Destination: &v1alpha3.Destination{Host: "web", Port: &v1alpha3.PortSelector{Number: 8080}}},
-		}}},
-	})
-	if _, err := r.istio.NetworkingV1().VirtualServices(r.ns[env]).Create(context.Background(), vs, metav1.CreateOptions{FieldManager: "team"}); err != nil {
+	if err := cluster.TeamVirtualService(context.Background(), r.istio, r.ns[env], "web"); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -126,16 +113,13 @@ func indent(s, pre string) string {
 }
 
 // start runs shipbot's Main in the test process until the test ends.
-func (r *rig) start(text string) *app.Main {
+func (r *rig) start(text string) *serve.Main {
 	r.t.Helper()
 	cfg, err := config.Parse("releases.yaml", []byte(text))
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	m := &app.Main{Config: cfg, Log: testLogger(), ReleasePoll: 100 * time.Millisecond}
-	if r.configure != nil {
-		r.configure(m)
-	}
+	m := &serve.Main{Config: cfg, Log: testLogger(), ReleasePoll: 100 * time.Millisecond}
 	if err := m.Run(context.Background()); err != nil {
 		r.t.Fatal(err)
 	}
@@ -165,24 +149,9 @@ func tag(t *testing.T, addr, v string, c byte, pipeline int64) {
 	}
 }
 
-// weights reads the VirtualService's route weights by subset. Istio reads
-// a route's only destination without a weight as 100, and so does this.
+// weights reads the VirtualService's route weights by subset.
 func (r *rig) weights(env string) (map[string]int32, error) {
-	vs, err := r.istio.NetworkingV1().VirtualServices(r.ns[env]).Get(context.Background(), "web", metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int32{}
-	for _, h := range vs.Spec.Http {
-		for _, d := range h.Route {
-			w := d.Weight
-			if len(h.Route) == 1 && w == 0 {
-				w = 100
-			}
-			out[d.Destination.Subset] += w
-		}
-	}
-	return out, nil
+	return cluster.RouteWeights(context.Background(), r.istio, r.ns[env], "web")
 }
 
 // waitWeights waits for the route weights of env to be want.
@@ -232,6 +201,11 @@ func waitRelease(t *testing.T, rs releases, env, rev string, what string, cond f
 		return fmt.Errorf("no release yet")
 	})
 	return found
+}
+
+// drained holds once a release has ended and owes no scale-down.
+func drained(r release.Release) bool {
+	return r.Phase.Terminal() && (r.Drain == nil || !r.Drain.Done.IsZero())
 }
 
 func pausedAt(stage int) func(release.Release) bool {

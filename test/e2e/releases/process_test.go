@@ -75,10 +75,10 @@ type server struct {
 	done chan struct{} // closed once the process has exited and been waited for
 }
 
-// serve starts `shipbot serve --config cfg` and waits until addr answers
+// startProcess starts `shipbot serve --config cfg` and waits until addr answers
 // /readyz. The process is killed when the test ends, and its log printed if
 // the test failed.
-func serve(t *testing.T, bin, cfg, addr, name string) *server {
+func startProcess(t *testing.T, bin, cfg, addr, name string) *server {
 	t.Helper()
 	s := &server{t: t, name: name, log: filepath.Join(t.TempDir(), name+".log"), done: make(chan struct{})}
 	f, err := os.Create(s.log)

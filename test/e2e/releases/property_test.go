@@ -23,7 +23,8 @@ import (
 //   - one version serves each environment with no release in flight, and
 //     during one only its From and To run;
 //   - no release skips its stages unless nothing served before it;
-//   - no version that serves nothing keeps replicas (and so endpoints).
+//   - no version that serves nothing keeps replicas (and so endpoints),
+//     once the scale-down delay (1s here) has passed.
 //
 // The seed is logged; SHIPBOT_PROPERTY_SEED replays one.
 func TestReleaseSequencesKeepInvariants(t *testing.T) {
@@ -120,8 +121,9 @@ func (p *prop) list() []release.Release {
 	return all
 }
 
-// settle waits until every release has ended, waits for a person, or is
-// queued behind one that has not ended.
+// settle waits until every release has ended (and scaled its old version
+// down after the delay), waits for a person, or is queued behind one that
+// has not ended.
 func (p *prop) settle() {
 	p.t.Helper()
 	fixtures.Eventually(p.t, 60*time.Second, "releases settle", func() error {
@@ -132,7 +134,7 @@ func (p *prop) settle() {
 		}
 		for _, rel := range all {
 			unapplied := slices.ContainsFunc(rel.Intents, func(in release.Intent) bool { return in.Outcome == "" })
-			if !unapplied && (rel.Phase.Terminal() || rel.Phase == release.Paused || blocked(rel, byID)) {
+			if !unapplied && (drained(rel) || rel.Phase == release.Paused || blocked(rel, byID)) {
 				continue
 			}
 			return fmt.Errorf("%s (%s in %s) is %s", rel.ID, rel.To.Name, rel.Environment, rel.Phase)

@@ -10,9 +10,12 @@ import (
 	"github.com/shipbot/shipbot/deployer/release"
 )
 
+// canary scales the old version down 1s after traffic moved (30s by
+// default), so that the tests see that happen without waiting long.
 const canary = `strategy: canary
 steps: [10, 50, 100]
-pauseAfter: [10, 50]`
+pauseAfter: [10, 50]
+scaleDownDelay: 1s`
 
 func intent(kind release.IntentKind, pct int) release.Intent {
 	return release.Intent{Kind: kind, Percent: pct, Actor: "alice", Surface: release.SurfaceAPI}
@@ -67,10 +70,16 @@ func TestTagReleasesProd1ThenProd2(t *testing.T) {
 	if _, err := rs.Record(context.Background(), rel.ID, intent(release.IntentContinue, 0)); err != nil {
 		t.Fatal(err)
 	}
-	done := waitRelease(t, rs, "prod1", "v1-1-0", "succeeded", phaseIs(release.Succeeded))
+	waitRelease(t, rs, "prod1", "v1-1-0", "succeeded", phaseIs(release.Succeeded))
+	done := waitRelease(t, rs, "prod1", "v1-1-0", "old version scaled down after the delay", drained)
 	r.waitWeights("prod1", map[string]int32{"": 100})
 	if n := r.replicas("prod1", "v1-0-0"); n != 0 {
 		t.Errorf("the old version keeps %d replicas after the release, want 0", n)
+	}
+	if !slices.ContainsFunc(done.History, func(e release.Entry) bool {
+		return e.Kind == release.EntryCleanup && e.Message == "scaled down Deployment web-v1-0-0 after 1s"
+	}) {
+		t.Errorf("the history does not say the old version was scaled down:\n%s", entries(done.History))
 	}
 	var actors []string
 	for _, in := range done.Intents {
@@ -184,6 +193,7 @@ func TestProd2AfterProd1RollbackKeepsItsStages(t *testing.T) {
 		})
 	}
 	waitRelease(t, rs, "prod2", "v1-2-0", "succeeded", phaseIs(release.Succeeded))
+	waitRelease(t, rs, "prod2", "v1-2-0", "old version scaled down after the delay", drained)
 	if n := r.replicas("prod2", "v1-0-0"); n != 0 {
 		t.Errorf("prod2's web-v1-0-0 keeps %d replicas after v1-2-0 succeeded, want 0", n)
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
 
-	"github.com/shipbot/shipbot/bot/app"
 	chatslack "github.com/shipbot/shipbot/bot/chat/slack"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/test/fakegitlab"
@@ -172,17 +171,16 @@ func TestSlackPromoteIsAuthorized(t *testing.T) {
 	ch := newChannel(t)
 
 	r := newRig(t, "prod1")
-	r.configure = func(m *app.Main) { m.SlackAPIURL = ch.GetAPIURL() }
 	// Four stages, so that a release paused at 10 % offers both Continue
 	// (to 25 %) and Promote to 50 %.
 	spec := "strategy: canary\nsteps: [10, 25, 50, 100]\npauseAfter: [10, 25, 50]"
 	cfg := strings.Replace(r.config(spec), "gitlab: {baseURL: http://127.0.0.1:1,",
 		fmt.Sprintf("gitlab: {baseURL: %s, token: %s,", gl.URL(), gitlabToken), 1)
-	cfg += fmt.Sprintf(`slack: {botToken: xoxb-e2e, signingSecret: %s, channel: %s}
+	cfg += fmt.Sprintf(`slack: {botToken: xoxb-e2e, signingSecret: %s, channel: %s, apiURL: %s}
 users:
   - {gitlab: mia, slack: U0MIA}
   - {gitlab: rex, slack: U0REX}
-`, slackSigning, slackChannel)
+`, slackSigning, slackChannel, ch.GetAPIURL())
 	m := r.start(cfg)
 	rs := m.Releases()
 

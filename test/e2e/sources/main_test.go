@@ -22,7 +22,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shipbot/shipbot/bot/app"
+	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
@@ -45,7 +45,7 @@ type rig struct {
 	t     *testing.T
 	ns    map[string]string // environment → namespace
 	istio istio.Interface
-	m     *app.Main
+	m     *serve.Main
 	// current is the revision each released environment is at, whose
 	// Deployment the test looks at.
 	current map[string]string
@@ -106,7 +106,7 @@ environments:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.m = &app.Main{Config: cfg, Log: testLogger(), ReleasePoll: 100 * time.Millisecond}
+	r.m = &serve.Main{Config: cfg, Log: testLogger(), ReleasePoll: 100 * time.Millisecond}
 	if err := r.m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package app
+package serve
 
 import (
 	"context"
@@ -23,50 +23,39 @@ import (
 // surfaces are the people-facing parts beyond GitLab comments: chat apps,
 // outgoing webhooks, and the authorization every action goes through.
 type surfaces struct {
-	ops      *ops.Service    // its Releases are set once the runner exists
-	resolver *authz.Resolver // chat identities → GitLab users
-	slack    *slack.App      // nil when slack is not configured
-	dingtalk *dingtalk.Notifier
-	tokens   *dingtalk.Tokens
-	webhooks []*outgoing.Notifier
+	// Built first, since the engines tell them what happens.
+	slackPoster     *slack.Poster // nil when slack is not configured
+	dingtalk        *dingtalk.Notifier
+	tokens          *dingtalk.Tokens
+	webhooks        []*outgoing.Notifier
+	audience        release.Audience
+	deployNotifiers []deployer.Notifier
 
-	releaseNotifiers []namedNotifier
-	deployNotifiers  []deployer.Notifier
+	// Built once the release scheduler exists, since they act on it.
+	ops      *ops.Service    // nil without a GitLab token
+	resolver *authz.Resolver // chat identities → GitLab users
+	slack    *slack.App      // the Poster's messages with their buttons live
 }
 
-// buildSurfaces builds authorization and the surfaces the config turns on.
-// Every surface acts through s.ops, whose Authorizer checks the actor's
-// GitLab role, so chat needs the GitLab API.
-func (m *Main) buildSurfaces() (*surfaces, error) {
+// buildPosters builds the surfaces the config turns on, as far as they post.
+func (m *Main) buildPosters() (*surfaces, error) {
 	cfg := m.Config
 	s := &surfaces{}
-	if m.gitlab != nil {
-		z := authz.New(authz.Options{
-			GitLab:             m.gitlab,
-			RequiredAccess:     requiredAccess(cfg),
-			Approvals:          approvals(cfg),
-			ForbidSelfApproval: cfg.ForbidSelfApproval,
-			Now:                m.Now, Log: m.Log,
-		})
-		s.ops = &ops.Service{Authz: z, Log: m.Log}
-		s.resolver = authz.NewResolver(authz.ResolverOptions{GitLab: m.gitlab, Users: mappings(cfg.Users), Now: m.Now})
-	} else if cfg.Slack != nil || cfg.DingTalk != nil {
+	if m.gitlab == nil && (cfg.Slack != nil || cfg.DingTalk != nil) {
 		return nil, errors.New("slack and dingtalk need gitlab.token: every chat action is checked against the actor's GitLab role")
 	}
-
 	if c := cfg.Slack; c != nil {
-		app, err := slack.New(slack.Options{
+		p, err := slack.NewPoster(slack.Options{
 			BotToken: c.BotToken.Value(), SigningSecret: c.SigningSecret.Value(), AppToken: c.AppToken.Value(),
 			Channel: c.Channel, Mode: slack.Mode(c.Mode), Channels: c.Channels, MinSeverity: notify.Severity(c.MinSeverity),
-			Store: m.store, Ops: s.ops, Identities: slackIdentities{s.resolver},
-			Log: m.Log.With("surface", "slack"), APIURL: m.SlackAPIURL, Now: m.Now,
+			Store: m.store, Log: m.Log.With("surface", "slack"), APIURL: c.APIURL, Now: m.Now,
 		})
 		if err != nil {
 			return nil, err
 		}
-		s.slack = app
-		s.releaseNotifiers = append(s.releaseNotifiers, namedNotifier{"slack", app.Notifier})
-		s.deployNotifiers = append(s.deployNotifiers, app.Previews())
+		s.slackPoster = p
+		s.audience = append(s.audience, release.Listener{Name: "slack", Notifier: p.Notifier})
+		s.deployNotifiers = append(s.deployNotifiers, p.Previews())
 	}
 
 	if c := cfg.DingTalk; c != nil {
@@ -83,7 +72,7 @@ func (m *Main) buildSurfaces() (*surfaces, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.releaseNotifiers = append(s.releaseNotifiers, namedNotifier{"dingtalk", s.dingtalk})
+		s.audience = append(s.audience, release.Listener{Name: "dingtalk", Notifier: s.dingtalk})
 	}
 
 	for _, w := range cfg.Notify.Webhooks {
@@ -95,10 +84,37 @@ func (m *Main) buildSurfaces() (*surfaces, error) {
 			return nil, err
 		}
 		s.webhooks = append(s.webhooks, n)
-		s.releaseNotifiers = append(s.releaseNotifiers, namedNotifier{"webhook " + w.Name, n.Releases()})
+		s.audience = append(s.audience, release.Listener{Name: "webhook " + w.Name, Notifier: n.Releases()})
 		s.deployNotifiers = append(s.deployNotifiers, n.Deploys())
 	}
 	return s, nil
+}
+
+// buildActors builds authorization and what acts through it on the release
+// scheduler: ops, and the clicks half of Slack. Every surface acts through
+// ops, whose Authorizer checks the actor's GitLab role, so acting needs the
+// GitLab API.
+func (m *Main) buildActors() error {
+	if m.gitlab == nil {
+		return nil
+	}
+	cfg, s := m.Config, m.surfaces
+	z := authz.New(authz.Options{
+		GitLab:             m.gitlab,
+		RequiredAccess:     requiredAccess(cfg),
+		Approvals:          approvals(cfg),
+		ForbidSelfApproval: cfg.ForbidSelfApproval,
+		Now:                m.Now, Log: m.Log,
+	})
+	s.ops = &ops.Service{Releases: m.releases, Authz: z, Log: m.Log}
+	s.resolver = authz.NewResolver(authz.ResolverOptions{GitLab: m.gitlab, Users: mappings(cfg.Users), Now: m.Now})
+	if s.slackPoster != nil {
+		var err error
+		if s.slack, err = s.slackPoster.Interactive(s.ops, slackIdentities{s.resolver}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // registerSurfaces serves the chat surfaces' endpoints.

@@ -1,8 +1,9 @@
-package app
+package serve
 
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/shipbot/shipbot/bot/api"
 	"github.com/shipbot/shipbot/bot/intake"
+	"github.com/shipbot/shipbot/deployer/kube"
 )
 
 // Bounds on a client's pace. Without them a client that sends its headers
@@ -29,11 +31,16 @@ func (m *Main) routes() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.Server.ReadHeaderTimeout, e.Server.ReadTimeout, e.Server.IdleTimeout = readHeaderTimeout, readTimeout, idleTimeout
 	e.Use(middleware.Recover(), m.track)
-	h := intake.NewHandler(m.Config.GitLab.WebhookSecret.Value(), m.Config.Webhook.MaxBodyBytes, m.store, m.Log, m.registry)
-	h.Now = m.Now
-	h.Accepted = m.worker.Wake
-	h.Register(e)
-	api.New(api.Options{Releases: m.releases, Records: m.store, Token: m.Config.API.Token.Value(), Log: m.Log, Now: m.Now}).Register(e)
+	intake.NewHandler(intake.Handler{
+		Secret: m.Config.GitLab.WebhookSecret.Value(), MaxBody: m.Config.Webhook.MaxBodyBytes,
+		Inbox: m.store, Log: m.Log, Now: m.Now, Accepted: m.worker.Wake,
+	}, m.registry).Register(e)
+	apiOpts := api.Options{Releases: m.releases, Records: m.store, Token: m.Config.API.Token.Value(), Log: m.Log, Now: m.Now}
+	if m.gitlab != nil && m.surfaces.ops != nil {
+		// People may use their own GitLab tokens, with their roles checked.
+		apiOpts.People, apiOpts.Ops = m.gitlab, m.surfaces.ops
+	}
+	api.New(apiOpts).Register(e)
 	m.registerSurfaces(e)
 	m.registerDashboard(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
@@ -61,10 +68,8 @@ func (m *Main) readyz(c echo.Context) error {
 	} else {
 		checks["store"] = "ok"
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
-	defer cancel()
-	for name, cl := range m.clusters {
-		if err := cl.Ping(ctx); err != nil {
+	for name, err := range m.pings.get(c.Request().Context(), m.clusters) {
+		if err != nil {
 			// The answer is unauthenticated: the cause, which may name the
 			// API server's address, goes to the log only.
 			m.Log.Warn("readyz: cluster unreachable", "cluster", name, "err", err)
@@ -78,4 +83,41 @@ func (m *Main) readyz(c echo.Context) error {
 		code = http.StatusServiceUnavailable
 	}
 	return c.JSON(code, checks)
+}
+
+// pingTTL is how long the clusters' answers stand for /readyz. Kubelets,
+// load balancers and people probe often, from every replica; without it
+// each probe is a request to every API server.
+const pingTTL = 5 * time.Second
+
+// pings keeps the clusters' last answers for pingTTL. Probes that come
+// while the clusters are being asked wait for that answer.
+type pings struct {
+	mu      sync.Mutex
+	at      time.Time // when results were taken
+	results map[string]error
+}
+
+func (p *pings) get(ctx context.Context, clusters map[string]*kube.Client) map[string]error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.results != nil && time.Since(p.at) < pingTTL {
+		return p.results
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	results := make(map[string]error, len(clusters))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, cl := range clusters {
+		wg.Go(func() {
+			err := cl.Ping(ctx)
+			mu.Lock()
+			results[name] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	p.at, p.results = time.Now(), results
+	return results
 }

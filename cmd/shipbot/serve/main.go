@@ -1,6 +1,8 @@
-// Package app wires shipbot together: store, clusters, engine, inbox worker
-// and HTTP server. cmd/shipbot and the end-to-end tests run the same Main.
-package app
+// Package serve is shipbot's start-up: Main builds the store, the clusters,
+// the surfaces, the engines, the inbox worker and the HTTP server in one
+// pass, and runs them until Close. `shipbot serve` and the end-to-end tests
+// run the same Main.
+package serve
 
 import (
 	"cmp"
@@ -44,9 +46,6 @@ type Main struct {
 	ReleaseNotifiers []release.Notifier
 	// ReleasePoll is how often a release waiting for pods looks again; 500ms when 0.
 	ReleasePoll time.Duration
-	// SlackAPIURL points the Slack client elsewhere than Slack, e.g. at
-	// slack-go's slacktest server in tests.
-	SlackAPIURL string
 	surfaces    *surfaces
 	gitlab      *gitlab.Client       // nil without a GitLab token
 	tracer      *gitlabstatus.Tracer // commit statuses and environments; nil without a GitLab token
@@ -56,6 +55,7 @@ type Main struct {
 	echo        *echo.Echo
 	listener    net.Listener
 	registry    *prometheus.Registry
+	pings       pings // the clusters' last answers, for /readyz
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -90,19 +90,25 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.connectGitLab(); err != nil {
 		return err
 	}
-	if m.surfaces, err = m.buildSurfaces(); err != nil {
+	// One pass, each part built from what exists already: the surfaces that
+	// post, the engines that tell them what happens, then who may act on
+	// the engines and the surfaces that take their clicks.
+	if m.surfaces, err = m.buildPosters(); err != nil {
 		return err
 	}
 	if err := m.buildEngines(); err != nil {
 		return err
 	}
-	m.worker = inbox.NewWorker(m.Config, m.store, m.engine, m.Log)
-	m.worker.Now = m.Now
-	m.worker.Releases = m.releases
+	if err := m.buildActors(); err != nil {
+		return err
+	}
+	var notes inbox.Notes
 	if m.gitlab != nil {
-		m.worker.Notes = &mergerequest.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config},
+		notes = &mergerequest.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config},
 			Ops: m.surfaces.ops, Releases: m.releases, Log: m.Log, Now: m.Now}
 	}
+	m.worker = inbox.NewWorker(inbox.Worker{Config: m.Config, Store: m.store, Deploys: m.engine,
+		Releases: m.releases, Notes: notes, Log: m.Log, Now: m.Now})
 	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", m.Config.Listen, err)
 	}
@@ -112,8 +118,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	return nil
 }
 
-// buildEngines builds the deploy engine and the release engine with its
-// runner, each telling the surfaces what happens.
+// buildEngines builds the deploy runner, and the release stepper with its
+// scheduler; each tells the posting surfaces what happens, and the release
+// stepper notes in each release's history who was told.
 func (m *Main) buildEngines() (err error) {
 	deployNotifiers := m.surfaces.deployNotifiers
 	if m.notifier != nil {
@@ -126,24 +133,20 @@ func (m *Main) buildEngines() (err error) {
 	if err != nil {
 		return err
 	}
-	ann := &announcer{notifiers: m.surfaces.releaseNotifiers}
+	audience := m.surfaces.audience
 	if m.tracer != nil {
-		ann.notifiers = append(ann.notifiers, namedNotifier{"gitlab", m.tracer})
+		audience = append(audience, release.Listener{Name: "gitlab", Notifier: m.tracer})
 	}
 	for _, n := range m.ReleaseNotifiers {
-		ann.notifiers = append(ann.notifiers, namedNotifier{"custom", n})
+		audience = append(audience, release.Listener{Name: "custom", Notifier: n})
 	}
-	eng, err := release.NewStepper(release.Options{Store: m.store, Clusters: m.staged, Log: m.Log,
-		Notifier: ann, Renderer: deployer.ReleaseRenderer{Config: m.Config},
+	stepper, err := release.NewStepper(release.Options{Store: m.store, Clusters: m.staged, Log: m.Log,
+		Notifier: audience, Renderer: deployer.ReleaseRenderer{Config: m.Config},
 		Clock: clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
 	if err != nil {
 		return err
 	}
-	m.releases = &release.Scheduler{Stepper: eng, Log: m.Log}
-	ann.note = eng.Notified
-	if m.surfaces.ops != nil {
-		m.surfaces.ops.Releases = m.releases
-	}
+	m.releases = &release.Scheduler{Stepper: stepper, Log: m.Log}
 	return nil
 }
 

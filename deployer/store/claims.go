@@ -1,0 +1,55 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// bucketClaims holds keys that may be used once within a time, each with
+// the time its claim ends: a Slack request already acted on, until its
+// timestamp leaves Slack's window. Keys are namespaced by their owner, e.g.
+// "slack/request/<hash>".
+var bucketClaims = []byte("claims")
+
+// Claim records key until until, and reports whether it was free: never
+// claimed, or claimed until a time not after now. Of two callers racing
+// for one key, exactly one wins. The claim outlives a restart.
+func (s *Store) Claim(key string, now, until time.Time) (bool, error) {
+	if key == "" {
+		return false, fmt.Errorf("claim: empty key")
+	}
+	won := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketClaims)
+		if v := b.Get([]byte(key)); len(v) == 8 && claimEnd(v).After(now) {
+			return nil
+		}
+		won = true
+		return b.Put([]byte(key), binary.BigEndian.AppendUint64(nil, uint64(until.UnixNano())))
+	})
+	return won, err
+}
+
+// PruneClaims deletes the claims that ended at or before now, and says how
+// many it deleted.
+func (s *Store) PruneClaims(now time.Time) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketClaims).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(v) != 8 || !claimEnd(v).After(now) {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+func claimEnd(v []byte) time.Time { return time.Unix(0, int64(binary.BigEndian.Uint64(v))) }
