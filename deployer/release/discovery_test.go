@@ -4,8 +4,10 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/shipbot/shipbot/templates"
 )
@@ -90,7 +92,9 @@ func TestBlueGreenFlipsTheFoundService(t *testing.T) {
 	h := newHarness(t)
 	h.useTemplate(ownTemplate)
 	h.initial(BlueGreen, 2)
-	r := h.create(h.release(BlueGreen, "v1-0-0", "v2-0-0", 2))
+	rel := h.release(BlueGreen, "v1-0-0", "v2-0-0", 2)
+	rel.ScaleDownDelay = ptr.To(time.Duration(0)) // the old version goes as the release ends
+	r := h.create(rel)
 	h.drive(r.ID, phaseIs(Succeeded))
 	svc, err := testCluster.Client().CoreV1().Services(h.ns).Get(t.Context(), "web-front", metav1.GetOptions{})
 	if err != nil || svc.Spec.Selector[LabelVersion] != "v2-0-0" {

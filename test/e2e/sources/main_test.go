@@ -97,10 +97,10 @@ environments:
       dev: {replicas: 3}
       canary:
         replicas: 2
-        release: {strategy: canary, steps: [50, 100], pauseAfter: [50]}
+        release: {strategy: canary, steps: [50, 100], pauseAfter: [50], scaleDownDelay: 0s}
       bluegreen:
         replicas: 2
-        release: {strategy: blue-green, pauseAfter: [100]}
+        release: {strategy: blue-green, pauseAfter: [100], scaleDownDelay: 0s}
 %s`, secret, filepath.Join(t.TempDir(), "shipbot.db"), kc.KubeconfigPath(), envText.String(), source, bluegreen)
 	cfg, err := config.Parse("sources.yaml", []byte(text))
 	if err != nil {
