@@ -208,7 +208,7 @@ func previewLifecycle(t *testing.T, c *kube.Client, _ *rest.Config) {
 	if err := c.WaitRollout(t.Context(), ns, "web", time.Minute); err != nil {
 		t.Fatalf("WaitRollout: %v", err)
 	}
-	if err := c.DeleteNamespace(t.Context(), ns, 90*time.Second); err != nil {
+	if err := c.DeleteNamespace(t.Context(), ns, nil, 90*time.Second); err != nil {
 		t.Fatalf("DeleteNamespace: %v", err)
 	}
 	if _, err := kc.Client().CoreV1().Namespaces().Get(t.Context(), ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
