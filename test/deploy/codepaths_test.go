@@ -236,9 +236,14 @@ func newReleases(t *testing.T, rc *rest.Config) *releases {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	builtin, err := templates.Builtin("web-service")
+	if err != nil {
+		t.Fatal(err)
+	}
 	clock := fakeclock.New(time.Now())
 	e, err := release.NewStepper(release.Options{Store: st, Clusters: release.ClusterMap{"local": c}, Clock: clock,
-		Poll: 100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Renderer: release.TemplateRenderer{Template: builtin},
+		Poll:     100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
