@@ -3,9 +3,9 @@ package kube
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
-	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
