@@ -179,7 +179,8 @@ func TestSignInWithGitLabThenConfirm(t *testing.T) {
 
 // Signed in or not, what a person may do is ops' to decide, as for every
 // surface: the person who started a release may not continue it
-// (forbidSelfApproval), and a developer may not act in prod.
+// (forbidSelfApproval), a developer may not act in prod, and nor may
+// someone GitLab has blocked since they signed in.
 func TestSignedInPeopleStillGoThroughOps(t *testing.T) {
 	w := newWebRig(t, 1)
 	link := w.link(release.IntentContinue, 1)
@@ -193,6 +194,12 @@ func TestSignedInPeopleStillGoThroughOps(t *testing.T) {
 	carol.do(http.MethodGet, link)
 	code, body = carol.do(http.MethodPost, link)
 	has(t, code, body, http.StatusForbidden, "You may not continue this release", "prod needs Maintainer")
+	// bob signs in, then GitLab blocks him: his session lives on, his role does not.
+	bob := w.browser(bobID)
+	bob.do(http.MethodGet, link)
+	w.gitlab.SetUser(fakegitlab.User{ID: bobID, Username: "bob", State: "blocked"})
+	code, body = bob.do(http.MethodPost, link)
+	has(t, code, body, http.StatusForbidden, "bob is not a member of group/web")
 	if in := w.intents(); len(in) != 0 {
 		t.Errorf("recorded %+v", in)
 	}
