@@ -35,6 +35,9 @@ func (s sealer) mac(purpose string, payload []byte) []byte {
 	return m.Sum(nil)
 }
 
+// canonical decodes only what seal encodes: one spelling per value.
+var canonical = base64.RawURLEncoding.Strict()
+
 // expiring is what every sealed value carries: when it stops being valid.
 type expiring interface{ expiry() time.Time }
 
@@ -54,8 +57,8 @@ func (s sealer) open(purpose, value string, now time.Time, v expiring) error {
 	if !ok {
 		return errBadCookie
 	}
-	payload, err1 := base64.RawURLEncoding.DecodeString(p)
-	sum, err2 := base64.RawURLEncoding.DecodeString(m)
+	payload, err1 := canonical.DecodeString(p)
+	sum, err2 := canonical.DecodeString(m)
 	if err1 != nil || err2 != nil || !hmac.Equal(sum, s.mac(purpose, payload)) {
 		return errBadCookie
 	}

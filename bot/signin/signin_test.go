@@ -33,7 +33,7 @@ const (
 // where alice (10) is signed in, and a browser with a cookie jar. /private
 // answers with who the session says is there, or challenges.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	gitlab  *fakegitlab.Server
 	srv     *httptest.Server
 	signin  *signin.SignIn
@@ -42,7 +42,7 @@ type rig struct {
 	hops    []*url.URL // every URL the browser was redirected to
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	gl := fakegitlab.New(t, "shipbot-token")
 	gl.SetUser(fakegitlab.User{ID: 10, Username: "alice", Name: "Alice Liddell"})
 	gl.SetUser(fakegitlab.User{ID: 12, Username: "mallory", State: "blocked"})
@@ -382,4 +382,26 @@ func TestNewChecksOptions(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
+}
+
+// FuzzSessionCookie: no cookie value names a person unless shipbot signed
+// it; the fuzzer starts from a real session and mutates it.
+func FuzzSessionCookie(f *testing.F) {
+	r := newRig(f)
+	r.get("/private")
+	real := r.sessionCookie()
+	if real == nil {
+		f.Fatal("no session cookie")
+	}
+	f.Add(real.Value)
+	f.Add(strings.Replace(real.Value, ".", "..", 1))
+	f.Add("e30.")
+	f.Fuzz(func(t *testing.T, value string) {
+		req := httptest.NewRequest(http.MethodGet, "/private", nil)
+		req.AddCookie(&http.Cookie{Name: signin.SessionCookie, Value: value})
+		p, err := r.signin.Identify(req)
+		if err == nil && value != real.Value {
+			t.Errorf("cookie %q named %+v", value, p)
+		}
+	})
 }
