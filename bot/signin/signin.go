@@ -169,12 +169,6 @@ func (s *SignIn) Challenge(c echo.Context, returnTo string) error {
 	return s.start(c, returnTo)
 }
 
-// LoginURL is the local address that starts a sign-in returning to
-// returnTo, for links on pages.
-func (s *SignIn) LoginURL(returnTo string) string {
-	return s.base + LoginPath + "?" + url.Values{"return": {returnTo}}.Encode()
-}
-
 // login starts a sign-in: GET LoginPath?return=/some/page.
 func (s *SignIn) login(c echo.Context) error {
 	to := c.QueryParam("return")
