@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -123,7 +124,7 @@ func (e *DeployRunner) rollout(ctx context.Context, d store.Deployment) error {
 	if client == nil {
 		return fmt.Errorf("cluster %s is no longer configured", d.Cluster)
 	}
-	objs, err := e.Render(app, d)
+	objs, err := e.Render(ctx, app, d)
 	if err != nil {
 		return err
 	}
@@ -154,11 +155,7 @@ func (e *DeployRunner) rollout(ctx context.Context, d store.Deployment) error {
 
 // Render produces the objects of one deployment, stamped with its
 // traceability annotations.
-func (e *DeployRunner) Render(app config.App, d store.Deployment) ([]*unstructured.Unstructured, error) {
-	t := e.templates[app.Name]
-	if t == nil {
-		return nil, fmt.Errorf("app %s has no template loaded", app.Name)
-	}
+func (e *DeployRunner) Render(ctx context.Context, app config.App, d store.Deployment) ([]*unstructured.Unstructured, error) {
 	p, ok := app.ParamsFor(d.Environment)
 	if !ok {
 		return nil, fmt.Errorf("app %s does not deploy to environment %s", app.Name, d.Environment)
@@ -170,7 +167,7 @@ func (e *DeployRunner) Render(app config.App, d store.Deployment) ([]*unstructur
 		}
 		p = e.previewParams(app, p, rec.IID)
 	}
-	objs, err := RenderApp(t, app, p, d)
+	objs, err := RenderApp(ctx, app, p, d)
 	if err != nil {
 		return nil, err
 	}
@@ -179,19 +176,6 @@ func (e *DeployRunner) Render(app config.App, d store.Deployment) ([]*unstructur
 		out[i] = o.Obj
 	}
 	return out, nil
-}
-
-// RenderApp renders an app's template for one deployment; `shipbot render`
-// uses it without an engine.
-func RenderApp(t *templates.Template, app config.App, p config.Params, d store.Deployment) ([]templates.Object, error) {
-	objs, err := t.Render(TemplateParams(app, p, d))
-	if err != nil {
-		return nil, fmt.Errorf("render app %s for %s: %w", app.Name, d.Environment, err)
-	}
-	for _, o := range objs {
-		stamp(o.Obj, d)
-	}
-	return objs, nil
 }
 
 // TemplateParams maps an app's configured parameters onto template values.
@@ -217,19 +201,21 @@ func TemplateParams(app config.App, p config.Params, d store.Deployment) templat
 	return tp
 }
 
+// stamp annotates an object with the deployment that applies it.
 func stamp(o *unstructured.Unstructured, d store.Deployment) {
+	annotate(o, map[string]string{
+		AnnotationDeployment: d.ID, AnnotationProject: d.Project, AnnotationEnvironment: d.Environment,
+		AnnotationRef: d.Ref, AnnotationSHA: d.SHA, AnnotationPipeline: strconv.FormatInt(d.PipelineID, 10),
+		AnnotationJob: strconv.FormatInt(d.JobID, 10), AnnotationUser: d.User,
+	})
+}
+
+func annotate(o *unstructured.Unstructured, add map[string]string) {
 	a := o.GetAnnotations()
 	if a == nil {
 		a = map[string]string{}
 	}
-	a[AnnotationDeployment] = d.ID
-	a[AnnotationProject] = d.Project
-	a[AnnotationEnvironment] = d.Environment
-	a[AnnotationRef] = d.Ref
-	a[AnnotationSHA] = d.SHA
-	a[AnnotationPipeline] = strconv.FormatInt(d.PipelineID, 10)
-	a[AnnotationJob] = strconv.FormatInt(d.JobID, 10)
-	a[AnnotationUser] = d.User
+	maps.Copy(a, add)
 	o.SetAnnotations(a)
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -14,21 +13,19 @@ import (
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/kube"
 	"github.com/shipbot/shipbot/deployer/store"
-	"github.com/shipbot/shipbot/templates"
 )
 
 // DeployRunner runs the deployments recorded in the store. One deployment per
 // target (app, environment, cluster) runs at a time; when several wait for the
 // same target, only the newest runs and the others are superseded.
 type DeployRunner struct {
-	cfg       *config.Config
-	store     *store.Store
-	clusters  map[string]*kube.Client
-	templates map[string]*templates.Template // by app name
-	notifier  Notifier
-	log       *slog.Logger
-	now       func() time.Time
-	metrics   *engineMetrics
+	cfg      *config.Config
+	store    *store.Store
+	clusters map[string]*kube.Client
+	notifier Notifier
+	log      *slog.Logger
+	now      func() time.Time
+	metrics  *engineMetrics
 
 	wake    chan struct{}
 	mu      sync.Mutex
@@ -55,14 +52,13 @@ type Options struct {
 	Registry prometheus.Registerer
 }
 
-// NewDeployRunner loads every app's templates, so a missing template fails at
-// start rather than at the first deploy.
+// NewDeployRunner checks every app's source files, so a missing template or
+// chart fails at start rather than at the first deploy.
 func NewDeployRunner(o Options) (*DeployRunner, error) {
 	e := &DeployRunner{
 		cfg: o.Config, store: o.Store, clusters: o.Clusters, notifier: o.Notifier, log: o.Log, now: o.Now,
-		templates: map[string]*templates.Template{},
-		wake:      make(chan struct{}, 1),
-		running:   map[string]bool{},
+		wake:    make(chan struct{}, 1),
+		running: map[string]bool{},
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -71,11 +67,9 @@ func NewDeployRunner(o Options) (*DeployRunner, error) {
 		e.notifier = NotifierFunc(func(context.Context, Event) error { return nil })
 	}
 	for _, app := range o.Config.Apps {
-		t, err := LoadTemplate(app)
-		if err != nil {
+		if err := CheckSource(app); err != nil {
 			return nil, err
 		}
-		e.templates[app.Name] = t
 	}
 	for _, env := range o.Config.Environments {
 		for _, c := range env.Clusters {
@@ -100,22 +94,6 @@ func NewDeployRunner(o Options) (*DeployRunner, error) {
 		o.Registry.MustRegister(e.metrics.deploys, e.metrics.duration, e.metrics.previewsRemoved)
 	}
 	return e, nil
-}
-
-// LoadTemplate loads an app's built-in template or template folder.
-func LoadTemplate(app config.App) (*templates.Template, error) {
-	if app.TemplateDir != "" {
-		t, err := templates.Load(os.DirFS(app.TemplateDir), ".")
-		if err != nil {
-			return nil, fmt.Errorf("app %s: %w", app.Name, err)
-		}
-		return t, nil
-	}
-	t, err := templates.Builtin(app.Template)
-	if err != nil {
-		return nil, fmt.Errorf("app %s: %w", app.Name, err)
-	}
-	return t, nil
 }
 
 // Wake asks the engine to look for new work now.

@@ -1,8 +1,6 @@
 package deployer
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"regexp"
 	"slices"
@@ -53,20 +51,24 @@ type MergeRequest struct {
 
 var notLabelChar = regexp.MustCompile(`[^a-z0-9-]+`)
 
-// PreviewNamespace names a merge request's namespace: prefix, project slug
-// and iid, as a DNS-1123 label of at most 63 characters. A slug that does not
-// fit is cut and followed by a hash of the whole path, so two long paths that
-// share a beginning never share a namespace.
-func PreviewNamespace(prefix, project string, iid int64) string {
+// PreviewNamespace names a merge request's namespace: prefix, project
+// slug, project id and iid, as a DNS-1123 label of at most 63 characters,
+// e.g. preview-shop-web-p42-mr-12. The slug is for people; the project id
+// makes the name unique, since slugs collide (shop/my-app, shop/my_app and
+// shop-my/app share one). A slug that does not fit is cut.
+func PreviewNamespace(prefix, project string, projectID, iid int64) string {
 	slug := strings.Trim(notLabelChar.ReplaceAllString(strings.ToLower(project), "-"), "-")
-	suffix := "-mr-" + strconv.FormatInt(iid, 10)
-	room := 63 - len(prefix) - len(suffix)
-	if len(slug) > room {
-		sum := sha256.Sum256([]byte(project))
-		hash := hex.EncodeToString(sum[:])[:8]
-		slug = strings.TrimRight(slug[:max(0, room-len(hash)-1)], "-") + "-" + hash
+	suffix := "-p" + strconv.FormatInt(projectID, 10) + "-mr-" + strconv.FormatInt(iid, 10)
+	if room := 63 - len(prefix) - len(suffix); len(slug) > room {
+		slug = strings.TrimRight(slug[:max(0, room)], "-")
 	}
 	return strings.Trim(prefix+slug, "-") + suffix
+}
+
+// previewOwner are the labels a preview's namespace must carry for shipbot
+// to change or delete it as that preview's.
+func previewOwner(rec store.Preview) map[string]string {
+	return map[string]string{LabelPreview: "true", LabelProjectID: strconv.FormatInt(rec.ProjectID, 10), LabelManagedBy: "shipbot"}
 }
 
 // PreviewHost is an app's host in a merge request's preview.
@@ -183,7 +185,7 @@ func (p Previewer) record(tx *store.Tx, mr MergeRequest, now time.Time) (store.P
 	if !ok {
 		cluster, _ := p.Config.PreviewCluster()
 		rec = store.Preview{Key: key, ProjectID: mr.ProjectID, IID: mr.IID, Cluster: cluster, Status: store.PreviewWaiting,
-			Namespace: PreviewNamespace(p.Config.Previews.NamespacePrefix, mr.Project, mr.IID), LastActivity: now, Wanted: true}
+			Namespace: PreviewNamespace(p.Config.Previews.NamespacePrefix, mr.Project, mr.ProjectID, mr.IID), LastActivity: now, Wanted: true}
 	}
 	rec.Project = or(mr.Project, rec.Project)
 	rec.Title, rec.SourceBranch, rec.WebURL = or(mr.Title, rec.Title), or(mr.SourceBranch, rec.SourceBranch), or(mr.WebURL, rec.WebURL)

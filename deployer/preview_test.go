@@ -16,20 +16,20 @@ func TestPreviewNamespace(t *testing.T) {
 	long := strings.Repeat("group/", 12) + "project"
 	cases := []struct {
 		prefix, project string
-		iid             int64
+		projectID, iid  int64
 		want            string
 	}{
-		{"preview-", "shop/web", 12, "preview-shop-web-mr-12"},
-		{"preview-", "Shop/Web_App.v2", 7, "preview-shop-web-app-v2-mr-7"},
-		{"", "shop/web", 1, "shop-web-mr-1"},
+		{"preview-", "shop/web", 42, 12, "preview-shop-web-p42-mr-12"},
+		{"preview-", "Shop/Web_App.v2", 5, 7, "preview-shop-web-app-v2-p5-mr-7"},
+		{"", "shop/web", 42, 1, "shop-web-p42-mr-1"},
 	}
 	for _, c := range cases {
-		if got := PreviewNamespace(c.prefix, c.project, c.iid); got != c.want {
-			t.Errorf("PreviewNamespace(%q, %q, %d) = %q, want %q", c.prefix, c.project, c.iid, got, c.want)
+		if got := PreviewNamespace(c.prefix, c.project, c.projectID, c.iid); got != c.want {
+			t.Errorf("PreviewNamespace(%q, %q, %d, %d) = %q, want %q", c.prefix, c.project, c.projectID, c.iid, got, c.want)
 		}
 	}
-	a := PreviewNamespace("preview-", long, 99999)
-	b := PreviewNamespace("preview-", long+"2", 99999)
+	a := PreviewNamespace("preview-", long, 1234567, 99999)
+	b := PreviewNamespace("preview-", long+"2", 1234568, 99999)
 	for _, ns := range []string{a, b} {
 		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 || len(ns) > 63 {
 			t.Errorf("%q is not a DNS-1123 label: %v", ns, errs)
@@ -39,7 +39,16 @@ func TestPreviewNamespace(t *testing.T) {
 		}
 	}
 	if a == b {
-		t.Errorf("two long paths with a common start share namespace %q", a)
+		t.Errorf("two long paths share %q", a)
+	}
+	// Paths whose slugs collide, in distinct projects, get distinct names.
+	seen := map[string]string{}
+	for id, path := range map[int64]string{1: "shop/my-app", 2: "shop/my_app", 3: "shop-my/app"} {
+		ns := PreviewNamespace("preview-", path, id, 7)
+		if other, ok := seen[ns]; ok {
+			t.Errorf("%s and %s share namespace %s", path, other, ns)
+		}
+		seen[ns] = path
 	}
 }
 
@@ -84,7 +93,7 @@ func TestPreviewerDecisions(t *testing.T) {
 		t.Fatalf("opening deploys before the pipeline: %+v", got)
 	}
 	got := step(func(tx *store.Tx) error { return p.Build(tx, mr, Build{SHA: "a1", PipelineID: 1}, now) })
-	if len(got) != 1 || got[0].Namespace != "preview-shop-web-mr-3" || got[0].Preview != "5!3" || got[0].SHA != "a1" {
+	if len(got) != 1 || got[0].Namespace != "preview-shop-web-p5-mr-3" || got[0].Preview != "5!3" || got[0].SHA != "a1" {
 		t.Fatalf("head pipeline queued %+v", got)
 	}
 	mr.HeadSHA = "b2"

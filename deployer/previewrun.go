@@ -120,6 +120,7 @@ func namespaceSpec(rec store.Preview, pc config.Previews) (kube.NamespaceSpec, e
 	return kube.NamespaceSpec{
 		Name:   rec.Namespace,
 		Labels: previewLabels(rec),
+		Owner:  previewOwner(rec),
 		Annotations: map[string]string{
 			"shipbot.io/project-path": rec.Project, "shipbot.io/source-branch": rec.SourceBranch, "shipbot.io/merge-request": rec.WebURL,
 		},
@@ -235,7 +236,12 @@ func (e *DeployRunner) teardown(ctx context.Context, rec store.Preview) {
 		e.log.Error("stop preview: cluster no longer configured", "preview", key, "cluster", rec.Cluster)
 		return
 	}
-	if err := client.DeleteNamespace(ctx, rec.Namespace, namespaceGone); err != nil {
+	switch err := client.DeleteNamespace(ctx, rec.Namespace, previewOwner(rec), namespaceGone); {
+	case errors.Is(err, kube.ErrNotOwned):
+		// Someone else's namespace took the name: it is not this preview's
+		// to delete, and the preview has nothing else to remove.
+		e.log.Warn("stop preview: its namespace is not shipbot's; leaving it", "preview", key, "err", err)
+	case err != nil:
 		e.log.Warn("stop preview; retrying on the next sweep", "preview", key, "err", err)
 		return
 	}
@@ -291,7 +297,9 @@ func (e *DeployRunner) sweepOrphans(ctx context.Context) {
 			continue
 		}
 		e.log.Info("removing orphaned preview namespace", "namespace", ns.Name, "reason", StopOrphan)
-		if err := client.DeleteNamespace(ctx, ns.Name, namespaceGone); err != nil {
+		// Deleted only while it still carries the labels it was found by.
+		owner := map[string]string{LabelPreview: "true", LabelManagedBy: "shipbot"}
+		if err := client.DeleteNamespace(ctx, ns.Name, owner, namespaceGone); err != nil {
 			e.log.Warn("remove orphaned preview namespace", "namespace", ns.Name, "err", err)
 			continue
 		}

@@ -2,6 +2,7 @@ package templates
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"text/template"
@@ -26,6 +27,43 @@ var clusterScoped = map[string]bool{
 	"ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true,
 	"PriorityClass": true, "IngressClass": true, "RuntimeClass": true, "APIService": true,
 	"MutatingWebhookConfiguration": true, "ValidatingWebhookConfiguration": true,
+}
+
+// SetDefaultNamespace gives ns to a namespaced object that has no namespace.
+// Cluster-scoped kinds are left alone, so one render serves any namespace.
+func SetDefaultNamespace(u *unstructured.Unstructured, ns string) {
+	if u.GetNamespace() == "" && ns != "" && !clusterScoped[u.GetKind()] {
+		u.SetNamespace(ns)
+	}
+}
+
+// Decoder turns manifest files into objects one file at a time, as Render
+// does with what templates print: namespaces defaulted, errors located by
+// file and line, and an object that an earlier file had refused.
+type Decoder struct {
+	Namespace string // set on namespaced objects that have none
+	// Rendered says the text is a generator's output, such as a Helm
+	// template's, so error lines are those of the output, not of a file.
+	Rendered bool
+	seen     map[objectKey]string
+}
+
+// Decode reads every YAML or JSON document of one file, in order.
+func (d *Decoder) Decode(file, text string) ([]Object, error) {
+	if d.seen == nil {
+		d.seen = map[objectKey]string{}
+	}
+	r := &rendered{file: file, out: text}
+	if !d.Rendered {
+		r.src = text
+	}
+	objs, err := r.objects(d.Namespace, d.seen)
+	var e *Error
+	if !d.Rendered && errors.As(err, &e) && e.Line == 0 {
+		// The file is its own output: a rendered line is the file's line.
+		e.Line, e.RenderedLine = e.RenderedLine, 0
+	}
+	return objs, err
 }
 
 // objectKey identifies an object the way the apiserver does.
@@ -98,9 +136,7 @@ func (r *rendered) objects(namespace string, seen map[objectKey]string) ([]Objec
 		if u == nil {
 			continue
 		}
-		if u.GetNamespace() == "" && namespace != "" && !clusterScoped[u.GetKind()] {
-			u.SetNamespace(namespace)
-		}
+		SetDefaultNamespace(u, namespace)
 		key := objectKey{u.GroupVersionKind().GroupKind(), u.GetNamespace(), u.GetName()}
 		if first, dup := seen[key]; dup {
 			return nil, r.docError(d, fmt.Errorf("duplicate object %s %s, first rendered from %s", key.gk.Kind, qualifiedName(u), first))

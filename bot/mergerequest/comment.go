@@ -30,7 +30,8 @@ func Comment(p store.Preview) string {
 		fmt.Fprintf(&b, "✅ **Preview ready**: %s\n\n", p.URL)
 		fmt.Fprintf(&b, "| commit | namespace |\n|---|---|\n| `%s` | `%s` |", short(p.DeployedSHA), p.Namespace)
 	case p.Status == store.PreviewFailed:
-		fmt.Fprintf(&b, "❌ **Preview failed** for `%s`:\n\n```\n%s\n```\n\nPush a fix or comment `/preview` to retry.", sha, p.Reason)
+		fence := codeFence(p.Reason)
+		fmt.Fprintf(&b, "❌ **Preview failed** for `%s`:\n\n%s\n%s\n%s\n\nPush a fix or comment `/preview` to retry.", sha, fence, p.Reason, fence)
 	case p.Status == store.PreviewDeploying:
 		fmt.Fprintf(&b, "🚀 **Deploying preview** of `%s` to namespace `%s`…", sha, p.Namespace)
 	default:
@@ -40,6 +41,23 @@ func Comment(p store.Preview) string {
 		b.WriteString("\n\n<sub>shipbot · `/preview` redeploys · `/preview stop` removes it · `/help`</sub>")
 	}
 	return b.String()
+}
+
+// codeFence is a fence no run of backticks in text can close: one longer
+// than the longest, and at least three, as CommonMark and GitLab read it.
+// Failure text comes from the cluster and the app's own manifests; it must
+// not end the block and write markdown of its own into the comment.
+func codeFence(text string) string {
+	longest, run := 0, 0
+	for _, r := range text {
+		if r == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return strings.Repeat("`", max(3, longest+1))
 }
 
 func stopText(reason string) string {

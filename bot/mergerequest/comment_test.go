@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shipbot/shipbot/deployer/store"
@@ -51,5 +52,20 @@ func TestCommentGolden(t *testing.T) {
 				t.Errorf("comment differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
 			}
 		})
+	}
+}
+
+// Failure text from the cluster cannot close its code block and write
+// markdown of its own, such as a link, into the comment.
+func TestCommentKeepsFailureTextInItsBlock(t *testing.T) {
+	reason := "apply: bad\n```\n[click here](https://evil.example) to fix\n````"
+	got := Comment(store.Preview{Status: store.PreviewFailed, HeadSHA: strings.Repeat("a", 40), Reason: reason})
+	open := strings.Index(got, "`````\n")
+	end := strings.LastIndex(got, "\n`````")
+	if open < 0 || end <= open || !strings.Contains(got[open:end], "[click here]") {
+		t.Errorf("the failure text is not inside a fence longer than its own backtick runs:\n%s", got)
+	}
+	if after := got[end+len("\n`````"):]; strings.Contains(after, "click here") {
+		t.Errorf("text after the block: %q", after)
 	}
 }

@@ -64,6 +64,15 @@ func (c *Commands) releaseCommand(ctx context.Context, n *gitlabevent.Note, cmd 
 // answer runs cmd and says how it went. An error is one the reply does not
 // explain by itself: no release found, or shipbot failing.
 func (c *Commands) answer(ctx context.Context, n *gitlabevent.Note, cmd command.Command, log *slog.Logger) (ok bool, text string, err error) {
+	// Anyone may comment on a public project's merge request; only members
+	// hear which environments and versions there are.
+	switch level, err := c.API.AccessLevel(ctx, n.Project.ID, n.User.ID); {
+	case err != nil:
+		return false, "", fmt.Errorf("access level of %s: %w", n.User.Username, err)
+	case level < gitlab.Guest:
+		log.Info("release command from a non-member", "command", cmd.String())
+		return false, fmt.Sprintf("❌ @%s is not a member of this project; shipbot answers release commands from members only.", n.User.Username), nil
+	}
 	if cmd.Name == command.NameStatus {
 		return c.status(ctx, n, cmd)
 	}

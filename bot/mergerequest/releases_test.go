@@ -453,3 +453,25 @@ func TestForgedNoteHookDoesNotAct(t *testing.T) {
 		t.Errorf("shipbot wrote %d notes about a note GitLab does not have", n-before)
 	}
 }
+
+// Someone who is not a member of the project learns nothing of its
+// releases from a command: not its environments, not its versions.
+func TestNonMembersHearNothingOfReleases(t *testing.T) {
+	r := newRig(t)
+	rel := r.release("web", "prod1", mergedSHA, true)
+	stranger := gitlabevent.User{ID: 999, Username: "stan"}
+	for _, body := range []string{"/status", "/status prod1", "/status " + rel.ID, "/rollback"} {
+		reply, _ := r.comment(mrIID, stranger, body)
+		if !strings.Contains(reply, "not a member") {
+			t.Errorf("%q from a non-member: reply %q, want that stan is not a member", body, reply)
+		}
+		for _, secret := range []string{"prod1", rel.To.Name, rel.ID, "v1"} {
+			if strings.Contains(reply, secret) {
+				t.Errorf("%q from a non-member: the reply reveals %q: %q", body, secret, reply)
+			}
+		}
+	}
+	if got := r.get(rel.ID); len(got.Intents) != len(rel.Intents) {
+		t.Errorf("a non-member's command recorded %v", intents(got))
+	}
+}

@@ -6,8 +6,8 @@
 package ops
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 

@@ -65,6 +65,17 @@ func TestCheckReportsFileAndLine(t *testing.T) {
 	}
 }
 
+// check loads every cluster's kubeconfig: a missing file is reported with
+// the cluster's place in the config, not left to start.
+func TestCheckReportsAMissingKubeconfig(t *testing.T) {
+	t.Setenv("SHIPBOT_GITLAB_TOKEN", "x")
+	t.Setenv("SHIPBOT_WEBHOOK_SECRET", "y")
+	_, err := run(t, "check", "-c", "../../docs/examples/shipbot.yaml")
+	if err == nil || !strings.Contains(err.Error(), "clusters[0]") || !strings.Contains(err.Error(), "/etc/shipbot/kubeconfig") {
+		t.Fatalf("check of a config whose kubeconfig is absent: %v, want clusters[0] and the path", err)
+	}
+}
+
 func TestRenderUnknownApp(t *testing.T) {
 	t.Setenv("SHIPBOT_GITLAB_TOKEN", "x")
 	t.Setenv("SHIPBOT_WEBHOOK_SECRET", "y")

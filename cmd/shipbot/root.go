@@ -57,7 +57,7 @@ func serveCmd() *cobra.Command {
 func checkCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "check",
-		Short: "Validate the config file and every app's templates, then exit",
+		Short: "Validate the config file and every app's source files, then exit",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd)
@@ -65,9 +65,12 @@ func checkCmd() *cobra.Command {
 				return err
 			}
 			for _, a := range cfg.Apps {
-				if _, err := deployer.LoadTemplate(a); err != nil {
+				if err := deployer.CheckSource(a); err != nil {
 					return err
 				}
+			}
+			if err := checkClusters(cfg); err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d clusters, %d environments, %d apps)\n", cfg.File(), len(cfg.Clusters), len(cfg.Environments), len(cfg.Apps))
 			return nil
@@ -98,16 +101,12 @@ func renderCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t, err := deployer.LoadTemplate(a)
-			if err != nil {
-				return err
-			}
 			d := store.Deployment{ID: "render", App: a.Name, Project: a.Project, Environment: env, Namespace: e.Namespace, Ref: ref, SHA: sha, Image: image, User: "render"}
 			params, ok := a.ParamsFor(env)
 			if !ok {
 				return fmt.Errorf("app %s does not deploy to environment %s", a.Name, env)
 			}
-			objs, err := deployer.RenderApp(t, a, params, d)
+			objs, err := deployer.RenderApp(cmd.Context(), a, params, d)
 			if err != nil {
 				return err
 			}

@@ -136,10 +136,15 @@ func (e Environment) RequiredAccess() string {
 	}
 }
 
-// App maps a GitLab project to a template and its per-environment parameters.
+// App maps a GitLab project to the source of its manifests and its
+// per-environment parameters.
 type App struct {
-	Name           string   `yaml:"name"`
-	Project        string   `yaml:"project"`
+	Name    string `yaml:"name"`
+	Project string `yaml:"project"`
+	// Source is where the app's manifests come from. Template and
+	// TemplateDir are its shorthand, kept for the configs that use them;
+	// once loaded, Source is set to whichever was written.
+	Source         *Source  `yaml:"source"`
 	Template       string   `yaml:"template"`
 	TemplateDir    string   `yaml:"templateDir"`
 	Registry       string   `yaml:"registry"`
@@ -152,6 +157,8 @@ type App struct {
 	// to by tag, unless that environment sets its own; nil means a plain deploy.
 	Release      *release.Spec             `yaml:"release"`
 	Environments map[string]AppEnvironment `yaml:"environments"`
+
+	shorthand bool // Source came from Template or TemplateDir
 }
 
 // AppEnvironment is an app's settings in one environment: parameters that
@@ -160,6 +167,8 @@ type AppEnvironment struct {
 	Params `yaml:",inline"`
 	// Release replaces the app's release spec wholesale in this environment.
 	Release *release.Spec `yaml:"release"`
+	// Helm adds values files and values to a helm source's, here only.
+	Helm *HelmOverride `yaml:"helm"`
 
 	// untagged marks, once loaded, an environment without tag rules: the
 	// app's release spec does not reach it, only its own does.
@@ -275,9 +284,7 @@ func (c *Config) setDefaults() {
 		if a.Trigger == "" {
 			a.Trigger = TriggerPipeline
 		}
-		if a.Template == "" && a.TemplateDir == "" {
-			a.Template = "web-service"
-		}
+		a.setSourceDefaults()
 		if a.RolloutTimeout.Duration == 0 {
 			a.RolloutTimeout.Duration = 5 * time.Minute
 		}

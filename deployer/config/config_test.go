@@ -100,7 +100,7 @@ func TestExampleLoads(t *testing.T) {
 // that what the file shows for them stays valid too.
 func TestExampleOptionalSectionsLoad(t *testing.T) {
 	for k, v := range map[string]string{
-		"SHIPBOT_GITLAB_TOKEN": "x", "SHIPBOT_WEBHOOK_SECRET": "y", "SHIPBOT_API_TOKEN": "api",
+		"SHIPBOT_GITLAB_TOKEN": "x", "SHIPBOT_WEBHOOK_SECRET": "y", "SHIPBOT_API_TOKEN": "api-token-of-at-least-thirty-two-bytes",
 		"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "sign", "DINGTALK_WEBHOOK_URL": "https://oapi.dingtalk.com/robot/send?access_token=t",
 		"DINGTALK_SECRET": "SEC1", "SHIPBOT_LINK_SECRET": strings.Repeat("0", 64), "AUDIT_WEBHOOK_URL": "https://audit.example.com/in", "AUDIT_WEBHOOK_SECRET": "hmac",
 		"SHIPBOT_DASHBOARD_TOKEN": strings.Repeat("d", 32), "SHIPBOT_GITLAB_CLIENT_ID": "app-id",
@@ -127,7 +127,7 @@ func TestExampleOptionalSectionsLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.API.Token.Value() != "api" || cfg.Slack == nil || cfg.Slack.Mode != SlackModeHTTP || cfg.DingTalk == nil ||
+	if cfg.API.Token.Value() != "api-token-of-at-least-thirty-two-bytes" || cfg.Slack == nil || cfg.Slack.Mode != SlackModeHTTP || cfg.DingTalk == nil ||
 		len(cfg.Notify.Webhooks) != 1 || len(cfg.Users) != 2 || cfg.Dashboard == nil || cfg.Dashboard.Access != DashboardToken ||
 		cfg.SignIn == nil || cfg.DingTalk.Identity != IdentityGitLab {
 		t.Errorf("optional sections not all loaded: %+v", cfg)
@@ -234,5 +234,101 @@ func failsWith(t *testing.T, text string, want []string) {
 	}
 	if strings.Contains(err.Error(), "leaked") {
 		t.Errorf("error echoes a secret: %v", err)
+	}
+}
+
+// sourceApp is base with src, indented under the app, after its project
+// line; src's own environments replace base's.
+func sourceApp(src string) string {
+	text := base
+	if strings.Contains(src, "    environments:") {
+		text = strings.Replace(text, "    environments:\n      dev: {}\n", "", 1)
+	}
+	return strings.Replace(text, "    project: shop/web\n", "    project: shop/web\n"+src, 1)
+}
+
+func TestSources(t *testing.T) {
+	cfg, err := Parse("f.yaml", []byte(sourceApp(`    source:
+      helm:
+        chart: charts/web
+        valuesFiles: [charts/web/values-common.yaml]
+        values: {image: {pullPolicy: Always}, ingress: {enabled: true}}
+        imageValues: {repository: app.image.name, tag: app.image.version}
+        replicasValue: app.replicas
+    params: {replicas: 2}
+    environments:
+      dev:
+        replicas: 1
+        helm:
+          valuesFiles: [charts/web/values-dev.yaml]
+          values: {ingress: {enabled: false}}
+`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Apps[0]
+	h := a.Source.Helm
+	if a.Source.Kind() != SourceHelm || h.Chart != "charts/web" || h.ImageValues.Tag != "app.image.version" || h.ReplicasValue != "app.replicas" || a.Template != "" {
+		t.Errorf("source = %+v, helm %+v", a.Source, h)
+	}
+	if e := a.Environments["dev"]; e.Helm == nil || e.Helm.ValuesFiles[0] != "charts/web/values-dev.yaml" || *e.Replicas != 1 {
+		t.Errorf("dev = %+v", e)
+	}
+
+	for _, src := range []string{"    template: web-service\n", "    source: {template: web-service}\n", ""} {
+		cfg, err := Parse("f.yaml", []byte(sourceApp(src)))
+		if err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		if s := cfg.Apps[0].Source; s.Kind() != SourceTemplate || s.Template != "web-service" {
+			t.Errorf("%q: source %+v, want the built-in web-service", src, s)
+		}
+	}
+	cfg, err = Parse("f.yaml", []byte(sourceApp("    templateDir: ./deploy/templates\n")))
+	if err != nil || cfg.Apps[0].Source.TemplateDir != "./deploy/templates" || !cfg.Apps[0].Source.IsTemplate() {
+		t.Errorf("templateDir shorthand: %+v, %v", cfg.Apps[0].Source, err)
+	}
+}
+
+// TestSourceErrors: an app's source is one of five kinds, written one way,
+// and what a kind would ignore is refused where it is written.
+func TestSourceErrors(t *testing.T) {
+	cases := []struct {
+		name, src string
+		want      []string
+	}{
+		{"both forms", "    template: web-service\n    source: {helm: {chart: c}}\n",
+			[]string{"f.yaml:18:", "apps[0].source:", `app "web" sets source and the shorthand template/templateDir; keep one`}},
+		{"both forms, templateDir", "    templateDir: t\n    source: {templateDir: t}\n", []string{"apps[0].source:", "keep one"}},
+		{"two kinds", "    source:\n      helm: {chart: c}\n      kustomize: {path: k}\n",
+			[]string{"f.yaml:17:", "apps[0].source:", `app "web" has a source of 2 kinds (helm, kustomize); give exactly one of template, templateDir, helm, kustomize, manifests`}},
+		{"two kinds, shorthand", "    template: web-service\n    templateDir: t\n", []string{"apps[0]:", "2 kinds (template, templateDir)"}},
+		{"empty source", "    source: {}\n", []string{"apps[0].source:", "empty source"}},
+		{"missing chart", "    source:\n      helm: {valuesFiles: [v.yaml]}\n", []string{"f.yaml:18:", "apps[0].source.helm.chart: required: the chart's folder"}},
+		{"empty values file", "    source:\n      helm: {chart: c, valuesFiles: ['']}\n", []string{"apps[0].source.helm.valuesFiles[0]: empty file name"}},
+		{"missing kustomize path", "    source: {kustomize: {imageName: x}}\n", []string{"apps[0].source.kustomize.path: required"}},
+		{"missing manifests path", "    source: {manifests: {}}\n", []string{"apps[0].source.manifests.path: required"}},
+		{"unknown built-in", "    source: {template: api-service}\n", []string{"apps[0].source.template:", `no built-in template "api-service"`}},
+		{"unknown built-in, shorthand", "    template: api-service\n", []string{"apps[0].template:", `no built-in template "api-service"`}},
+		{"unknown helm key", "    source: {helm: {chart: c, value: {}}}\n", []string{"f.yaml:17:", `unknown key "value" in helm source`}},
+		{"template params for helm", "    source: {helm: {chart: c}}\n    params: {ports: [{port: 80}], values: {a: 1}}\n",
+			[]string{"apps[0].params.ports: only templates read ports; with a helm source, set it there", "apps[0].params.values: helm values go under source.helm.values"}},
+		{"template params for kustomize, per environment", "    source: {kustomize: {path: k}}\n    environments:\n      dev: {host: web.example.com}\n",
+			[]string{"apps[0].environments.dev.host: only templates read host; with a kustomize source"}},
+		{"helm values without helm", "    source: {manifests: {path: m}}\n    environments:\n      dev: {helm: {values: {a: 1}}}\n",
+			[]string{"apps[0].environments.dev.helm:", `app "web" has no helm source`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(sourceApp(c.src)))
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
 	}
 }

@@ -38,7 +38,7 @@ func (d *Dashboard) Proxies() []netip.Prefix { return prefixes(d.TrustedProxies)
 
 // minDashboardToken is the shortest token accepted: a guessable token on a
 // page that lists who deployed what is worse than none, as it looks safe.
-const minDashboardToken = 16
+const minDashboardToken = minSecretLen
 
 func (d *Dashboard) validate(v *validator, path []any, c *Config) {
 	if !slices.Contains(dashboardAccess, d.Access) {

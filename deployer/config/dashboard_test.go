@@ -6,7 +6,7 @@ func TestDashboardLoad(t *testing.T) {
 	if cfg, err := Parse("f.yaml", []byte(base)); err != nil || cfg.Dashboard != nil {
 		t.Fatalf("no dashboard section: %+v, %v; want the dashboard off", cfg.Dashboard, err)
 	}
-	t.Setenv("SHIPBOT_TEST_DASHBOARD_TOKEN", "a-long-enough-dashboard-token")
+	t.Setenv("SHIPBOT_TEST_DASHBOARD_TOKEN", "a-long-enough-dashboard-token-32+")
 	for _, c := range []struct{ yaml, access string }{
 		{"dashboard: {access: open}", DashboardOpen},
 		{"dashboard:\n  access: token\n  token: ${SHIPBOT_TEST_DASHBOARD_TOKEN}", DashboardToken},
@@ -21,7 +21,7 @@ func TestDashboardLoad(t *testing.T) {
 		}
 	}
 	cfg, _ := Parse("f.yaml", []byte(base+"dashboard:\n  access: token\n  token: ${SHIPBOT_TEST_DASHBOARD_TOKEN}"))
-	if cfg.Dashboard.Token.Value() != "a-long-enough-dashboard-token" {
+	if cfg.Dashboard.Token.Value() != "a-long-enough-dashboard-token-32+" {
 		t.Errorf("token not read from the environment")
 	}
 }
@@ -34,7 +34,7 @@ func TestDashboardErrors(t *testing.T) {
 		{"no access", "dashboard: {}", []string{`f.yaml:19: dashboard.access: "" is not one of open, token, basic`}},
 		{"bad access", "dashboard:\n  access: public", []string{`f.yaml:20: dashboard.access: "public" is not one of open, token, basic`}},
 		{"token without token", "dashboard:\n  access: token", []string{"f.yaml:19: dashboard.token: required with access: token"}},
-		{"short token", "dashboard:\n  access: token\n  token: leaked", []string{"f.yaml:21: dashboard.token: is 6 bytes; use at least 16"}},
+		{"short token", "dashboard:\n  access: token\n  token: leaked", []string{"f.yaml:21: dashboard.token: is 6 bytes; use at least 32"}},
 		{"basic without credentials", "dashboard:\n  access: basic", []string{
 			"f.yaml:19: dashboard.username: required with access: basic",
 			"f.yaml:19: dashboard.password: required with access: basic"}},

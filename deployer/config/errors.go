@@ -60,12 +60,17 @@ var (
 
 // sections names the Go types whose YAML name is not just their name in lower case.
 var sections = map[string]string{
-	"AppEnvironment": "app environment",
-	"Spec":           "release",
-	"GateSpec":       "gate",
-	"HTTPGate":       "http gate",
-	"PrometheusGate": "prometheus gate",
-	"NotifyWebhook":  "notify webhook",
+	"AppEnvironment":  "app environment",
+	"Spec":            "release",
+	"GateSpec":        "gate",
+	"HTTPGate":        "http gate",
+	"PrometheusGate":  "prometheus gate",
+	"NotifyWebhook":   "notify webhook",
+	"HelmSource":      "helm source",
+	"HelmImageValues": "helm imageValues",
+	"KustomizeSource": "kustomize source",
+	"ManifestsSource": "manifests source",
+	"HelmOverride":    "environment helm",
 }
 
 // friendlier rewords the decoder's Go-centric messages for people who edit YAML.

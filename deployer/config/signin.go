@@ -33,7 +33,7 @@ type SignIn struct {
 const CallbackPath = "/auth/gitlab/callback"
 
 // minSessionKey is the shortest session key accepted, as for linkSecret.
-const minSessionKey = 32
+const minSessionKey = minSecretLen
 
 func (s *SignIn) setDefaults() {
 	if s.SessionTTL.Duration == 0 {

@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// minSecretLen is the least length of a secret shipbot checks requests
+// against: the API token and the keys that sign links and sessions.
+const minSecretLen = 32
+
 // API configures the HTTP API under /api/v1.
 type API struct {
 	// Token is the bearer token every /api/v1 request must carry; when empty
@@ -167,6 +171,10 @@ func (c *Config) validateSurfaces(v *validator) {
 			v.failf([]any{"publicURL"}, "%q is not an absolute http(s) URL such as https://shipbot.example.com", c.PublicURL)
 		}
 	}
+	if t := c.API.Token; !t.IsZero() && len(t.Value()) < minSecretLen {
+		// The value is not echoed: it is a credential even when too short.
+		v.failf([]any{"api", "token"}, "is %d bytes; use at least %d random bytes, e.g. from `openssl rand -hex 32`", len(t.Value()), minSecretLen)
+	}
 	if c.Slack != nil {
 		c.Slack.validate(v, []any{"slack"}, c.Environment)
 	}
@@ -245,7 +253,7 @@ func (d *DingTalk) validate(v *validator, path []any, publicURL string) {
 	switch {
 	case d.LinkSecret.IsZero():
 		v.failf(at(path, "linkSecret"), "required: a random secret of at least 32 bytes that signs action links")
-	case len(d.LinkSecret.Value()) < 32:
+	case len(d.LinkSecret.Value()) < minSecretLen:
 		v.failf(at(path, "linkSecret"), "is %d bytes; use at least 32 random bytes", len(d.LinkSecret.Value()))
 	}
 }

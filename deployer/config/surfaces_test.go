@@ -39,7 +39,7 @@ users:
 `
 
 func TestSurfacesLoad(t *testing.T) {
-	t.Setenv("SHIPBOT_TEST_API_TOKEN", "api-token-value")
+	t.Setenv("SHIPBOT_TEST_API_TOKEN", "api-token-value-of-thirty-two-bytes")
 	t.Setenv("SHIPBOT_TEST_SLACK_SIGNING", "signing-value")
 	t.Setenv("SHIPBOT_TEST_LINK_SECRET", strings.Repeat("k", 32))
 	cfg, err := Parse("f.yaml", []byte(base+surfaces))
@@ -49,7 +49,7 @@ func TestSurfacesLoad(t *testing.T) {
 	if cfg.PublicURL != "https://shipbot.example.com" {
 		t.Errorf("publicURL = %q, want it without the trailing slash", cfg.PublicURL)
 	}
-	if cfg.API.Token.Value() != "api-token-value" || cfg.Slack.SigningSecret.Value() != "signing-value" {
+	if cfg.API.Token.Value() != "api-token-value-of-thirty-two-bytes" || cfg.Slack.SigningSecret.Value() != "signing-value" {
 		t.Errorf("secrets not read from the environment")
 	}
 	if cfg.Slack.Mode != SlackModeHTTP || cfg.Slack.Channel != "C0DEPLOYS" {
@@ -75,7 +75,7 @@ func TestSurfacesLoad(t *testing.T) {
 		t.Error("UserBySlack(\"\") matched a user without a Slack ID")
 	}
 	dump := fmt.Sprintf("%v %+v %+v %+v", cfg, cfg.Slack, cfg.DingTalk, cfg.Notify)
-	for _, secret := range []string{"api-token-value", "signing-value", "xoxb-1", "access_token=abc", "SEC123", "hmac-key"} {
+	for _, secret := range []string{"api-token-value-of-thirty-two-bytes", "signing-value", "xoxb-1", "access_token=abc", "SEC123", "hmac-key"} {
 		if strings.Contains(dump, secret) {
 			t.Errorf("secret %q leaked: %s", secret, dump)
 		}
@@ -123,6 +123,8 @@ func TestSurfaceErrors(t *testing.T) {
 	}{
 		{"relative public URL", "publicURL: shipbot.example.com",
 			[]string{"f.yaml:19: publicURL:", "not an absolute http(s) URL"}},
+		{"short api token", "api: {token: short}",
+			[]string{"f.yaml:19: api.token: is 5 bytes; use at least 32 random bytes"}},
 		{"slack apiURL not a URL", "slack: {botToken: xoxb-1, signingSecret: s, channel: C1, apiURL: slack.internal}",
 			[]string{"f.yaml:19: slack.apiURL:", "not an http(s) URL"}},
 		{"empty slack", "slack: {}", []string{

@@ -13,8 +13,6 @@ import (
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
-
-	"github.com/shipbot/shipbot/templates"
 )
 
 // validator collects every problem in one pass, so a user fixes the file once
@@ -154,12 +152,7 @@ func (a App) validate(v *validator, path []any, seen, envs map[string]bool) {
 	if strings.Count(a.Project, "/") < 1 || strings.HasPrefix(a.Project, "/") || strings.HasSuffix(a.Project, "/") {
 		v.failf(at(path, "project"), "%q is not a GitLab project path such as group/app", a.Project)
 	}
-	switch {
-	case a.Template != "" && a.TemplateDir != "":
-		v.failf(at(path, "templateDir"), "set template or templateDir, not both")
-	case a.TemplateDir == "" && !slices.Contains(templates.BuiltinNames(), a.Template):
-		v.failf(at(path, "template"), "no built-in template %q (have %s); use templateDir for your own", a.Template, strings.Join(templates.BuiltinNames(), ", "))
-	}
+	a.validateSource(v, path)
 	if _, err := a.ImageFor(sampleImage); err != nil {
 		v.failf(at(path, "image"), "%v", err)
 	}
@@ -170,6 +163,7 @@ func (a App) validate(v *validator, path []any, seen, envs map[string]bool) {
 		v.failf(at(path, "rolloutTimeout"), "must be positive")
 	}
 	a.Params.validate(v, at(path, "params"))
+	a.validateSourceParams(v, at(path, "params"), a.Params, nil)
 	validateRelease(v, at(path, "release"), fmt.Sprintf("app %q", a.Name), a.Release)
 	if len(a.Environments) == 0 {
 		v.failf(at(path, "environments"), "app %q deploys nowhere: list at least one environment", a.Name)
@@ -180,6 +174,7 @@ func (a App) validate(v *validator, path []any, seen, envs map[string]bool) {
 		}
 		e := a.Environments[name]
 		e.Params.validate(v, at(path, "environments", name))
+		a.validateSourceParams(v, at(path, "environments", name), e.Params, e.Helm)
 		validateRelease(v, at(path, "environments", name, "release"), fmt.Sprintf("app %q, environment %q", a.Name, name), e.Release)
 	}
 }

@@ -2,6 +2,9 @@ package kube
 
 import (
 	"context"
+	"errors"
+	"maps"
+	"slices"
 	"fmt"
 	"time"
 
@@ -22,11 +25,42 @@ type NamespaceSpec struct {
 	Default     corev1.ResourceList // container limits when none are set
 	DefaultReq  corev1.ResourceList // container requests when none are set
 	Max         corev1.ResourceList // container ceiling
+	// Owner are labels a namespace of this name must already carry for
+	// shipbot to change or delete it: one that lacks them belongs to
+	// someone else, e.g. another project's preview, and is left alone.
+	Owner map[string]string
+}
+
+// ErrNotOwned marks a namespace that exists without the owner's labels.
+var ErrNotOwned = errors.New("namespace is not shipbot's to change")
+
+// checkOwner fails with ErrNotOwned when namespace name exists and lacks a
+// label of owner; a namespace that does not exist is anyone's to create.
+func (c *Client) checkOwner(ctx context.Context, name string, owner map[string]string) error {
+	if len(owner) == 0 {
+		return nil
+	}
+	ns, err := c.Kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("cluster %s: read namespace %s: %w", c.Name, name, err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(owner)) {
+		if got := ns.Labels[k]; got != owner[k] {
+			return fmt.Errorf("cluster %s: namespace %s has %s=%q, not %q: %w", c.Name, name, k, got, owner[k], ErrNotOwned)
+		}
+	}
+	return nil
 }
 
 // ApplyNamespace creates or updates an owned namespace with its quota and
 // limit range, all by server-side apply so a replay changes nothing.
 func (c *Client) ApplyNamespace(ctx context.Context, s NamespaceSpec) error {
+	if err := c.checkOwner(ctx, s.Name, s.Owner); err != nil {
+		return err
+	}
 	ns := corev1ac.Namespace(s.Name).WithLabels(s.Labels).WithAnnotations(s.Annotations)
 	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
 	if _, err := c.Kube.CoreV1().Namespaces().Apply(ctx, ns, opts); err != nil {
@@ -55,11 +89,15 @@ func (c *Client) ApplyNamespace(ctx context.Context, s NamespaceSpec) error {
 	return nil
 }
 
-// DeleteNamespace deletes a namespace and waits until it is gone, so that
-// "removed" means removed, not "terminating".
-func (c *Client) DeleteNamespace(ctx context.Context, name string, within time.Duration) error {
+// DeleteNamespace deletes a namespace that carries the owner labels and
+// waits until it is gone, so that "removed" means removed, not
+// "terminating". One without them is not deleted: ErrNotOwned.
+func (c *Client) DeleteNamespace(ctx context.Context, name string, owner map[string]string, within time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
+	if err := c.checkOwner(ctx, name, owner); err != nil {
+		return err
+	}
 	policy := metav1.DeletePropagationForeground
 	err := c.Kube.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &policy})
 	if err != nil && !apierrors.IsNotFound(err) {

@@ -30,12 +30,12 @@ func (b *blueGreen) Ensure(ctx context.Context, r *Release) error {
 
 // served is the version the Service selects, From if it selects none yet.
 func (b *blueGreen) served(ctx context.Context, r *Release) (string, error) {
-	svc, err := b.w.kube.Kube.CoreV1().Services(r.Namespace).Get(ctx, r.App, metav1.GetOptions{})
+	svc, err := b.w.kube.Kube.CoreV1().Services(r.Namespace).Get(ctx, r.serviceName(), metav1.GetOptions{})
 	if err == nil && svc.Spec.Selector[LabelVersion] != "" {
 		return svc.Spec.Selector[LabelVersion], nil
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("cluster %s: read service %s/%s: %w", b.w.kube.Name, r.Namespace, r.App, err)
+		return "", fmt.Errorf("cluster %s: read service %s/%s: %w", b.w.kube.Name, r.Namespace, r.serviceName(), err)
 	}
 	if r.From.IsZero() {
 		return r.To.Name, nil

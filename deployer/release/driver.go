@@ -90,22 +90,21 @@ func (m ClusterMap) Cluster(_ context.Context, name string) (*Cluster, error) {
 	return c, nil
 }
 
-// Renderer renders an app's objects for one revision of a release.
+// Renderer renders an app's objects for one revision of a release, from
+// the app's source (deployer.ReleaseRenderer).
 type Renderer interface {
-	Render(r *Release, rev Revision) ([]*unstructured.Unstructured, error)
+	Render(ctx context.Context, r *Release, rev Revision) ([]*unstructured.Unstructured, error)
 }
 
-// TemplateRenderer renders with one template, the built-in web-service when nil.
+// TemplateRenderer renders every release with one template, whatever its
+// app: for tests, and tools that know the template.
 type TemplateRenderer struct{ Template *templates.Template }
 
 // Render renders r.Params with the revision's image and the release's replicas.
-func (t TemplateRenderer) Render(r *Release, rev Revision) ([]*unstructured.Unstructured, error) {
+func (t TemplateRenderer) Render(_ context.Context, r *Release, rev Revision) ([]*unstructured.Unstructured, error) {
 	tpl := t.Template
 	if tpl == nil {
-		var err error
-		if tpl, err = templates.Builtin("web-service"); err != nil {
-			return nil, err
-		}
+		return nil, fmt.Errorf("render %s %s: %w: the release engine has no renderer", r.App, rev.Name, ErrInvalid)
 	}
 	p := r.Params
 	p.App, p.Project, p.Environment, p.Namespace = r.App, r.Project, r.Environment, r.Namespace

@@ -66,8 +66,12 @@ func (h *harness) open() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	builtin, err := templates.Builtin("web-service")
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	e, err := NewStepper(Options{
-		Store: st, Clusters: ClusterMap{"local": h.cluster}, Clock: h.clock,
+		Store: st, Clusters: ClusterMap{"local": h.cluster}, Clock: h.clock, Renderer: TemplateRenderer{Template: builtin},
 		Notifier: NotifierFunc(h.notify), Log: testLogger(),
 	})
 	if err != nil {

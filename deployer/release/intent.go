@@ -48,13 +48,13 @@ type Intent struct {
 	// e.g. the stage a chat button was drawn for; 0 when the surface does
 	// not say. A release at another stage refuses the intent: a stale
 	// Continue for stage 1 must not continue stage 2.
-	Drawn int `json:"drawn,omitempty"`
-	Actor   string     `json:"actor"`
-	Surface Surface    `json:"surface"`
-	At      time.Time  `json:"at"`
-	Comment string     `json:"comment,omitempty"`
-	Done    time.Time  `json:"done,omitzero"`     // when the engine acted on it or refused it
-	Outcome string     `json:"outcome,omitempty"` // "applied", or why it was refused
+	Drawn   int       `json:"drawn,omitempty"`
+	Actor   string    `json:"actor"`
+	Surface Surface   `json:"surface"`
+	At      time.Time `json:"at"`
+	Comment string    `json:"comment,omitempty"`
+	Done    time.Time `json:"done,omitzero"`     // when the engine acted on it or refused it
+	Outcome string    `json:"outcome,omitempty"` // "applied", or why it was refused
 }
 
 // Outcome of an intent the engine acted on.

@@ -34,13 +34,13 @@ type router struct {
 }
 
 // owned reports whether a route is one of shipbot's: an HTTP route whose
-// every destination is the app's host, in any of its spellings.
+// every destination is the app's Service, in any of its spellings.
 func (rt router) owned(h *v1alpha3.HTTPRoute) bool {
 	if len(h.Route) == 0 {
 		return false
 	}
-	ns := rt.r.Namespace
-	hosts := []string{rt.r.App, rt.r.App + "." + ns, rt.r.App + "." + ns + ".svc", rt.r.App + "." + ns + ".svc.cluster.local"}
+	ns, svc := rt.r.Namespace, rt.r.serviceName()
+	hosts := []string{svc, svc + "." + ns, svc + "." + ns + ".svc", svc + "." + ns + ".svc.cluster.local"}
 	for _, d := range h.Route {
 		if d.Destination == nil || !slices.Contains(hosts, d.Destination.Host) {
 			return false
@@ -52,9 +52,10 @@ func (rt router) owned(h *v1alpha3.HTTPRoute) bool {
 // plainSpec is the spec of a VirtualService that shipbot creates: one route
 // to the app's Service, which is what the mesh does without one.
 func (rt router) plainSpec() *v1alpha3.VirtualService {
+	svc := rt.r.serviceName()
 	return &v1alpha3.VirtualService{
-		Hosts: []string{rt.r.App},
-		Http:  []*v1alpha3.HTTPRoute{{Route: []*v1alpha3.HTTPRouteDestination{{Destination: &v1alpha3.Destination{Host: rt.r.App}}}}},
+		Hosts: []string{svc},
+		Http:  []*v1alpha3.HTTPRoute{{Route: []*v1alpha3.HTTPRouteDestination{{Destination: &v1alpha3.Destination{Host: svc}}}}},
 	}
 }
 
@@ -196,7 +197,7 @@ func (rt router) update(ctx context.Context, change func(*networkingv1.VirtualSe
 func (rt router) remember(vs *networkingv1.VirtualService) error {
 	if !slices.ContainsFunc(vs.Spec.Http, rt.owned) {
 		return fmt.Errorf("virtualservice %s/%s: %w: no HTTP route goes only to host %s; add one for shipbot to steer",
-			vs.Namespace, vs.Name, ErrInvalid, rt.r.App)
+			vs.Namespace, vs.Name, ErrInvalid, rt.r.serviceName())
 	}
 	if _, ok := vs.Annotations[AnnotationOriginal]; ok {
 		return nil
@@ -242,14 +243,14 @@ func applyDestinationRule(ctx context.Context, ic istio.Interface, r *Release, v
 	}
 	drs := ic.NetworkingV1().DestinationRules(r.Namespace)
 	cur, err := drs.Get(ctx, r.App, metav1.GetOptions{})
-	if err == nil && cur.Spec.Host == r.App && subsetsEqual(cur.Spec.Subsets, subsets) {
+	if err == nil && cur.Spec.Host == r.serviceName() && subsetsEqual(cur.Spec.Subsets, subsets) {
 		return nil
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("destinationrule %s/%s: %w", r.Namespace, r.App, err)
 	}
 	ac := drac.DestinationRule(r.App, r.Namespace).WithLabels(map[string]string{"app.kubernetes.io/managed-by": "shipbot", "app": r.App})
-	ac.Spec = &v1alpha3.DestinationRule{Host: r.App, Subsets: subsets}
+	ac.Spec = &v1alpha3.DestinationRule{Host: r.serviceName(), Subsets: subsets}
 	if _, err := drs.Apply(ctx, ac, metav1.ApplyOptions{FieldManager: kube.FieldManager, Force: true}); err != nil {
 		return fmt.Errorf("destinationrule %s/%s: %w", r.Namespace, r.App, err)
 	}

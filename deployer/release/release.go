@@ -113,6 +113,10 @@ type Release struct {
 	// Drain is the scale-down an ended release still owes the version it
 	// moved traffic off; nil when it scaled that version down as it ended.
 	Drain *Drain `json:"drain,omitempty"`
+	// Workload and Service name the Deployment and the Service in To's
+	// objects (templates.Workload), once rendered; App until then.
+	Workload string `json:"workload,omitempty"`
+	Service  string `json:"service,omitempty"`
 
 	Stages  []Stage   `json:"stages"`
 	Stage   int       `json:"stage"`   // stage being worked on or waiting to start; len(Stages) once all are done

@@ -2,7 +2,7 @@ package release
 
 import "context"
 
-// rolling applies To as the app's single Deployment, named after the app,
+// rolling applies To as the app's single Deployment, under its own name,
 // and lets the Deployment's own rolling update replace the pods, in one
 // stage. Rollback applies From the same way.
 type rolling struct{ w *workloads }
@@ -21,7 +21,7 @@ func (d *rolling) SetTarget(ctx context.Context, r *Release, _ int) error {
 
 // Ready reports the rolling update done.
 func (d *rolling) Ready(ctx context.Context, r *Release, _ int) (Readiness, error) {
-	s, err := d.w.state(ctx, r, r.App)
+	s, err := d.w.state(ctx, r, r.workloadName())
 	return readiness(s), err
 }
 
@@ -38,6 +38,6 @@ func (d *rolling) Rollback(ctx context.Context, r *Release) (bool, error) {
 	if err := d.w.applyPlain(ctx, r, r.From); err != nil {
 		return false, err
 	}
-	s, err := d.w.state(ctx, r, r.App)
+	s, err := d.w.state(ctx, r, r.workloadName())
 	return s.done, err
 }

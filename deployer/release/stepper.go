@@ -26,7 +26,7 @@ func (systemClock) Now() time.Time { return time.Now() }
 type Options struct {
 	Store    *store.Store
 	Clusters Clusters
-	Renderer Renderer     // TemplateRenderer{} (built-in web-service) when nil
+	Renderer Renderer     // renders each app's source; when nil, a release that renders fails
 	Notifier Notifier     // may be nil
 	Clock    Clock        // the system clock when nil
 	HTTP     *http.Client // for gates; http.DefaultClient when nil (each call has its own timeout)

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -15,6 +16,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/shipbot/shipbot/deployer/kube"
+	"github.com/shipbot/shipbot/templates"
 )
 
 // Labels and annotations shipbot sets on release objects.
@@ -24,6 +26,9 @@ const (
 	LabelVersion = "version"
 	// AnnotationRelease names the release that last applied an object.
 	AnnotationRelease = "shipbot.io/release"
+	// LabelApp marks the Deployment of each version with the app's name,
+	// whatever the app's own labels are.
+	LabelApp = "shipbot.io/app"
 )
 
 // workloads applies, scales and reads an app's Deployments and Service.
@@ -41,24 +46,28 @@ type rendered struct {
 	others          []*unstructured.Unstructured // ConfigMap, Ingress, ...
 }
 
-func (w *workloads) renderRev(r *Release, rev Revision) (rendered, error) {
-	objs, err := w.render.Render(r, rev)
+// renderRev renders rev and finds its workload and the Service in front of
+// it, whose names a render of To records on r.
+func (w *workloads) renderRev(ctx context.Context, r *Release, rev Revision) (rendered, error) {
+	objs, err := w.render.Render(ctx, r, rev)
 	if err != nil {
 		return rendered{}, err
 	}
 	var out rendered
+	out.deploy, err = templates.Workload(objs)
+	if err == nil {
+		out.service, err = templates.ServiceOf(objs, out.deploy)
+	}
+	if err != nil {
+		return rendered{}, fmt.Errorf("render %s %s: %w: %w", r.App, rev.Name, ErrInvalid, err)
+	}
 	for _, o := range objs {
-		switch {
-		case o.GetKind() == "Deployment" && o.GetName() == r.App && out.deploy == nil:
-			out.deploy = o
-		case o.GetKind() == "Service" && o.GetName() == r.App && out.service == nil:
-			out.service = o
-		default:
+		if o != out.deploy && o != out.service {
 			out.others = append(out.others, o)
 		}
 	}
-	if out.deploy == nil || out.service == nil {
-		return rendered{}, fmt.Errorf("render %s: %w: need a Deployment and a Service named %s", r.App, ErrInvalid, r.App)
+	if rev == r.To {
+		r.Workload, r.Service = out.deploy.GetName(), out.service.GetName()
 	}
 	return out, nil
 }
@@ -67,16 +76,25 @@ func (w *workloads) renderRev(r *Release, rev Revision) (rendered, error) {
 // versions side by side.
 func versionName(r *Release, rev Revision) string { return r.App + "-" + rev.Name }
 
+// workloadName is the app's own Deployment, which rolling updates.
+func (r *Release) workloadName() string { return cmp.Or(r.Workload, r.App) }
+
+// serviceName is the Service in front of the app's pods.
+func (r *Release) serviceName() string { return cmp.Or(r.Service, r.App) }
+
 // applyVersion server-side applies rev's own Deployment, app-<rev>, whose
 // selector and pods carry version=<rev>, at the given size.
 func (w *workloads) applyVersion(ctx context.Context, r *Release, rev Revision, replicas int32) error {
-	objs, err := w.renderRev(r, rev)
+	objs, err := w.renderRev(ctx, r, rev)
 	if err != nil {
 		return err
 	}
 	d := objs.deploy
 	d.SetName(versionName(r, rev))
 	setLabel(d, rev.Name, "metadata", "labels")
+	l := d.GetLabels()
+	l[LabelApp] = r.App // setLabel made the map
+	d.SetLabels(l)
 	setLabel(d, rev.Name, "spec", "selector", "matchLabels")
 	setLabel(d, rev.Name, "spec", "template", "metadata", "labels")
 	setReplicas(d, replicas)
@@ -84,10 +102,10 @@ func (w *workloads) applyVersion(ctx context.Context, r *Release, rev Revision, 
 	return w.kube.Apply(ctx, []*unstructured.Unstructured{d})
 }
 
-// applyPlain server-side applies rev as the app's single Deployment, named
-// after the app, so that its image change is a rolling update.
+// applyPlain server-side applies rev as the app's single Deployment, under
+// the name it renders with, so that its image change is a rolling update.
 func (w *workloads) applyPlain(ctx context.Context, r *Release, rev Revision) error {
-	objs, err := w.renderRev(r, rev)
+	objs, err := w.renderRev(ctx, r, rev)
 	if err != nil {
 		return err
 	}
@@ -101,7 +119,7 @@ func (w *workloads) applyPlain(ctx context.Context, r *Release, rev Revision) er
 // version, the Service selects only that version's pods (blue-green);
 // without, it selects every version of the app.
 func (w *workloads) applyShared(ctx context.Context, r *Release, version string) error {
-	objs, err := w.renderRev(r, r.To)
+	objs, err := w.renderRev(ctx, r, r.To)
 	if err != nil {
 		return err
 	}
@@ -315,14 +333,20 @@ func (w *workloads) scaleStrays(ctx context.Context, r *Release, keep string) er
 func (w *workloads) versions(ctx context.Context, r *Release) ([]appsv1.Deployment, error) {
 	p := r.Params
 	p.App = r.App
-	sel := labels.SelectorFromSet(p.SelectorLabels())
+	builtin := labels.SelectorFromSet(p.SelectorLabels()) // versions applied before LabelApp
 	versioned, err := labels.NewRequirement(LabelVersion, selection.Exists, nil)
 	if err != nil {
 		return nil, err
 	}
-	list, err := w.kube.Kube.AppsV1().Deployments(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.Add(*versioned).String()})
+	list, err := w.kube.Kube.AppsV1().Deployments(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.NewSelector().Add(*versioned).String()})
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: list deployments of %s in %s: %w", w.kube.Name, r.App, r.Namespace, err)
 	}
-	return list.Items, nil
+	var out []appsv1.Deployment
+	for _, d := range list.Items {
+		if d.Labels[LabelApp] == r.App || builtin.Matches(labels.Set(d.Labels)) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }

@@ -70,7 +70,7 @@ func requireChromium(t *testing.T) string {
 
 const (
 	secret   = "browser-secret"
-	apiToken = "browser-api-token"
+	apiToken = "browser-api-token-0123456789abcdef0123"
 )
 
 // rig is one shipbot with a dev and a prod namespace on the local cluster.

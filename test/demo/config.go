@@ -6,7 +6,7 @@ import "fmt"
 const (
 	secret      = "demo-webhook-secret"
 	gitlabToken = "demo-gitlab-token"
-	apiToken    = "demo-api-token"
+	apiToken    = "demo-api-token-0123456789abcdef0123"
 )
 
 // Where the app runs.

@@ -208,7 +208,7 @@ func previewLifecycle(t *testing.T, c *kube.Client, _ *rest.Config) {
 	if err := c.WaitRollout(t.Context(), ns, "web", time.Minute); err != nil {
 		t.Fatalf("WaitRollout: %v", err)
 	}
-	if err := c.DeleteNamespace(t.Context(), ns, 90*time.Second); err != nil {
+	if err := c.DeleteNamespace(t.Context(), ns, nil, 90*time.Second); err != nil {
 		t.Fatalf("DeleteNamespace: %v", err)
 	}
 	if _, err := kc.Client().CoreV1().Namespaces().Get(t.Context(), ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -236,9 +236,14 @@ func newReleases(t *testing.T, rc *rest.Config) *releases {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	builtin, err := templates.Builtin("web-service")
+	if err != nil {
+		t.Fatal(err)
+	}
 	clock := fakeclock.New(time.Now())
 	e, err := release.NewStepper(release.Options{Store: st, Clusters: release.ClusterMap{"local": c}, Clock: clock,
-		Poll: 100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Renderer: release.TemplateRenderer{Template: builtin},
+		Poll:     100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

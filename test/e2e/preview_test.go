@@ -40,7 +40,7 @@ func newPreviewRig(t *testing.T, ttl string, now func() time.Time) *previewRig {
 	r := &previewRig{env: e, gl: gl,
 		mr: fixtures.MR{ProjectID: projectID, Project: "shop/web", IID: 12, Action: "open", State: "opened",
 			SourceBranch: "feature-login", HeadSHA: sha('1'), Username: "alice", UserID: 501}}
-	r.ns = deployer.PreviewNamespace(prefix, "shop/web", 12)
+	r.ns = deployer.PreviewNamespace(prefix, "shop/web", projectID, 12)
 	gl.SetMergeRequest(fakegitlab.MergeRequest{ProjectID: projectID, IID: 12, State: "opened", SourceBranch: "feature-login", HeadSHA: sha('1')})
 	r.m = startAt(t, e.config(t), now)
 	t.Cleanup(func() { deleteNamespace(r.ns) })
@@ -305,7 +305,7 @@ func TestPreviewTTL(t *testing.T) {
 
 func TestPreviewNamespaceForLongProjectPath(t *testing.T) {
 	path := "a-very-long-group-name/with-a-subgroup-that-is-also-long/and-a-project-name-that-goes-on"
-	ns := deployer.PreviewNamespace("preview-", path, 123456)
+	ns := deployer.PreviewNamespace("preview-", path, 98765432, 123456)
 	if len(ns) > 63 || !strings.HasSuffix(ns, "-mr-123456") {
 		t.Fatalf("namespace %q (%d chars)", ns, len(ns))
 	}
@@ -314,4 +314,33 @@ func TestPreviewNamespaceForLongProjectPath(t *testing.T) {
 		t.Fatalf("the apiserver refuses %q: %v", ns, err)
 	}
 	deleteNamespace(ns)
+}
+
+// A namespace that has the preview's name but not its labels is someone
+// else's: the preview fails with the reason, and closing the merge request
+// leaves that namespace standing.
+func TestPreviewLeavesAForeignNamespaceAlone(t *testing.T) {
+	r := newPreviewRig(t, "", nil)
+	foreign := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ns, Labels: map[string]string{"team": "payments"}}}
+	if _, err := kc.Client().CoreV1().Namespaces().Create(context.Background(), foreign, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r.open(t)
+	r.pipeline(t, 9101)
+	r.comment(t, "Preview failed")
+	note := r.comment(t, "not shipbot")
+	if !strings.Contains(note.Body, r.ns) {
+		t.Errorf("the failure does not name the namespace: %q", note.Body)
+	}
+	r.mr.Action, r.mr.State = "close", "closed"
+	r.open(t)
+	r.comment(t, "Preview stopped")
+	ns, err := kc.Client().CoreV1().Namespaces().Get(context.Background(), r.ns, metav1.GetOptions{})
+	if err != nil || ns.DeletionTimestamp != nil || ns.Labels["team"] != "payments" || ns.Labels["shipbot.io/preview"] != "" {
+		t.Errorf("the foreign namespace after the preview stopped: %+v, %v", ns, err)
+	}
+	deps, err := kc.Client().AppsV1().Deployments(r.ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(deps.Items) != 0 {
+		t.Errorf("shipbot deployed into the foreign namespace: %v %v", deps, err)
+	}
 }

@@ -78,7 +78,7 @@ type Tokens struct {
 const DefaultLinkTTL = 30 * time.Minute
 
 // minKeyLen keeps a guessable secret from signing links that act on production.
-const minKeyLen = 16
+const minKeyLen = 32
 
 // tokenContext separates these MACs from any other use of the same secret.
 const tokenContext = "shipbot.dingtalk.action/v1\n"

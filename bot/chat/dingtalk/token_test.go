@@ -13,7 +13,7 @@ import (
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func testTokens(t testing.TB, now *time.Time) *Tokens {
-	tk, err := NewTokens("0123456789abcdef-test-secret", 30*time.Minute)
+	tk, err := NewTokens("0123456789abcdef-test-secret-of-32+", 30*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestTamperedTokensAreRejected(t *testing.T) {
 	payload, sig, _ := strings.Cut(tok, ".")
 	raw, _ := base64.RawURLEncoding.DecodeString(payload)
 	forged := base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(raw), `"abort"`, `"promote-full"`, 1)))
-	stranger, _ := NewTokens("another-secret-of-16+", 0)
+	stranger, _ := NewTokens("another-secret-of-thirty-two-bytes", 0)
 	foreign, _ := stranger.Issue(Action{Release: "r1", Kind: release.IntentAbort})
 	for name, bad := range map[string]string{
 		"payload changed":   forged + "." + sig,

@@ -229,6 +229,12 @@ func esc(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
+// codeBlock puts text in a Slack code block it cannot leave: Slack ends a
+// block at the next ```, so each backtick in text is shown as ˋ (U+02CB).
+func codeBlock(text string) string {
+	return "```" + esc(strings.ReplaceAll(text, "`", "ˋ")) + "```"
+}
+
 func truncate(s string, n int) string {
 	if r := []rune(s); len(r) > n {
 		return string(r[:n-1]) + "…"

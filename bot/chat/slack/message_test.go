@@ -134,3 +134,14 @@ func TestTextFallback(t *testing.T) {
 		t.Errorf("Text =\n%s\nwant\n%s", got, want)
 	}
 }
+
+// Failure text cannot end its code block, nor make a link of its own.
+func TestCodeBlockKeepsTextInside(t *testing.T) {
+	got := codeBlock("boom\n```\n<https://evil.example|click here>")
+	if n := strings.Count(got, "```"); n != 2 || !strings.HasPrefix(got, "```") || !strings.HasSuffix(got, "```") {
+		t.Errorf("%q has %d fences, want only its own two", got, n)
+	}
+	if strings.Contains(got, "<https") {
+		t.Errorf("%q keeps a Slack link", got)
+	}
+}

@@ -205,7 +205,7 @@ func replyText(e release.Event) string {
 	if !ok || e.Message == "" {
 		return ""
 	}
-	return fmt.Sprintf("%s · stage %d/%d\n```%s```", title, min(e.Release.Stage+1, len(e.Release.Stages)), len(e.Release.Stages), esc(truncate(e.Message, maxReply)))
+	return fmt.Sprintf("%s · stage %d/%d\n%s", title, min(e.Release.Stage+1, len(e.Release.Stages)), len(e.Release.Stages), codeBlock(truncate(e.Message, maxReply)))
 }
 
 func (n *Notifier) reply(ctx context.Context, ref msgRef, e release.Event) error {

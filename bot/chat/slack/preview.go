@@ -113,7 +113,7 @@ func previewText(reason deployer.Reason, pv store.Preview) string {
 	}
 	text := ":x: Preview failed · " + where
 	if pv.Reason != "" {
-		text += fmt.Sprintf("\n```%s```", esc(truncate(pv.Reason, maxReply)))
+		text += "\n" + codeBlock(truncate(pv.Reason, maxReply))
 	}
 	return text
 }

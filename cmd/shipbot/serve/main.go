@@ -146,8 +146,8 @@ func (m *Main) buildEngines() (err error) {
 		audience = append(audience, release.Listener{Name: "custom", Notifier: n})
 	}
 	stepper, err := release.NewStepper(release.Options{Store: m.store, Clusters: m.staged, Log: m.Log,
-		Notifier: audience,
-		Clock:    clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
+		Notifier: audience, Renderer: deployer.ReleaseRenderer{Config: m.Config},
+		Clock: clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
 	if err != nil {
 		return err
 	}

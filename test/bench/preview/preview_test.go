@@ -55,7 +55,7 @@ func BenchmarkPreviewReady(b *testing.B) {
 		mr := fixtures.MR{ProjectID: 9, Project: "shop/web", IID: i, Action: "open", State: "opened",
 			SourceBranch: fmt.Sprintf("feature-%d", i), HeadSHA: strings.Repeat(fmt.Sprint(i%10), 40), Username: "bench"}
 		post(b, m, "Merge Request Hook", fixtures.MergeRequest(b, mr))
-		ns := deployer.PreviewNamespace(prefix, "shop/web", i)
+		ns := deployer.PreviewNamespace(prefix, "shop/web", 9, i)
 		start := time.Now()
 		post(b, m, "Pipeline Hook", fixtures.MRPipeline(b, mr, 1000+i))
 		select {

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: true, Audit
 
 const (
 	secret   = "bench-secret"
-	apiToken = "bench-api-token"
+	apiToken = "bench-api-token-0123456789abcdef0123"
 	apps     = 10 // each with its own VirtualService and Deployments
 	rounds   = 5  // measured releases per app, one release at a time
 	replicas = 2

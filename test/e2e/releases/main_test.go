@@ -32,7 +32,7 @@ func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: true}, &kc)
 
 const (
 	secret   = "release-secret"
-	apiToken = "release-api-token"
+	apiToken = "release-api-token-0123456789abcdef0123"
 )
 
 // rig is one test's namespaces (prod1 and prod2), store file and config.
