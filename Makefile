@@ -48,6 +48,8 @@ fuzz: ## Fuzz each parser of outside input for 20 s
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./bot/gitlabevent
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./deployer/config
 	$(GO) test -run '^$$' -fuzz FuzzRender -fuzztime 20s ./templates
+	$(GO) test -run '^$$' -fuzz FuzzSessionCookie -fuzztime 20s ./bot/signin
+	$(GO) test -run '^$$' -fuzz FuzzLocalPath -fuzztime 20s ./bot/signin
 
 .PHONY: clean
 clean: ## Remove build output (the cluster binary cache stays)

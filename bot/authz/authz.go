@@ -172,19 +172,38 @@ func (z *Authorizer) role(ctx context.Context, a ops.Actor, r release.Release, k
 	if err != nil {
 		return 0, fmt.Errorf("authz: %w", err)
 	}
-	uid := a.UserID
-	if uid == 0 { // a surface that knows only the username
-		u, err := z.user(ctx, a.Username)
-		switch {
-		case errors.Is(err, gitlab.ErrNotFound):
-			return 0, z.refuse(a, r, kind, fmt.Sprintf("%s is not a GitLab user", a.Username))
-		case err != nil:
-			return 0, fmt.Errorf("authz: %w", err)
-		case !u.Active():
-			return 0, z.refuse(a, r, kind, fmt.Sprintf("GitLab account %s is %s", u.Username, u.State))
-		}
-		uid = u.ID
+	uid, refused, err := z.userID(ctx, a)
+	switch {
+	case err != nil:
+		return 0, err
+	case refused != "":
+		return 0, z.refuse(a, r, kind, refused)
 	}
+	return z.level(ctx, pid, uid)
+}
+
+// userID is a's GitLab user id. A surface that knows only the username
+// has it looked up; refused says why when GitLab has no such user, or
+// the account is not active.
+func (z *Authorizer) userID(ctx context.Context, a ops.Actor) (id int64, refused string, err error) {
+	if a.UserID != 0 {
+		return a.UserID, "", nil
+	}
+	u, err := z.user(ctx, a.Username)
+	switch {
+	case errors.Is(err, gitlab.ErrNotFound):
+		return 0, fmt.Sprintf("%s is not a GitLab user", a.Username), nil
+	case err != nil:
+		return 0, "", fmt.Errorf("authz: %w", err)
+	case !u.Active():
+		return 0, fmt.Sprintf("GitLab account %s is %s", u.Username, u.State), nil
+	}
+	return u.ID, "", nil
+}
+
+// level is the user's role in the project, as GitLab says or as it said
+// within the TTL.
+func (z *Authorizer) level(ctx context.Context, pid, uid int64) (gitlab.AccessLevel, error) {
 	l, err := z.levels.load(ctx, membership{project: pid, user: uid}, func(ctx context.Context) (gitlab.AccessLevel, error) {
 		return z.gl.AccessLevel(ctx, pid, uid)
 	})

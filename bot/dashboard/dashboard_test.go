@@ -36,6 +36,16 @@ type rig struct {
 
 func newRig(t *testing.T, access dashboard.Access) *rig {
 	t.Helper()
+	return newRigWith(t, func(*echo.Echo, string) dashboard.Access { return access })
+}
+
+// newRigWith builds the access once the server's URL is known, on the
+// server's Echo, e.g. to sign in.
+func newRigWith(t *testing.T, access func(e *echo.Echo, url string) dashboard.Access) *rig {
+	t.Helper()
+	e := echo.New()
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
 	st, err := store.Open(filepath.Join(t.TempDir(), "shipbot.db"), store.Options{LockTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -46,15 +56,12 @@ func newRig(t *testing.T, access dashboard.Access) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := dashboard.New(dashboard.Options{Records: st, Releases: eng, Access: access, Environments: []string{"dev", "prod"},
+	d, err := dashboard.New(dashboard.Options{Records: st, Releases: eng, Access: access(e, srv.URL), Environments: []string{"dev", "prod"},
 		Log: log, Now: func() time.Time { return t0.Add(90 * time.Minute) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := echo.New()
 	d.Register(e)
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
 	return &rig{srv: srv, store: st, engine: eng}
 }
 
@@ -240,7 +247,7 @@ func TestBasicAccess(t *testing.T) {
 }
 
 func TestNewRefusesBadAccess(t *testing.T) {
-	for _, a := range []dashboard.Access{{Mode: ""}, {Mode: "token"}, {Mode: "basic", Username: "ops"}} {
+	for _, a := range []dashboard.Access{{Mode: ""}, {Mode: "token"}, {Mode: "basic", Username: "ops"}, {Mode: "gitlab"}} {
 		if _, err := dashboard.New(dashboard.Options{Access: a}); err == nil {
 			t.Errorf("access %+v accepted", a)
 		}

@@ -75,7 +75,9 @@ func (l *AccessLevel) UnmarshalText(b []byte) error {
 }
 
 // AccessLevel returns the user's effective role in the project, inherited
-// from groups included; a user who is not a member has NoAccess.
+// from groups included; a user who is not a member has NoAccess, and so
+// has one whose account is blocked, banned or deactivated: GitLab keeps
+// their memberships.
 func (c *Client) AccessLevel(ctx context.Context, projectID, userID int64) (AccessLevel, error) {
 	m, _, err := c.gl.ProjectMembers.GetInheritedProjectMember(projectID, userID, gl.WithContext(ctx))
 	if errors.Is(err, gl.ErrNotFound) {
@@ -83,6 +85,9 @@ func (c *Client) AccessLevel(ctx context.Context, projectID, userID int64) (Acce
 	}
 	if err != nil {
 		return NoAccess, wrap(err, "access level of user %d in project %d", userID, projectID)
+	}
+	if m.State != "" && m.State != "active" {
+		return NoAccess, nil
 	}
 	return AccessLevel(m.AccessLevel), nil
 }

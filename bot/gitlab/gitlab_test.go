@@ -104,6 +104,8 @@ func TestAccessLevel(t *testing.T) {
 	fake.SetMember(project, 102, 20)     // reporter here, owner of the group:
 	fake.SetGroupMember(group, 102, 50)  // GitLab reports the highest
 	fake.SetGroupMember(99, 103, 50)     // owner of an unrelated group
+	fake.SetUser(fakegitlab.User{ID: 105, Username: "gone", State: "blocked"})
+	fake.SetMember(project, 105, 40) // a maintainer, blocked since
 
 	for _, tc := range []struct {
 		user int64
@@ -114,6 +116,7 @@ func TestAccessLevel(t *testing.T) {
 		{102, gitlab.Owner},
 		{103, gitlab.NoAccess},
 		{104, gitlab.NoAccess},
+		{105, gitlab.NoAccess},
 	} {
 		got, err := c.AccessLevel(t.Context(), project, tc.user)
 		if err != nil || got != tc.want {

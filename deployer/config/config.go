@@ -50,6 +50,8 @@ type Config struct {
 	Users     []User    `yaml:"users"`
 	// Dashboard is the read-only web dashboard at /; nil when it is off.
 	Dashboard *Dashboard `yaml:"dashboard"`
+	// SignIn is sign-in with GitLab for the web pages; nil when it is off.
+	SignIn *SignIn `yaml:"signin"`
 	// ForbidSelfApproval bars whoever started a release (the tag's pipeline
 	// user) from continuing or promoting it.
 	ForbidSelfApproval bool `yaml:"forbidSelfApproval"`

@@ -103,7 +103,8 @@ func TestExampleOptionalSectionsLoad(t *testing.T) {
 		"SHIPBOT_GITLAB_TOKEN": "x", "SHIPBOT_WEBHOOK_SECRET": "y", "SHIPBOT_API_TOKEN": "api-token-of-at-least-thirty-two-bytes",
 		"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "sign", "DINGTALK_WEBHOOK_URL": "https://oapi.dingtalk.com/robot/send?access_token=t",
 		"DINGTALK_SECRET": "SEC1", "SHIPBOT_LINK_SECRET": strings.Repeat("0", 64), "AUDIT_WEBHOOK_URL": "https://audit.example.com/in", "AUDIT_WEBHOOK_SECRET": "hmac",
-		"SHIPBOT_DASHBOARD_TOKEN": strings.Repeat("d", 32),
+		"SHIPBOT_DASHBOARD_TOKEN": strings.Repeat("d", 32), "SHIPBOT_GITLAB_CLIENT_ID": "app-id",
+		"SHIPBOT_GITLAB_CLIENT_SECRET": "app-secret", "SHIPBOT_SESSION_KEY": strings.Repeat("s", 64),
 	} {
 		t.Setenv(k, v)
 	}
@@ -127,7 +128,8 @@ func TestExampleOptionalSectionsLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.API.Token.Value() != "api-token-of-at-least-thirty-two-bytes" || cfg.Slack == nil || cfg.Slack.Mode != SlackModeHTTP || cfg.DingTalk == nil ||
-		len(cfg.Notify.Webhooks) != 1 || len(cfg.Users) != 2 || cfg.Dashboard == nil || cfg.Dashboard.Access != DashboardToken {
+		len(cfg.Notify.Webhooks) != 1 || len(cfg.Users) != 2 || cfg.Dashboard == nil || cfg.Dashboard.Access != DashboardToken ||
+		cfg.SignIn == nil || cfg.DingTalk.Identity != IdentityGitLab {
 		t.Errorf("optional sections not all loaded: %+v", cfg)
 	}
 }
@@ -215,6 +217,24 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error does not name the file: %v", err)
 		}
 	})
+}
+
+// failsWith parses text and wants each of want in the error, and nothing
+// that says "leaked": the tests' credentials do, and errors must not echo them.
+func failsWith(t *testing.T, text string, want []string) {
+	t.Helper()
+	_, err := Parse("f.yaml", []byte(text))
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error\n%v\ndoes not contain %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), "leaked") {
+		t.Errorf("error echoes a secret: %v", err)
+	}
 }
 
 // sourceApp is base with src, indented under the app, after its project

@@ -59,12 +59,17 @@ type DingTalk struct {
 	// LinkSecret signs the action links; at least 32 bytes. Changing it
 	// voids the links already sent.
 	LinkSecret Secret `yaml:"linkSecret"`
-	// TrustedProxies are the addresses (CIDR) of the authenticating proxy in
-	// front of /chat/actions/, whose X-Forwarded-User header names the
-	// person confirming; requests from elsewhere are refused. Empty trusts
-	// the network to let only the proxy through.
+	// Identity is how the confirmation pages learn who is confirming:
+	// gitlab (the default) signs them in with GitLab (the signin section);
+	// proxyHeader believes an authenticating proxy's X-Forwarded-User.
+	Identity string `yaml:"identity"`
+	// TrustedProxies are the addresses (CIDR) of that proxy, required with
+	// identity: proxyHeader; requests from elsewhere are refused.
 	TrustedProxies []string `yaml:"trustedProxies"`
 }
+
+// Proxies are TrustedProxies, parsed.
+func (d *DingTalk) Proxies() []netip.Prefix { return prefixes(d.TrustedProxies) }
 
 // Notify configures outgoing notifications other than chat.
 type Notify struct {
@@ -148,6 +153,15 @@ func (c *Config) setSurfaceDefaults() {
 		if d.RateLimit == 0 {
 			d.RateLimit = 20
 		}
+		if d.Identity == "" {
+			d.Identity = IdentityGitLab
+		}
+	}
+	if d := c.Dashboard; d != nil && d.Access == DashboardGitLab && d.Identity == "" {
+		d.Identity = IdentityGitLab
+	}
+	if c.SignIn != nil {
+		c.SignIn.setDefaults()
 	}
 }
 
@@ -164,8 +178,12 @@ func (c *Config) validateSurfaces(v *validator) {
 	if c.Slack != nil {
 		c.Slack.validate(v, []any{"slack"}, c.Environment)
 	}
+	if c.SignIn != nil {
+		c.SignIn.validate(v, []any{"signin"}, c.PublicURL)
+	}
 	if c.DingTalk != nil {
 		c.DingTalk.validate(v, []any{"dingtalk"}, c.PublicURL)
+		validateIdentity(v, []any{"dingtalk"}, identity{c.DingTalk.Identity, c.DingTalk.TrustedProxies}, c.SignIn != nil)
 	}
 	names := map[string]bool{}
 	for i, w := range c.Notify.Webhooks {
@@ -237,11 +255,6 @@ func (d *DingTalk) validate(v *validator, path []any, publicURL string) {
 		v.failf(at(path, "linkSecret"), "required: a random secret of at least 32 bytes that signs action links")
 	case len(d.LinkSecret.Value()) < minSecretLen:
 		v.failf(at(path, "linkSecret"), "is %d bytes; use at least 32 random bytes", len(d.LinkSecret.Value()))
-	}
-	for i, cidr := range d.TrustedProxies {
-		if _, err := netip.ParsePrefix(cidr); err != nil {
-			v.failf(at(path, "trustedProxies", i), "%q is not a CIDR such as 10.0.0.0/8", cidr)
-		}
 	}
 }
 

@@ -71,7 +71,7 @@ func (c *Config) validate(v *validator) {
 	c.validatePreviews(v, clusters)
 	c.validateSurfaces(v)
 	if c.Dashboard != nil {
-		c.Dashboard.validate(v, []any{"dashboard"})
+		c.Dashboard.validate(v, []any{"dashboard"}, c)
 	}
 }
 

@@ -99,6 +99,9 @@ func (s *Server) getMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := s.user(uid, "user"+r.PathValue("user_id"))
+	if known := s.dir.users[uid]; known != nil {
+		u = s.basicUser(known) // GitLab keeps a blocked user's memberships, and says so
+	}
 	writeJSON(w, http.StatusOK, memberJSON{userJSON: u, AccessLevel: level,
 		CreatedAt: s.clock(), MembershipState: "active"})
 }

@@ -48,6 +48,7 @@ type Server struct {
 	projects   map[int64]*project
 	groups     map[int64]map[int64]int // group -> user -> access level
 	dir        directory               // users and project paths: users.go
+	oauth      oauthState              // the OAuth provider: oauth.go
 }
 
 type failure struct {
@@ -109,6 +110,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("PUT "+p+"/deployments/{deployment_id}", s.updateDeployment)
 	s.mux.HandleFunc("POST "+p+"/statuses/{sha}", s.setCommitStatus)
 	s.directoryRoutes()
+	s.oauthRoutes()
 }
 
 // URL is the base URL to hand to the client, without /api/v4: the SDK
@@ -127,7 +129,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "404 Not Found"})
 		return
 	}
-	if subtle.ConstantTimeCompare([]byte(r.Header.Get("PRIVATE-TOKEN")), []byte(s.token)) != 1 {
+	// The OAuth endpoints authenticate the browser or the client themselves.
+	if !strings.HasPrefix(r.URL.Path, "/oauth/") && subtle.ConstantTimeCompare([]byte(r.Header.Get("PRIVATE-TOKEN")), []byte(s.token)) != 1 {
 		if _, ok := s.personal(r); !ok || r.Method != http.MethodGet || r.URL.Path != apiPrefix+"/user" {
 			apiError(w, http.StatusUnauthorized, "401 Unauthorized")
 			return

@@ -44,7 +44,8 @@ func (s *Server) directoryRoutes() {
 
 // SetPersonalToken lets token act as user userID, who must be set with
 // SetUser. With it the fake answers GET /user, who the token belongs to, and
-// nothing else: shipbot only ever asks a person's token that.
+// nothing else: shipbot only ever asks a person's token that. OAuth access
+// tokens (oauth.go) are answered the same way.
 func (s *Server) SetPersonalToken(token string, userID int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -54,10 +55,15 @@ func (s *Server) SetPersonalToken(token string, userID int64) {
 	s.dir.personal[token] = userID
 }
 
-// personal reports whether r carries a person's token, and whose.
+// personal reports whether r carries a person's token, and whose: an
+// access token in PRIVATE-TOKEN, or an OAuth token from /oauth/token as
+// Authorization: Bearer.
 func (s *Server) personal(r *http.Request) (int64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if id, ok := s.oauthUser(r); ok {
+		return id, true
+	}
 	got := r.Header.Get("PRIVATE-TOKEN")
 	for token, id := range s.dir.personal {
 		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 {

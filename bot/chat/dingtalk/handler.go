@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shipbot/shipbot/bot/ops"
+	"github.com/shipbot/shipbot/bot/signin"
 	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
@@ -52,7 +54,12 @@ type HandlerOptions struct {
 	Ops      Acter    // required
 	Releases Releases // required
 	Notes    Notes    // required
-	Auth     Authenticator
+	// Identity says who is confirming: sign-in with GitLab (*signin.SignIn),
+	// or a trusted proxy's header (signin.Proxy); required.
+	Identity signin.Identifier
+	// Identities resolves the people a proxy names to GitLab users; a
+	// person signed in with GitLab needs no resolving.
+	Identities Identities
 	// PublicURL is the origin browsers use; a POST whose Origin header names
 	// another is refused. When empty, the Origin's host must be the request's.
 	PublicURL string
@@ -71,10 +78,10 @@ type Handler struct {
 	origin string // scheme://host of PublicURL
 }
 
-// NewHandler checks o; Auth is ProxyAuth{} when nil.
+// NewHandler checks o.
 func NewHandler(o HandlerOptions) (*Handler, error) {
-	if o.Tokens == nil || o.Ops == nil || o.Releases == nil || o.Notes == nil {
-		return nil, fmt.Errorf("dingtalk handler: %w: tokens, ops, releases and notes are required", release.ErrInvalid)
+	if o.Tokens == nil || o.Ops == nil || o.Releases == nil || o.Notes == nil || o.Identity == nil {
+		return nil, fmt.Errorf("dingtalk handler: %w: tokens, ops, releases, notes and identity are required", release.ErrInvalid)
 	}
 	h := &Handler{o: o}
 	if o.PublicURL != "" {
@@ -83,9 +90,6 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 			return nil, fmt.Errorf("dingtalk handler: %w: publicURL %q is not an absolute URL", release.ErrInvalid, o.PublicURL)
 		}
 		h.origin = strings.ToLower(u.Scheme + "://" + u.Host)
-	}
-	if h.o.Auth == nil {
-		h.o.Auth = ProxyAuth{}
 	}
 	if h.o.Now == nil {
 		h.o.Now = time.Now
@@ -134,11 +138,15 @@ func (h *Handler) Confirm(c echo.Context) error {
 	if err := h.applies(a, r); err != nil {
 		return h.render(c, conflictPage(a, h.view(r), err))
 	}
-	actor, err := h.o.Auth.Authenticate(c.Request())
-	if err != nil {
+	actor, err := h.actor(c.Request())
+	if errors.Is(err, signin.ErrNoPerson) {
+		// Signing in comes back here; the link's token stays with shipbot.
 		h.o.Log.Info("dingtalk: confirmation page without identity", "release", a.Release, "err", err)
+		return h.o.Identity.Challenge(c, c.Request().URL.Path)
+	}
+	if err != nil {
 		p.Status, p.Tone, p.Form = http.StatusUnauthorized, toneWarn, false
-		p.Message = "shipbot cannot tell who you are, so this action would be refused. Open the link through your company login."
+		p.Message = "shipbot cannot tell who you are, so this action would be refused."
 		if errkind.Of(err) == errkind.Forbidden {
 			p.Status, p.Message = errkind.HTTPStatus(err), errkind.Text(err)
 		}
@@ -160,11 +168,12 @@ func (h *Handler) Act(c echo.Context) error {
 		return h.render(c, page{Status: http.StatusForbidden, Tone: toneError, Title: "Refused",
 			Heading: "Refused", Message: "This form can only be sent from shipbot's own page."})
 	}
-	actor, err := h.o.Auth.Authenticate(req)
-	if errors.Is(err, ErrUnauthenticated) {
+	actor, err := h.actor(req)
+	if errors.Is(err, signin.ErrNoPerson) {
 		h.o.Log.Warn("dingtalk: action without identity", "release", a.Release, "err", err)
 		return h.render(c, page{Status: http.StatusUnauthorized, Tone: toneError, Title: "Who are you?",
-			Heading: "shipbot cannot tell who you are", Message: "Open the link through your company login and try again. Nothing was done."})
+			Heading: "shipbot cannot tell who you are", Message: "Nothing was done. Open the link again to sign in, then confirm.",
+			Link: path.Base(req.URL.Path), LinkText: "Open the link again"}) // relative: the same link, wherever shipbot is mounted
 	}
 	if err != nil {
 		return h.render(c, h.failure(a, release.Release{}, err))

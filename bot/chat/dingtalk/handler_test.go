@@ -17,6 +17,7 @@ import (
 
 	"github.com/shipbot/shipbot/bot/authz"
 	"github.com/shipbot/shipbot/bot/ops"
+	"github.com/shipbot/shipbot/bot/signin"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/test/fakeclock"
@@ -43,11 +44,15 @@ type rig struct {
 	ops      *ops.Service // the door the pages act through; tests may swap its Authz
 }
 
+// proxyNet holds the address httptest.NewRequest comes from: the rig's
+// requests come through a trusted proxy unless a test says otherwise.
+var proxyNet = netip.MustParsePrefix("192.0.2.0/24")
+
 // newRig stores a canary release of web in prod and moves it to where the
 // engine leaves it after stage 1/3 (10 %) with continue: manual: paused,
-// waiting to start stage 2/3. Only alice may act on it. auth is
-// ProxyAuth{} when nil.
-func newRig(t *testing.T, auth Authenticator) *rig {
+// waiting to start stage 2/3. Only alice may act on it. People are named by
+// a proxy at proxyNet, unless opts set another Identity.
+func newRig(t *testing.T, opts ...func(*HandlerOptions)) *rig {
 	st, err := store.Open(filepath.Join(t.TempDir(), "shipbot.db"), store.Options{LockTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -87,9 +92,13 @@ func newRig(t *testing.T, auth Authenticator) *rig {
 		return nil
 	})}
 	g := &rig{t: t, clock: clock, engine: engine, tokens: tokens, echo: echo.New(), id: r.ID, ops: svc}
-	h, err := NewHandler(HandlerOptions{Tokens: tokens, Ops: svc, Releases: engine, Notes: st,
-		Auth: auth, PublicURL: "https://shipbot.example", Now: clock.Now, Log: quietLog(),
-		Recorded: func(id string) { g.recorded = append(g.recorded, id) }})
+	o := HandlerOptions{Tokens: tokens, Ops: svc, Releases: engine, Notes: st,
+		Identity: signin.Proxy{Trusted: []netip.Prefix{proxyNet}}, PublicURL: "https://shipbot.example", Now: clock.Now, Log: quietLog(),
+		Recorded: func(id string) { g.recorded = append(g.recorded, id) }}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	h, err := NewHandler(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +160,7 @@ func expect(t *testing.T, w *httptest.ResponseRecorder, code int, says ...string
 }
 
 func TestConfirmPageNeverActs(t *testing.T) {
-	g := newRig(t, nil)
+	g := newRig(t)
 	link := g.link(release.IntentContinue, 1)
 	for range 3 { // link previews, scanners, the person
 		w := g.do(http.MethodGet, link, "alice")
@@ -171,7 +180,7 @@ func TestConfirmPageNeverActs(t *testing.T) {
 }
 
 func TestConfirmedActionIsRecordedOnce(t *testing.T) {
-	g := newRig(t, nil)
+	g := newRig(t)
 	link := g.link(release.IntentContinue, 1)
 	expect(t, g.do(http.MethodPost, link, "alice"), http.StatusOK, "Recorded: continue, by alice")
 	in := g.intents()
@@ -190,7 +199,7 @@ func TestConfirmedActionIsRecordedOnce(t *testing.T) {
 }
 
 func TestBadLinksAreRejected(t *testing.T) {
-	g := newRig(t, nil)
+	g := newRig(t)
 	link := g.link(release.IntentContinue, 1)
 	tampered := link[:len(link)-3] + "AAA"
 	if tampered == link {
@@ -209,7 +218,7 @@ func TestBadLinksAreRejected(t *testing.T) {
 }
 
 func TestRefusalIsShownAndNotRecorded(t *testing.T) {
-	g := newRig(t, nil)
+	g := newRig(t)
 	link := g.link(release.IntentRollback, 1)
 	expect(t, g.do(http.MethodPost, link, "bob"), http.StatusForbidden, "You may not roll back this release", "bob is not a maintainer of group/web", "Nothing was recorded")
 	if in := g.intents(); len(in) != 0 {
@@ -227,7 +236,7 @@ func (approvalsOf) ApprovalRule(release.Release, release.IntentKind) ops.Approva
 }
 
 func TestApprovalIsCountedAndTheLinkStaysUsable(t *testing.T) {
-	g := newRig(t, nil)
+	g := newRig(t)
 	g.ops.Authz = approvalsOf{func(context.Context, ops.Actor, release.Release, release.IntentKind) error { return nil }}
 	link := g.link(release.IntentContinue, 1)
 	expect(t, g.do(http.MethodPost, link, "alice"), http.StatusAccepted, "Your approval to continue this release is counted",
@@ -243,7 +252,7 @@ func TestApprovalIsCountedAndTheLinkStaysUsable(t *testing.T) {
 }
 
 func TestCrossSiteAndAnonymousPostsAreRefused(t *testing.T) {
-	g := newRig(t, nil)
+	g := newRig(t)
 	link := g.link(release.IntentAbort, 1)
 	expect(t, g.do(http.MethodPost, link, "alice", "Sec-Fetch-Site", "cross-site"), http.StatusForbidden, "shipbot&#39;s own page")
 	expect(t, g.do(http.MethodPost, link, "alice", "Sec-Fetch-Site", "", "Origin", "https://evil.example"), http.StatusForbidden)
@@ -254,7 +263,7 @@ func TestCrossSiteAndAnonymousPostsAreRefused(t *testing.T) {
 }
 
 func TestStaleAndImpossibleActionsConflict(t *testing.T) {
-	g := newRig(t, nil)
+	g := newRig(t)
 	stale := g.link(release.IntentContinue, 0) // from the message before stage 1 ran
 	for _, m := range []string{http.MethodGet, http.MethodPost} {
 		expect(t, g.do(m, stale, "alice"), http.StatusConflict, "moved on from stage 1/3")
@@ -269,35 +278,9 @@ func TestStaleAndImpossibleActionsConflict(t *testing.T) {
 }
 
 func TestUnknownReleaseIsNotFound(t *testing.T) {
-	g := newRig(t, nil)
+	g := newRig(t)
 	tok, _ := g.tokens.Issue(Action{Release: "r000000000099", Kind: release.IntentAbort})
 	expect(t, g.do(http.MethodGet, ActionsPath+tok, "alice"), http.StatusNotFound, "does not exist")
-}
-
-func TestProxyAuthTrustsOnlyItsProxy(t *testing.T) {
-	p := ProxyAuth{Trusted: mustPrefixes(t, "10.0.0.0/8")}
-	req := httptest.NewRequest(http.MethodPost, "/", nil)
-	req.Header.Set("X-Forwarded-User", "alice")
-	req.RemoteAddr = "192.0.2.1:4000"
-	if _, err := p.Authenticate(req); err == nil {
-		t.Error("believed a header from outside the proxy")
-	}
-	req.RemoteAddr = "10.1.2.3:4000"
-	if a, err := p.Authenticate(req); err != nil || a.Username != "alice" || a.Surface != release.SurfaceDingTalk {
-		t.Errorf("from the proxy: %+v, %v", a, err)
-	}
-}
-
-func mustPrefixes(t *testing.T, ss ...string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, s := range ss {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, p)
-	}
-	return out
 }
 
 // identitiesFunc is a hand-written Identities.
@@ -310,8 +293,9 @@ func (f identitiesFunc) Resolve(ctx context.Context, id authz.Identity) (ops.Act
 var _ Identities = identitiesFunc(nil)
 
 func TestProxyIdentitiesAreResolved(t *testing.T) {
-	g := newRig(t, ProxyAuth{UserHeader: "X-Auth-Request-Preferred-Username", EmailHeader: "X-Auth-Request-Email",
-		Identities: identitiesFunc(func(_ context.Context, id authz.Identity) (ops.Actor, error) {
+	g := newRig(t, func(o *HandlerOptions) {
+		o.Identity = signin.Proxy{UserHeader: "X-Auth-Request-Preferred-Username", EmailHeader: "X-Auth-Request-Email", Trusted: []netip.Prefix{proxyNet}}
+		o.Identities = identitiesFunc(func(_ context.Context, id authz.Identity) (ops.Actor, error) {
 			switch {
 			case id.Surface != release.SurfaceDingTalk:
 				return ops.Actor{}, fmt.Errorf("surface %q", id.Surface)
@@ -319,7 +303,8 @@ func TestProxyIdentitiesAreResolved(t *testing.T) {
 				return ops.Actor{Username: "alice", UserID: 7, Surface: id.Surface}, nil
 			}
 			return ops.Actor{}, &authz.NotMappedError{Identity: id, Reason: id.Email + " is not linked to a GitLab user"}
-		})})
+		})
+	})
 	link := g.link(release.IntentAbort, 1)
 	expect(t, g.do(http.MethodPost, link, "", "X-Auth-Request-Email", "mallory@corp.example"), http.StatusForbidden,
 		"mallory@corp.example is not linked to a GitLab user", "email: mallory@corp.example")

@@ -25,6 +25,8 @@ type page struct {
 	Action  string // the button label when Form is set
 	Actor   string
 	Form    bool
+	// Link, when set, is a local address offered under the message.
+	Link, LinkText string
 }
 
 // Tones color a page.
@@ -120,6 +122,7 @@ button { font-size: 1rem; padding: .5rem 1.25rem; border: 0; border-radius: 6px;
 <main class="{{.Tone}}">
 <h1>{{.Heading}}</h1>
 {{with .Message}}<p>{{.}}</p>{{end}}
+{{with .Link}}<p><a href="{{.}}">{{$.LinkText}}</a></p>{{end}}
 {{with .Release}}<dl>
 <dt>App</dt><dd>{{.App}} ({{.Project}})</dd>
 <dt>Change</dt><dd>{{.From}} → {{.To}}</dd>

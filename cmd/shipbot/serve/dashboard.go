@@ -2,10 +2,13 @@ package serve
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shipbot/shipbot/bot/authz"
 	"github.com/shipbot/shipbot/bot/dashboard"
+	"github.com/shipbot/shipbot/deployer/config"
 )
 
 // registerDashboard serves the read-only dashboard at / when shipbot.yaml
@@ -23,9 +26,15 @@ func (m *Main) registerDashboard(e *echo.Echo) {
 	for _, env := range m.Config.Environments {
 		envs = append(envs, env.Name)
 	}
+	access := dashboard.Access{Mode: cfg.Access, Token: cfg.Token.Value(), Username: cfg.Username, Password: cfg.Password.Value()}
+	if cfg.Access == config.DashboardGitLab {
+		access.Identity = m.identity(cfg.Identity, cfg.Proxies())
+		if s := m.surfaces; s.authz != nil {
+			access.Readers = authz.Readers{Authorizer: s.authz, People: s.resolver, Projects: m.projects()}
+		}
+	}
 	d, err := dashboard.New(dashboard.Options{
-		Records: m.store, Releases: m.releases, Environments: envs, Log: m.Log, Now: m.Now,
-		Access: dashboard.Access{Mode: cfg.Access, Token: cfg.Token.Value(), Username: cfg.Username, Password: cfg.Password.Value()},
+		Records: m.store, Releases: m.releases, Environments: envs, Log: m.Log, Now: m.Now, Access: access,
 	})
 	if err != nil {
 		// The config was validated, so this is a bug; the rest of shipbot runs on.
@@ -33,4 +42,16 @@ func (m *Main) registerDashboard(e *echo.Echo) {
 		return
 	}
 	d.Register(e)
+}
+
+// projects are the apps' GitLab projects, each once: a reporter on any of
+// them may read the dashboard with access: gitlab.
+func (m *Main) projects() []string {
+	var out []string
+	for _, a := range m.Config.Apps {
+		if !slices.Contains(out, a.Project) {
+			out = append(out, a.Project)
+		}
+	}
+	return out
 }

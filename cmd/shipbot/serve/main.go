@@ -23,6 +23,7 @@ import (
 	"github.com/shipbot/shipbot/bot/gitlabstatus"
 	"github.com/shipbot/shipbot/bot/inbox"
 	"github.com/shipbot/shipbot/bot/mergerequest"
+	"github.com/shipbot/shipbot/bot/signin"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/kube"
@@ -48,6 +49,7 @@ type Main struct {
 	ReleasePoll time.Duration
 	surfaces    *surfaces
 	gitlab      *gitlab.Client       // nil without a GitLab token
+	signin      *signin.SignIn       // nil without a signin section
 	tracer      *gitlabstatus.Tracer // commit statuses and environments; nil without a GitLab token
 	notifier    deployer.Notifier
 	engine      *deployer.DeployRunner
@@ -88,6 +90,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Name: "shipbot_inbox_depth", Help: "Webhook deliveries acknowledged but not yet processed.",
 	}, func() float64 { return float64(m.store.InboxDepth()) }))
 	if err := m.connectGitLab(); err != nil {
+		return err
+	}
+	if err := m.buildSignIn(); err != nil {
 		return err
 	}
 	// One pass, each part built from what exists already: the surfaces that

@@ -41,6 +41,9 @@ func (m *Main) routes() *echo.Echo {
 		apiOpts.People, apiOpts.Ops = m.gitlab, m.surfaces.ops
 	}
 	api.New(apiOpts).Register(e)
+	if m.signin != nil {
+		m.signin.Register(e) // once, for every page that signs people in
+	}
 	m.registerSurfaces(e)
 	m.registerDashboard(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })

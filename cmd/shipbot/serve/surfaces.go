@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 
 	"github.com/labstack/echo/v4"
 
@@ -32,9 +31,10 @@ type surfaces struct {
 	deployNotifiers []deployer.Notifier
 
 	// Built once the release scheduler exists, since they act on it.
-	ops      *ops.Service    // nil without a GitLab token
-	resolver *authz.Resolver // chat identities → GitLab users
-	slack    *slack.App      // the Poster's messages with their buttons live
+	ops      *ops.Service      // nil without a GitLab token
+	authz    *authz.Authorizer // GitLab roles, for ops and the dashboard's readers
+	resolver *authz.Resolver   // chat identities → GitLab users
+	slack    *slack.App        // the Poster's messages with their buttons live
 }
 
 // buildPosters builds the surfaces the config turns on, as far as they post.
@@ -106,7 +106,7 @@ func (m *Main) buildActors() error {
 		ForbidSelfApproval: cfg.ForbidSelfApproval,
 		Now:                m.Now, Log: m.Log,
 	})
-	s.ops = &ops.Service{Releases: m.releases, Authz: z, Log: m.Log}
+	s.ops, s.authz = &ops.Service{Releases: m.releases, Authz: z, Log: m.Log}, z
 	s.resolver = authz.NewResolver(authz.ResolverOptions{GitLab: m.gitlab, Users: mappings(cfg.Users), Now: m.Now})
 	if s.slackPoster != nil {
 		var err error
@@ -126,13 +126,10 @@ func (m *Main) registerSurfaces(e *echo.Echo) {
 	if s.tokens == nil {
 		return
 	}
-	var trusted []netip.Prefix
-	for _, cidr := range m.Config.DingTalk.TrustedProxies {
-		trusted = append(trusted, netip.MustParsePrefix(cidr)) // validated with the config
-	}
+	c := m.Config.DingTalk
 	h, err := dingtalk.NewHandler(dingtalk.HandlerOptions{
 		Tokens: s.tokens, Ops: s.ops, Releases: m.releases, Notes: m.store,
-		Auth:      dingtalk.ProxyAuth{Trusted: trusted, Identities: s.resolver},
+		Identity: m.identity(c.Identity, c.Proxies()), Identities: s.resolver,
 		PublicURL: m.Config.PublicURL, Recorded: m.releases.Kick, Now: m.Now, Log: m.Log.With("surface", "dingtalk"),
 	})
 	if err != nil {
