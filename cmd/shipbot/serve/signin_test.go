@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shipbot/shipbot/bot/chat/dingtalk"
 	"github.com/shipbot/shipbot/bot/signin"
@@ -97,25 +98,21 @@ func TestSignInServesDashboardAndDingTalk(t *testing.T) {
 	}
 	t.Cleanup(func() { m.Close() })
 
-	// A release of web paused after stage 1/3, started by bob.
-	r, err := m.Releases().Stepper.Create(t.Context(), release.Release{
-		App: "web", Project: "shop/web", Environment: "prod", Cluster: "local", Namespace: "web", Strategy: release.Canary,
-		From: release.Revision{Name: "v1", Image: "web:1"}, To: release.Revision{Name: "v2", Image: "web:2"}, TriggeredBy: "bob",
-		Stages: []release.Stage{{Target: 10, Continue: release.Manual}, {Target: 50}, {Target: 100}},
+	// A release of web paused after stage 1/3, started by bob. It is written
+	// to the store as paused, not created pending: a pending release would
+	// be stepped by the running engine, racing the test to its state.
+	id, err := m.Store().CreateRelease(func(id string) ([]byte, error) {
+		return json.Marshal(release.Release{ID: id,
+			App: "web", Project: "shop/web", Environment: "prod", Cluster: "local", Namespace: "web", Strategy: release.Canary,
+			From: release.Revision{Name: "v1", Image: "web:1"}, To: release.Revision{Name: "v2", Image: "web:2"}, TriggeredBy: "bob",
+			Stages: []release.Stage{{Target: 10, Continue: release.Manual}, {Target: 50}, {Target: 100}},
+			Phase:  release.Paused, Stage: 1, Percent: 10, Created: time.Now(), Updated: time.Now(),
+		})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Store().UpdateRelease(r.ID, func(raw []byte) ([]byte, error) {
-		var s release.Release
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, err
-		}
-		s.Phase, s.Stage, s.Percent = release.Paused, 1, 10
-		return json.Marshal(s)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	r := release.Release{ID: id}
 	tokens, err := dingtalk.NewTokens(linkSecret, 0)
 	if err != nil {
 		t.Fatal(err)
