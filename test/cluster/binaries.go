@@ -108,13 +108,14 @@ func controlPlaneBuild() (build, error) {
 }
 
 // goBuildArgs are the go command's arguments to build mains into the directory out.
-// -trimpath keeps absolute paths out of the compiled packages, so that the Go build
-// cache serves every checkout and worktree of the repository alike. -s -w leave out
-// the symbol table and DWARF, which nobody debugging a test needs: go build relinks
-// every executable each time it runs, and without them linking the five takes 40 %
-// less CPU (37 s instead of 61 s) and writes 380 MB instead of 550 MB.
+//   - -trimpath keeps absolute paths out of the compiled packages, so that the Go
+//     build cache serves every checkout and worktree of the repository alike.
+//   - No DWARF and no symbol table: nobody runs these under a debugger, and panics
+//     still print their stacks. Without DWARF the compiler takes 11 % less CPU, and
+//     go build, which relinks every executable on each run, links the five with
+//     40 % less CPU (37 s instead of 61 s) into 380 MB instead of 550 MB.
 func goBuildArgs(out string) []string {
-	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", out + string(filepath.Separator)}
+	args := []string{"build", "-trimpath", "-gcflags=all=-dwarf=false", "-ldflags=-s -w", "-o", out + string(filepath.Separator)}
 	for _, m := range mains {
 		args = append(args, m.pkg)
 	}
