@@ -18,12 +18,13 @@
 //
 // # Binaries
 //
-// The executables are built from test/tools/etcd, test/tools/kube and kwok's
-// module into $SHIPBOT_TEST_BIN, else $XDG_CACHE_HOME/shipbot-test/bin (or
-// ~/.cache/shipbot-test/bin), one directory per tool named by a hash of its
-// go.mod and go.sum, so that a version bump rebuilds. A file lock makes parallel
-// test binaries build once. A cold build takes several minutes, longer than
-// go test's default timeout allows, so prebuild with
+// The executables are built by one go build -trimpath in the module
+// test/cluster/controlplane, whose go.mod pins etcd, Kubernetes and kwok, into
+// $SHIPBOT_TEST_BIN, else $XDG_CACHE_HOME/shipbot-test/bin (or
+// ~/.cache/shipbot-test/bin), in a directory named by a hash of that go.mod and
+// go.sum, so that a version bump rebuilds. A file lock makes parallel test
+// binaries build once. A cold build takes several minutes, longer than go
+// test's default timeout allows, so prebuild with
 //
 //	go run ./test/cluster/cmd/localcluster -build-only
 //
