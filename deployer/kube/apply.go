@@ -15,19 +15,28 @@ import (
 // of the same objects changes nothing.
 func (c *Client) Apply(ctx context.Context, objs []*unstructured.Unstructured) error {
 	for _, obj := range objs {
-		ri, err := c.resource(obj)
-		if err != nil {
+		if _, err := c.ApplyOne(ctx, obj); err != nil {
 			return err
-		}
-		_, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
-		if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-			return fmt.Errorf("cluster %s: apply %s %s/%s: %w: %v", c.Name, obj.GetKind(), obj.GetNamespace(), obj.GetName(), ErrInvalid, err)
-		}
-		if err != nil {
-			return fmt.Errorf("cluster %s: apply %s %s/%s: %w", c.Name, obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
 		}
 	}
 	return nil
+}
+
+// ApplyOne server-side applies one object, as Apply does, and returns the
+// object as the apiserver stored it.
+func (c *Client) ApplyOne(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	ri, err := c.resource(obj)
+	if err != nil {
+		return nil, err
+	}
+	out, err := ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+		return nil, fmt.Errorf("cluster %s: apply %s %s/%s: %w: %v", c.Name, obj.GetKind(), obj.GetNamespace(), obj.GetName(), ErrInvalid, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: apply %s %s/%s: %w", c.Name, obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
+	}
+	return out, nil
 }
 
 // EnsureNamespace creates a namespace if it does not exist, with the given

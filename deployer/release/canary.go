@@ -18,7 +18,7 @@ type canary struct {
 
 var _ Driver = (*canary)(nil)
 
-func (c *canary) router(r *Release) router { return router{istio: c.istio, r: r} }
+func (c *canary) router(r *Release) router { return router{istio: c.istio, view: c.w.view, r: r} }
 
 // Ensure applies the Service, To's Deployment at full size and a subset per
 // version, then adopts the VirtualService at the current weight.
@@ -29,7 +29,7 @@ func (c *canary) Ensure(ctx context.Context, r *Release) error {
 	if err := c.w.applyVersion(ctx, r, r.To, r.Replicas); err != nil {
 		return err
 	}
-	if err := applyDestinationRule(ctx, c.istio, r, r.From, r.To); err != nil {
+	if err := applyDestinationRule(ctx, c.istio, c.w.view, r, r.From, r.To); err != nil {
 		return err
 	}
 	return c.router(r).ensure(ctx)
@@ -115,7 +115,7 @@ func (c *canary) ScaleDown(ctx context.Context, r *Release, gone, serving Revisi
 	if err := c.router(r).restore(ctx); err != nil {
 		return false, err
 	}
-	if err := applyDestinationRule(ctx, c.istio, r, serving); err != nil {
+	if err := applyDestinationRule(ctx, c.istio, c.w.view, r, serving); err != nil {
 		return false, err
 	}
 	return true, c.w.scaleStrays(ctx, r, versionName(r, serving))

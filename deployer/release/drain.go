@@ -111,7 +111,7 @@ func (s *stepper) drain(ctx context.Context) (*Result, error) {
 		msg, err, done = fmt.Sprintf("gave up scaling down Deployment %s: %v", r.Drain.Deployment, err), nil, true
 	}
 	if err != nil || !done {
-		return s.wait(s.e.poll), err
+		return s.waitPods(), err
 	}
 	r.Drain.Done = now
 	r.note(EntryCleanup, msg)

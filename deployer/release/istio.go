@@ -30,6 +30,7 @@ const AnnotationOriginal = "shipbot.io/original-spec"
 // read, changed in place and updated with optimistic concurrency instead.
 type router struct {
 	istio istio.Interface
+	view  *view
 	r     *Release
 }
 
@@ -163,11 +164,17 @@ func cloneDestinations(in []*v1alpha3.HTTPRouteDestination) []*v1alpha3.HTTPRout
 
 // update reads the VirtualService (creating it if missing), lets change edit
 // a copy and writes it back only if something changed, retrying on conflict.
+// The first read comes from the informer; after a conflict, from the
+// apiserver, which has the version that won.
 func (rt router) update(ctx context.Context, change func(*networkingv1.VirtualService) error) error {
 	vss := rt.istio.NetworkingV1().VirtualServices(rt.r.Namespace)
 	name := rt.r.VirtualService
+	read := rt.view.virtualService
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := vss.Get(ctx, name, metav1.GetOptions{})
+		cur, err := read(ctx, name)
+		read = func(ctx context.Context, name string) (*networkingv1.VirtualService, error) {
+			return vss.Get(ctx, name, metav1.GetOptions{})
+		}
 		if apierrors.IsNotFound(err) {
 			cur, err = rt.create(ctx)
 		}
@@ -184,10 +191,11 @@ func (rt router) update(ctx context.Context, change func(*networkingv1.VirtualSe
 		if proto.Equal(&cur.Spec, &next.Spec) && maps.Equal(cur.Annotations, next.Annotations) {
 			return nil
 		}
-		_, err = vss.Update(ctx, next, metav1.UpdateOptions{FieldManager: kube.FieldManager})
+		out, err := vss.Update(ctx, next, metav1.UpdateOptions{FieldManager: kube.FieldManager})
 		if err != nil {
 			return fmt.Errorf("virtualservice %s/%s: %w", rt.r.Namespace, name, err)
 		}
+		rt.view.wrote(ctx, kindVirtualService, out)
 		return nil
 	})
 }
@@ -219,12 +227,16 @@ func (rt router) create(ctx context.Context) (*networkingv1.VirtualService, erro
 		Labels: map[string]string{"app.kubernetes.io/managed-by": "shipbot", "app": rt.r.App},
 	}}
 	proto.Merge(&vs.Spec, rt.plainSpec())
-	return rt.istio.NetworkingV1().VirtualServices(rt.r.Namespace).Create(ctx, vs, metav1.CreateOptions{FieldManager: kube.FieldManager})
+	out, err := rt.istio.NetworkingV1().VirtualServices(rt.r.Namespace).Create(ctx, vs, metav1.CreateOptions{FieldManager: kube.FieldManager})
+	if err == nil {
+		rt.view.wrote(ctx, kindVirtualService, out)
+	}
+	return out, err
 }
 
 // currentWeight reads the share of traffic on To.
 func (rt router) currentWeight(ctx context.Context) (int, error) {
-	vs, err := rt.istio.NetworkingV1().VirtualServices(rt.r.Namespace).Get(ctx, rt.r.VirtualService, metav1.GetOptions{})
+	vs, err := rt.view.virtualService(ctx, rt.r.VirtualService)
 	if err != nil {
 		return 0, fmt.Errorf("virtualservice %s/%s: %w", rt.r.Namespace, rt.r.VirtualService, err)
 	}
@@ -234,7 +246,7 @@ func (rt router) currentWeight(ctx context.Context) (int, error) {
 // applyDestinationRule server-side applies the app's DestinationRule with one
 // subset per running version, if its host or subsets differ. Fields others
 // set, such as a traffic policy, are left to them.
-func applyDestinationRule(ctx context.Context, ic istio.Interface, r *Release, versions ...Revision) error {
+func applyDestinationRule(ctx context.Context, ic istio.Interface, v *view, r *Release, versions ...Revision) error {
 	var subsets []*v1alpha3.Subset
 	for _, v := range versions {
 		if !v.IsZero() {
@@ -242,7 +254,7 @@ func applyDestinationRule(ctx context.Context, ic istio.Interface, r *Release, v
 		}
 	}
 	drs := ic.NetworkingV1().DestinationRules(r.Namespace)
-	cur, err := drs.Get(ctx, r.App, metav1.GetOptions{})
+	cur, err := v.destinationRule(ctx, r.App)
 	if err == nil && cur.Spec.Host == r.serviceName() && subsetsEqual(cur.Spec.Subsets, subsets) {
 		return nil
 	}
@@ -251,9 +263,11 @@ func applyDestinationRule(ctx context.Context, ic istio.Interface, r *Release, v
 	}
 	ac := drac.DestinationRule(r.App, r.Namespace).WithLabels(map[string]string{"app.kubernetes.io/managed-by": "shipbot", "app": r.App})
 	ac.Spec = &v1alpha3.DestinationRule{Host: r.serviceName(), Subsets: subsets}
-	if _, err := drs.Apply(ctx, ac, metav1.ApplyOptions{FieldManager: kube.FieldManager, Force: true}); err != nil {
+	out, err := drs.Apply(ctx, ac, metav1.ApplyOptions{FieldManager: kube.FieldManager, Force: true})
+	if err != nil {
 		return fmt.Errorf("destinationrule %s/%s: %w", r.Namespace, r.App, err)
 	}
+	v.wrote(ctx, kindDestinationRule, out)
 	return nil
 }
 

@@ -46,19 +46,19 @@ func (s *stepper) pruneOld(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	old := slices.DeleteFunc(list, func(d appsv1.Deployment) bool {
+	old := slices.DeleteFunc(list, func(d *appsv1.Deployment) bool {
 		_, ours := d.Annotations[AnnotationRelease]
 		return !ours || kept[d.Name] || ptr.Deref(d.Spec.Replicas, 1) != 0
 	})
-	lastUse := func(d appsv1.Deployment) string { return cmp.Or(used[d.Name], d.Annotations[AnnotationRelease]) }
-	slices.SortFunc(old, func(a, b appsv1.Deployment) int { return cmp.Compare(lastUse(b), lastUse(a)) })
+	lastUse := func(d *appsv1.Deployment) string { return cmp.Or(used[d.Name], d.Annotations[AnnotationRelease]) }
+	slices.SortFunc(old, func(a, b *appsv1.Deployment) int { return cmp.Compare(lastUse(b), lastUse(a)) })
 	limit := int(r.revisionHistory())
 	if len(old) <= limit {
 		return nil
 	}
 	var errs error
 	for _, d := range old[limit:] {
-		if err := s.w.deleteAsRead(ctx, r, &d); err != nil {
+		if err := s.w.deleteAsRead(ctx, r, d); err != nil {
 			errs = err
 			continue
 		}

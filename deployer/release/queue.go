@@ -52,6 +52,9 @@ func (s *stepper) start(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 	}
+	if err := s.e.ensureNamespace(ctx, s.w.kube, r.Namespace); err != nil {
+		return nil, err
+	}
 	return nil, s.transition(ctx, Progressing, "started", "", "")
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
 
@@ -122,8 +121,8 @@ func (e *Stepper) retire(ctx context.Context, r Release, gone Revision) (string,
 		return "", err
 	}
 	name := versionName(&r, gone)
-	w := &workloads{kube: c.Kube}
-	d, err := w.kube.Kube.AppsV1().Deployments(r.Namespace).Get(ctx, name, metav1.GetOptions{})
+	w := &workloads{kube: c.Kube, view: e.view(r.Cluster, c, r.Namespace)}
+	d, err := w.view.deployment(ctx, name)
 	switch {
 	case apierrors.IsNotFound(err):
 		return fmt.Sprintf("Deployment %s was already gone", name), nil

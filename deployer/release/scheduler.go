@@ -26,6 +26,7 @@ type Scheduler struct {
 	running map[string]bool // a goroutine is stepping it
 	again   map[string]bool // step once more when the current step returns
 	timers  map[string]*time.Timer
+	waits   map[spaceKey]map[string]Waits // releases waiting on Deployments, by namespace
 	wg      sync.WaitGroup
 	rescan  chan struct{}
 }
@@ -35,10 +36,12 @@ func (rr *Scheduler) Run(ctx context.Context) error {
 	rr.mu.Lock()
 	rr.ctx = ctx
 	rr.running, rr.again, rr.timers = map[string]bool{}, map[string]bool{}, map[string]*time.Timer{}
+	rr.waits = map[spaceKey]map[string]Waits{}
 	if rr.rescan == nil {
 		rr.rescan = make(chan struct{}, 1)
 	}
 	rr.mu.Unlock()
+	rr.Stepper.watch(ctx, rr.changed)
 	defer func() {
 		rr.mu.Lock()
 		for _, t := range rr.timers {
@@ -112,6 +115,9 @@ func (rr *Scheduler) Kick(id string) {
 		t.Stop()
 		delete(rr.timers, id)
 	}
+	for _, ids := range rr.waits {
+		delete(ids, id)
+	}
 	if rr.running[id] {
 		rr.again[id] = true
 		return
@@ -149,8 +155,8 @@ func (rr *Scheduler) loop(ctx context.Context, id string) {
 		delete(rr.running, id)
 		if after > 0 && ctx.Err() == nil {
 			rr.timers[id] = time.AfterFunc(after, func() { rr.Kick(id) })
-			if err == nil && res.Rollout != nil {
-				rr.awaitRollout(ctx, id, *res.Rollout, after)
+			if err == nil && res.Waits != nil {
+				rr.await(id, *res.Waits)
 			}
 		}
 		rr.mu.Unlock()
@@ -158,23 +164,33 @@ func (rr *Scheduler) loop(ctx context.Context, id string) {
 	}
 }
 
-// awaitRollout steps release id as soon as the Deployment it waits for has
-// rolled out, instead of at its next poll; the timer still steps it if the
-// watch sees nothing. Called with rr.mu held.
-func (rr *Scheduler) awaitRollout(ctx context.Context, id string, p Rollout, within time.Duration) {
-	rr.wg.Add(1)
-	go func() {
-		defer rr.wg.Done()
-		ctx, cancel := context.WithTimeout(ctx, within)
-		defer cancel()
-		ok, err := rr.Stepper.AwaitRollout(ctx, p)
-		if err != nil && ctx.Err() == nil {
-			rr.log().Debug("watch rollout; the poll steps it", "release", id, "err", err)
+// await steps release id as soon as a Deployment it waits on changes,
+// instead of at its next poll, as a controller's informer would. Called
+// with rr.mu held.
+func (rr *Scheduler) await(id string, w Waits) {
+	k := spaceKey{w.Cluster, w.Namespace}
+	if rr.waits[k] == nil {
+		rr.waits[k] = map[string]Waits{}
+	}
+	rr.waits[k][id] = w
+}
+
+// changed steps the releases waiting on a Deployment that changed.
+func (rr *Scheduler) changed(c Change) {
+	k := spaceKey{c.Cluster, c.Namespace}
+	d := c.Deployment
+	var due []string
+	rr.mu.Lock()
+	for id, w := range rr.waits[k] {
+		if d.Labels[LabelApp] == w.App || d.Name == w.Workload {
+			due = append(due, id)
+			delete(rr.waits[k], id)
 		}
-		if ok {
-			rr.Kick(id)
-		}
-	}()
+	}
+	rr.mu.Unlock()
+	for _, id := range due {
+		rr.Kick(id)
+	}
 }
 
 func (rr *Scheduler) retry() time.Duration {

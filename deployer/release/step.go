@@ -61,7 +61,7 @@ func (s *stepper) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.w = &workloads{kube: c.Kube, render: s.e.render, spare: map[string]bool{}}
+	s.w = &workloads{kube: c.Kube, view: s.e.view(s.r.Cluster, c, s.r.Namespace), render: s.e.render, spare: map[string]bool{}}
 	s.d, err = newDriver(s.r, c, s.w)
 	return err
 }
@@ -85,6 +85,15 @@ func (s *stepper) phase(ctx context.Context) (*Result, error) {
 func (s *stepper) wait(after time.Duration) *Result {
 	res := s.e.result(s.r, after)
 	return &res
+}
+
+// waitPods waits a poll for the app's Deployments to move, or less: until
+// the Scheduler sees one of them change.
+func (s *stepper) waitPods() *Result {
+	res := s.wait(s.e.poll)
+	r := s.r
+	res.Waits = &Waits{Cluster: r.Cluster, Namespace: r.Namespace, App: r.App, Workload: r.workloadName()}
+	return res
 }
 
 // act runs one action on the cluster and persists the release after it.
@@ -216,11 +225,7 @@ func (s *stepper) notReady(ctx context.Context, rd Readiness) (*Result, error) {
 		failure = fmt.Sprintf("not available within the progress deadline (%s): %s", r.ProgressDeadline, rd.Waiting)
 	}
 	if failure == "" {
-		res := s.wait(s.e.poll)
-		if rd.Stuck != "" {
-			res.Rollout = &Rollout{Cluster: r.Cluster, Namespace: r.Namespace, Deployment: rd.Stuck}
-		}
-		return res, s.save(ctx, "wait for pods")
+		return s.waitPods(), s.save(ctx, "wait for pods")
 	}
 	if rd.Stuck != "" {
 		if reasons := s.w.diagnose(ctx, r, rd.Stuck); len(reasons) > 0 {
@@ -322,7 +327,7 @@ func (s *stepper) finalize(ctx context.Context) (*Result, error) {
 		return err
 	})
 	if err != nil || !done {
-		return s.wait(s.e.poll), err
+		return s.waitPods(), err
 	}
 	s.r.Percent = 100
 	msg := fmt.Sprintf("%s serves 100 %%", s.r.To.Name)
@@ -383,7 +388,7 @@ func (s *stepper) rollback(ctx context.Context) (*Result, error) {
 	c := r.check(Pods, "rollback")
 	if !done {
 		if s.e.clock.Now().Sub(c.Started) < r.ProgressDeadline {
-			return s.wait(s.e.poll), nil
+			return s.waitPods(), nil
 		}
 		msg := fmt.Sprintf("rollback not done within the progress deadline (%s)", r.ProgressDeadline)
 		c.Status, c.Message = CheckFailed, msg

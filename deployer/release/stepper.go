@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shipbot/shipbot/deployer/kube"
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
@@ -55,6 +56,13 @@ type Stepper struct {
 	// starting to change it.
 	targets map[target]*sync.Mutex
 
+	// caches, once the Scheduler runs, serve reads of the objects
+	// releases steer (cache.go); guarded by mu.
+	caches *caches
+	// namespaces holds "cluster/namespace" for each one a release has
+	// made sure exists.
+	namespaces sync.Map
+
 	// afterAction, when set, runs after each action is persisted; tests use
 	// it to stop an engine between two actions.
 	afterAction func(r *Release, action string)
@@ -91,6 +99,43 @@ func NewStepper(o Options) (*Stepper, error) {
 	return e, nil
 }
 
+// watch makes the engine read from informers until ctx ends, and tell
+// changed about every Deployment that changes in a namespace it reads.
+func (e *Stepper) watch(ctx context.Context, changed func(Change)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.caches = newCaches(ctx, changed)
+}
+
+// view reads the objects of one namespace of cluster c.
+func (e *Stepper) view(cluster string, c *Cluster, ns string) *view {
+	e.mu.Lock()
+	cs := e.caches
+	e.mu.Unlock()
+	return newView(cs.space(cluster, c, ns), c, ns)
+}
+
+// ensureNamespace creates a release's namespace if it is missing, as a
+// plain deploy does, once per namespace and process.
+func (e *Stepper) ensureNamespace(ctx context.Context, c *kube.Client, ns string) error {
+	key := c.Name + "/" + ns
+	if _, done := e.namespaces.Load(key); done {
+		return nil
+	}
+	if err := c.EnsureNamespace(ctx, ns, map[string]string{"app.kubernetes.io/managed-by": "shipbot"}); err != nil {
+		return err
+	}
+	e.namespaces.Store(key, true)
+	return nil
+}
+
+// Waits names the Deployments a release waits on: those of App, or named
+// Workload, in one namespace of one cluster.
+type Waits struct {
+	Cluster, Namespace string
+	App, Workload      string
+}
+
 // Result says what a Step left behind and when to step again.
 type Result struct {
 	Phase   Phase
@@ -99,10 +144,10 @@ type Result struct {
 	// release waits for an intent: step it when one is recorded.
 	RequeueAfter time.Duration
 	Done         bool // the release has ended
-	// Rollout, when set, is the Deployment whose rollout the release waits
-	// for: AwaitRollout says when stepping again will find it, sooner than
-	// RequeueAfter.
-	Rollout *Rollout
+	// Waits, when set, is the app whose Deployments the release waits on:
+	// a Scheduler that watches them steps it as soon as one changes,
+	// sooner than RequeueAfter.
+	Waits *Waits
 }
 
 // Create validates and stores a new release in phase Pending. Only one

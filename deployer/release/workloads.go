@@ -6,14 +6,14 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
-	"k8s.io/client-go/util/retry"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/shipbot/shipbot/deployer/kube"
 	"github.com/shipbot/shipbot/templates"
@@ -34,6 +34,7 @@ const (
 // workloads applies, scales and reads an app's Deployments and Service.
 type workloads struct {
 	kube   *kube.Client
+	view   *view // reads, from the Scheduler's informers when it runs them
 	render Renderer
 	// spare are Deployments in their scale-down delay: an ended release
 	// scales each down when the delay has passed, so they are no strays.
@@ -99,7 +100,7 @@ func (w *workloads) applyVersion(ctx context.Context, r *Release, rev Revision, 
 	setLabel(d, rev.Name, "spec", "template", "metadata", "labels")
 	setReplicas(d, replicas)
 	annotate(d, r)
-	return w.kube.Apply(ctx, []*unstructured.Unstructured{d})
+	return w.apply(ctx, d)
 }
 
 // applyPlain server-side applies rev as the app's single Deployment, under
@@ -112,7 +113,7 @@ func (w *workloads) applyPlain(ctx context.Context, r *Release, rev Revision) er
 	setLabel(objs.deploy, rev.Name, "spec", "template", "metadata", "labels")
 	setReplicas(objs.deploy, r.Replicas)
 	annotate(objs.deploy, r)
-	return w.kube.Apply(ctx, []*unstructured.Unstructured{objs.deploy})
+	return w.apply(ctx, objs.deploy)
 }
 
 // applyShared applies the Service and the other objects To renders. With a
@@ -127,7 +128,7 @@ func (w *workloads) applyShared(ctx context.Context, r *Release, version string)
 		setLabel(objs.service, version, "spec", "selector")
 	}
 	annotate(objs.service, r)
-	return w.kube.Apply(ctx, append([]*unstructured.Unstructured{objs.service}, objs.others...))
+	return w.apply(ctx, append([]*unstructured.Unstructured{objs.service}, objs.others...)...)
 }
 
 func setLabel(obj *unstructured.Unstructured, version string, path ...string) {
@@ -152,30 +153,31 @@ func annotate(obj *unstructured.Unstructured, r *Release) {
 	obj.SetAnnotations(a)
 }
 
-// scale sets a Deployment's replicas through its scale subresource, leaving
-// every other field as the release that applied it left it. A missing
-// Deployment counts as scaled to 0.
+// scale sets a Deployment's replicas, leaving every other field as the
+// release that applied it left it. A missing Deployment counts as scaled
+// to 0. The patch carries no resourceVersion: replicas is the one field it
+// sets, so it needs no read first and cannot conflict.
 func (w *workloads) scale(ctx context.Context, r *Release, name string, replicas int32) error {
-	deps := w.kube.Kube.AppsV1().Deployments(r.Namespace)
-	// The scale carries the Deployment's resourceVersion, which its
-	// controller moves on with every status update: read again on conflict.
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		s, err := deps.GetScale(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) && replicas == 0 {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("cluster %s: read scale of %s/%s: %w", w.kube.Name, r.Namespace, name, err)
-		}
-		if s.Spec.Replicas == replicas {
-			return nil
-		}
-		s = &autoscalingv1.Scale{ObjectMeta: s.ObjectMeta, Spec: autoscalingv1.ScaleSpec{Replicas: replicas}}
-		if _, err := deps.UpdateScale(ctx, name, s, metav1.UpdateOptions{FieldManager: kube.FieldManager}); err != nil {
-			return fmt.Errorf("cluster %s: scale %s/%s to %d: %w", w.kube.Name, r.Namespace, name, replicas, err)
-		}
+	d, err := w.view.deployment(ctx, name)
+	if apierrors.IsNotFound(err) && replicas == 0 {
 		return nil
-	})
+	}
+	if err != nil {
+		return fmt.Errorf("cluster %s: read deployment %s/%s: %w", w.kube.Name, r.Namespace, name, err)
+	}
+	if ptr.Deref(d.Spec.Replicas, 1) == replicas {
+		return nil
+	}
+	patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, replicas)
+	out, err := w.kube.Kube.AppsV1().Deployments(r.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: kube.FieldManager})
+	if apierrors.IsNotFound(err) && replicas == 0 {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cluster %s: scale %s/%s to %d: %w", w.kube.Name, r.Namespace, name, replicas, err)
+	}
+	w.view.wrote(ctx, kindDeployment, out)
+	return nil
 }
 
 // deployState is what a release needs to know of one Deployment.
@@ -198,7 +200,7 @@ func (s deployState) String() string {
 }
 
 func (w *workloads) state(ctx context.Context, r *Release, name string) (deployState, error) {
-	d, err := w.kube.Kube.AppsV1().Deployments(r.Namespace).Get(ctx, name, metav1.GetOptions{})
+	d, err := w.view.deployment(ctx, name)
 	if apierrors.IsNotFound(err) {
 		return deployState{name: name}, nil
 	}
@@ -233,7 +235,7 @@ func stateOf(d *appsv1.Deployment) deployState {
 
 // diagnose explains why a Deployment's pods are not available.
 func (w *workloads) diagnose(ctx context.Context, r *Release, name string) []string {
-	d, err := w.kube.Kube.AppsV1().Deployments(r.Namespace).Get(ctx, name, metav1.GetOptions{})
+	d, err := w.view.deployment(ctx, name)
 	if err != nil {
 		return []string{"cannot read deployment " + name + ": " + err.Error()}
 	}
@@ -330,7 +332,7 @@ func (w *workloads) scaleStrays(ctx context.Context, r *Release, keep string) er
 }
 
 // versions lists the app's Deployments of one version each.
-func (w *workloads) versions(ctx context.Context, r *Release) ([]appsv1.Deployment, error) {
+func (w *workloads) versions(ctx context.Context, r *Release) ([]*appsv1.Deployment, error) {
 	p := r.Params
 	p.App = r.App
 	builtin := labels.SelectorFromSet(p.SelectorLabels()) // versions applied before LabelApp
@@ -338,12 +340,12 @@ func (w *workloads) versions(ctx context.Context, r *Release) ([]appsv1.Deployme
 	if err != nil {
 		return nil, err
 	}
-	list, err := w.kube.Kube.AppsV1().Deployments(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.NewSelector().Add(*versioned).String()})
+	list, err := w.view.deployments(ctx, labels.NewSelector().Add(*versioned))
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: list deployments of %s in %s: %w", w.kube.Name, r.App, r.Namespace, err)
 	}
-	var out []appsv1.Deployment
-	for _, d := range list.Items {
+	var out []*appsv1.Deployment
+	for _, d := range list {
 		if d.Labels[LabelApp] == r.App || builtin.Matches(labels.Set(d.Labels)) {
 			out = append(out, d)
 		}
