@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	istio "istio.io/client-go/pkg/clientset/versioned"
+	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 
@@ -53,7 +54,9 @@ type Readiness struct {
 // Cluster is what the drivers need of one cluster.
 type Cluster struct {
 	Kube  *kube.Client
-	Istio istio.Interface // nil when the cluster has no Istio; canary needs it
+	Istio istio.Interface // nil when the cluster has no Istio; canary with router istio needs it
+	// Gateway is the Gateway API client; canary with router gatewayAPI needs it.
+	Gateway gateway.Interface
 }
 
 // NewCluster connects to a cluster, with an Istio client on the same config.
@@ -70,7 +73,11 @@ func NewCluster(name string, rc *rest.Config) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: istio client: %w", name, err)
 	}
-	return &Cluster{Kube: kc, Istio: ic}, nil
+	gc, err := gateway.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: gateway API client: %w", name, err)
+	}
+	return &Cluster{Kube: kc, Istio: ic, Gateway: gc}, nil
 }
 
 // Clusters finds a cluster by the name a release records.
@@ -124,10 +131,7 @@ func (t TemplateRenderer) Render(_ context.Context, r *Release, rev Revision) ([
 func newDriver(r *Release, c *Cluster, w *workloads) (Driver, error) {
 	switch r.Strategy {
 	case Canary:
-		if c.Istio == nil {
-			return nil, fmt.Errorf("release %s: %w: canary needs Istio on cluster %s", r.ID, ErrInvalid, r.Cluster)
-		}
-		return &canary{w: w, istio: c.Istio}, nil
+		return newCanary(r, c, w)
 	case Groups:
 		return &groups{w: w}, nil
 	case BlueGreen:
@@ -136,4 +140,21 @@ func newDriver(r *Release, c *Cluster, w *workloads) (Driver, error) {
 		return &rolling{w: w}, nil
 	}
 	return nil, fmt.Errorf("release %s: %w: unknown strategy %q", r.ID, ErrInvalid, r.Strategy)
+}
+
+// newCanary picks the canary's router.
+func newCanary(r *Release, c *Cluster, w *workloads) (Driver, error) {
+	switch r.router() {
+	case RouterIstio:
+		if c.Istio == nil {
+			return nil, fmt.Errorf("release %s: %w: canary with router istio needs Istio on cluster %s", r.ID, ErrInvalid, r.Cluster)
+		}
+		return &canary{w: w, router: func(r *Release) trafficRouter { return istioRouter{istio: c.Istio, r: r} }}, nil
+	case RouterGatewayAPI:
+		if c.Gateway == nil {
+			return nil, fmt.Errorf("release %s: %w: canary with router gatewayAPI needs a Gateway API client for cluster %s", r.ID, ErrInvalid, r.Cluster)
+		}
+		return &canary{w: w, router: func(r *Release) trafficRouter { return gatewayRouter{gw: c.Gateway, w: w, r: r} }}, nil
+	}
+	return nil, fmt.Errorf("release %s: %w: unknown router %q (want %s or %s)", r.ID, ErrInvalid, r.Router, RouterIstio, RouterGatewayAPI)
 }

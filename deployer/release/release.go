@@ -62,11 +62,24 @@ func (v Revision) IsZero() bool { return v == Revision{} }
 
 // Stage is one step of a release.
 type Stage struct {
-	Target   int          `json:"target"`   // traffic weight (canary) or replica percentage (groups), 1..100
+	Target int `json:"target"` // traffic weight (canary) or replica percentage (groups), 1..100; a match or mirror stage keeps the weight before it (0 first)
+	// Match and Mirror make a canary's routing stage: requests with these
+	// headers go to To, or Mirror % of requests are copied to To, for this
+	// stage only, on top of the weight Target.
+	Match    *Match       `json:"match,omitempty"`
+	Mirror   int          `json:"mirror,omitempty"`
 	Continue ContinueMode `json:"continue"` // auto or manual
 	Before   []Gate       `json:"before,omitempty"`
 	After    []Gate       `json:"after,omitempty"`
 }
+
+// Match selects requests by header values, compared exactly.
+type Match struct {
+	Headers map[string]string `json:"headers" yaml:"headers"`
+}
+
+// routes reports whether the stage is a match or mirror stage.
+func (s Stage) routes() bool { return s.Match != nil || s.Mirror > 0 }
 
 // Release is one move of app App in environment Environment from From to To.
 type Release struct {
@@ -104,7 +117,10 @@ type Release struct {
 	Replicas         int32            `json:"replicas"`
 	MinAvailable     int32            `json:"minAvailable"`
 	ProgressDeadline time.Duration    `json:"progressDeadline"`
-	VirtualService   string           `json:"virtualService,omitempty"` // canary: the VirtualService to steer; App when empty
+	VirtualService   string           `json:"virtualService,omitempty"` // canary with Istio: the VirtualService to steer; App when empty
+	Router           Router           `json:"router,omitempty"`         // canary: istio (when empty) or gatewayAPI
+	HTTPRoute        string           `json:"httpRoute,omitempty"`      // canary with the Gateway API: the HTTPRoute to steer; App when empty
+	AnyWeight        bool             `json:"anyWeight,omitempty"`      // promote accepts any percent, not only the stages' targets
 	RetireAfter      time.Duration    `json:"retireAfter,omitempty"`    // see Spec.RetireAfter; DefaultRetireAfter when 0
 	// ScaleDownDelay and RevisionHistory: see Spec. Nil in a release stored
 	// before they existed, which then gets the defaults.
@@ -245,6 +261,12 @@ func (r *Release) setDefaults() {
 	}
 	if r.VirtualService == "" {
 		r.VirtualService = r.App
+	}
+	if r.Strategy == Canary && r.Router == "" {
+		r.Router = RouterIstio
+	}
+	if r.HTTPRoute == "" && r.Router == RouterGatewayAPI {
+		r.HTTPRoute = r.App
 	}
 	// Spelled out, so that what a stored release shows is what applies.
 	r.ScaleDownDelay = ptr.To(r.scaleDownDelay())

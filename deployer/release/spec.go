@@ -25,7 +25,14 @@ type Spec struct {
 	Replicas         int32         `yaml:"replicas,omitempty"`
 	MinAvailable     int32         `yaml:"minAvailable,omitempty"` // pods that must stay available during a shift; replicas when 0
 	ProgressDeadline time.Duration `yaml:"progressDeadline,omitempty"`
-	VirtualService   string        `yaml:"virtualService,omitempty"` // canary: the VirtualService to steer; the app's name when empty
+	VirtualService   string        `yaml:"virtualService,omitempty"` // canary with Istio: the VirtualService to steer; the app's name when empty
+	// Router is what steers a canary's traffic: istio (the default) or
+	// gatewayAPI, which steers the HTTPRoute named HTTPRoute.
+	Router    Router `yaml:"router,omitempty"`
+	HTTPRoute string `yaml:"httpRoute,omitempty"` // canary with the Gateway API: the HTTPRoute to steer; the app's name when empty
+	// AnyWeight lets promote move a release to any percent in 1..100, not
+	// only to one of its steps.
+	AnyWeight bool `yaml:"anyWeight,omitempty"`
 	Gates            []GateSpec    `yaml:"gates,omitempty"`
 	OnNewer          OnNewer       `yaml:"onNewer,omitempty"` // what a newer tag does to an active release; queue when empty
 	// RetireAfter is how long the Deployment of the version a release
@@ -114,6 +121,7 @@ func (s Spec) Validate() []error {
 		}
 	}
 	errs = append(errs, s.validateSizes()...)
+	errs = append(errs, s.validateRouter()...)
 	if s.RetireAfter < 0 {
 		errs = append(errs, field.Invalid(field.NewPath("retireAfter"), s.RetireAfter.String(), "must not be negative"))
 	}
@@ -142,6 +150,19 @@ func (s Spec) Validate() []error {
 		out[i] = e
 	}
 	return out
+}
+
+func (s Spec) validateRouter() field.ErrorList {
+	p := field.NewPath("router")
+	switch {
+	case s.Router == "":
+		return nil
+	case s.Router != RouterIstio && s.Router != RouterGatewayAPI:
+		return field.ErrorList{field.NotSupported(p, s.Router, []Router{RouterIstio, RouterGatewayAPI})}
+	case s.Strategy != Canary:
+		return field.ErrorList{field.Invalid(p, s.Router, "only a canary is routed; "+string(s.Strategy)+" uses the Service alone")}
+	}
+	return nil
 }
 
 func (s Spec) validateSizes() field.ErrorList {
@@ -260,6 +281,7 @@ func (s Spec) Configure(r *Release) {
 	r.Replicas, r.MinAvailable = s.Replicas, s.MinAvailable
 	r.ProgressDeadline = s.ProgressDeadline
 	r.VirtualService = s.VirtualService
+	r.Router, r.HTTPRoute, r.AnyWeight = s.Router, s.HTTPRoute, s.AnyWeight
 	r.RetireAfter = s.RetireAfter
 	r.ScaleDownDelay, r.RevisionHistory = s.ScaleDownDelay, s.RevisionHistory
 }
