@@ -5,9 +5,9 @@ import (
 	"fmt"
 
 	istio "istio.io/client-go/pkg/clientset/versioned"
-	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
+	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/shipbot/shipbot/deployer/kube"
 	"github.com/shipbot/shipbot/templates"

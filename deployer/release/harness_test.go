@@ -24,7 +24,9 @@ import (
 
 var testCluster *cluster.Cluster
 
-func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: true}, &testCluster) }
+func TestMain(m *testing.M) {
+	cluster.Main(m, cluster.Options{Istio: true, GatewayAPI: true}, &testCluster)
+}
 
 // The engine takes a fakeclock.Clock: tests never sleep for a gate
 // interval or a progress deadline.

@@ -32,9 +32,9 @@ type Spec struct {
 	HTTPRoute string `yaml:"httpRoute,omitempty"` // canary with the Gateway API: the HTTPRoute to steer; the app's name when empty
 	// AnyWeight lets promote move a release to any percent in 1..100, not
 	// only to one of its steps.
-	AnyWeight bool `yaml:"anyWeight,omitempty"`
-	Gates            []GateSpec    `yaml:"gates,omitempty"`
-	OnNewer          OnNewer       `yaml:"onNewer,omitempty"` // what a newer tag does to an active release; queue when empty
+	AnyWeight bool       `yaml:"anyWeight,omitempty"`
+	Gates     []GateSpec `yaml:"gates,omitempty"`
+	OnNewer   OnNewer    `yaml:"onNewer,omitempty"` // what a newer tag does to an active release; queue when empty
 	// RetireAfter is how long the Deployment of the version a release
 	// replaced stays, at 0 replicas, once the release has ended, before it
 	// is deleted; DefaultRetireAfter when 0.

@@ -92,4 +92,3 @@ func (w *workloads) servicePort(ctx context.Context, r *Release) (gatewayv1.Port
 	}
 	return gatewayv1.PortNumber(ports[0].Port), nil
 }
-

@@ -22,6 +22,9 @@ import (
 type Options struct {
 	// Istio installs the Istio CRDs (networking.istio.io and friends) from istio.io/api.
 	Istio bool
+	// GatewayAPI installs the Gateway API CRDs (gateway.networking.k8s.io,
+	// standard channel) from sigs.k8s.io/gateway-api.
+	GatewayAPI bool
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 	// Audit makes the apiserver write an audit log of every request, which
@@ -91,6 +94,9 @@ func (c *Cluster) boot(ctx context.Context, opts Options) error {
 	}
 	if opts.Istio {
 		steps = append(steps, step{"Istio CRDs", c.installIstioCRDs})
+	}
+	if opts.GatewayAPI {
+		steps = append(steps, step{"Gateway API CRDs", c.installGatewayAPICRDs})
 	}
 	for _, s := range steps {
 		t := time.Now()
