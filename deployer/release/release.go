@@ -228,7 +228,7 @@ func (r *Release) Validate() error {
 	if r.Replicas < 1 || r.MinAvailable > r.Replicas || r.MinAvailable < 0 {
 		add("replicas %d, minAvailable %d: need replicas ≥ 1 and 0 ≤ minAvailable ≤ replicas", r.Replicas, r.MinAvailable)
 	}
-	for _, err := range validateSteps(field.NewPath("stages"), r.Strategy, r.targets()) {
+	for _, err := range validateSteps(field.NewPath("stages"), r.Strategy, r.steps()) {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -237,10 +237,17 @@ func (r *Release) Validate() error {
 	return nil
 }
 
-func (r *Release) targets() []int {
-	out := make([]int, len(r.Stages))
+// targets lists the weights of the stages that set one, which promote names.
+func (r *Release) targets() []int { return weightsOf(r.steps()) }
+
+// steps turns the stages back into the steps they were made of.
+func (r *Release) steps() []Step {
+	out := make([]Step, len(r.Stages))
 	for i, s := range r.Stages {
-		out[i] = s.Target
+		out[i] = Step{Weight: s.Target, Match: s.Match, Mirror: s.Mirror}
+		if s.routes() {
+			out[i].Weight = 0
+		}
 	}
 	return out
 }

@@ -169,7 +169,7 @@ func (s *stepper) progress(ctx context.Context) (*Result, error) {
 	target := r.Target()
 	if r.runningCheck() == nil && !r.passed(Pods) {
 		r.check(Pods, "pods")
-		s.e.emit(ctx, r, ReasonStageStarted, fmt.Sprintf("stage %d/%d: moving to %d %%", r.Stage+1, len(r.Stages), target))
+		s.e.emit(ctx, r, ReasonStageStarted, fmt.Sprintf("stage %d/%d: moving to %s", r.Stage+1, len(r.Stages), r.Stages[r.Stage].Label()))
 	}
 	err := s.act(ctx, "set-target", func(ctx context.Context, r *Release) error { return s.d.SetTarget(ctx, r, target) })
 	if err != nil {
@@ -189,9 +189,10 @@ func (s *stepper) progress(ctx context.Context) (*Result, error) {
 		return s.notReady(ctx, rd)
 	}
 	c := r.check(Pods, "pods")
-	c.Status, c.Message = CheckPassed, fmt.Sprintf("%d %% in effect", target)
+	label := r.Stages[r.Stage].Label()
+	c.Status, c.Message = CheckPassed, label+" in effect"
 	r.Percent = target
-	return nil, s.transition(ctx, Verifying, fmt.Sprintf("stage %d/%d at %d %%", r.Stage+1, len(r.Stages), target), "", "")
+	return nil, s.transition(ctx, Verifying, fmt.Sprintf("stage %d/%d at %s", r.Stage+1, len(r.Stages), label), "", "")
 }
 
 // passed reports whether the current stage's check of a kind has passed.
@@ -240,10 +241,10 @@ func (s *stepper) verify(ctx context.Context) (*Result, error) {
 		return wait, err
 	}
 	done := r.Stages[r.Stage]
-	s.e.emit(ctx, r, ReasonStageCompleted, fmt.Sprintf("stage %d/%d at %d %%", r.Stage+1, len(r.Stages), done.Target))
+	s.e.emit(ctx, r, ReasonStageCompleted, fmt.Sprintf("stage %d/%d at %s", r.Stage+1, len(r.Stages), done.Label()))
 	r.Stage++
 	if done.Continue == Manual {
-		msg := fmt.Sprintf("stage %d/%d done at %d %%; waiting for approval", r.Stage, len(r.Stages), done.Target)
+		msg := fmt.Sprintf("stage %d/%d done at %s; waiting for approval", r.Stage, len(r.Stages), done.Label())
 		return nil, s.transition(ctx, Paused, msg, ReasonPaused, msg)
 	}
 	return nil, s.transition(ctx, Progressing, fmt.Sprintf("stage %d/%d done", r.Stage, len(r.Stages)), "", "")
