@@ -69,7 +69,7 @@ func routesInEffect(r Release) string {
 	if r.Phase == Verifying {
 		k = r.Stage
 	}
-	if r.Phase.Terminal() || r.Phase == RollingBack || k < 0 || k >= len(r.Stages) || !r.Stages[k].routes() {
+	if r.Phase.Terminal() || r.Phase == RollingBack || k < 0 || k >= len(r.Stages) || !r.Stages[k].Routes() {
 		return ""
 	}
 	return " + " + r.Stages[k].Label()

@@ -150,7 +150,7 @@ func (r *Release) promoteStage(in Intent) (int, error) {
 	}
 	k := len(r.Stages) - 1
 	if in.Kind == IntentPromote {
-		k = slices.IndexFunc(r.Stages, func(s Stage) bool { return !s.routes() && s.Target == in.Percent })
+		k = slices.IndexFunc(r.Stages, func(s Stage) bool { return !s.Routes() && s.Target == in.Percent })
 		if k < 0 {
 			return 0, fmt.Errorf("%w: no stage has target %d %% (stages: %s)", ErrInvalid, in.Percent, joinTargets(r.targets()))
 		}

@@ -78,8 +78,8 @@ type Match struct {
 	Headers map[string]string `json:"headers" yaml:"headers"`
 }
 
-// routes reports whether the stage is a match or mirror stage.
-func (s Stage) routes() bool { return s.Match != nil || s.Mirror > 0 }
+// Routes reports whether the stage is a match or mirror stage, which promote cannot name.
+func (s Stage) Routes() bool { return s.Match != nil || s.Mirror > 0 }
 
 // Release is one move of app App in environment Environment from From to To.
 type Release struct {
@@ -245,7 +245,7 @@ func (r *Release) steps() []Step {
 	out := make([]Step, len(r.Stages))
 	for i, s := range r.Stages {
 		out[i] = Step{Weight: s.Target, Match: s.Match, Mirror: s.Mirror}
-		if s.routes() {
+		if s.Routes() {
 			out[i].Weight = 0
 		}
 	}

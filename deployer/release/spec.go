@@ -90,7 +90,7 @@ func (s Spec) Stages() []Stage {
 	var out []Stage
 	weight := 0
 	for _, step := range s.steps() {
-		routes := step.routes()
+		routes := step.Routes()
 		if !routes {
 			weight = step.Weight
 		}

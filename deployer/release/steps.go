@@ -32,8 +32,8 @@ func Weights(ws ...int) []Step {
 	return out
 }
 
-// routes reports whether the step is a routing stage.
-func (s Step) routes() bool { return s.Match != nil || s.Mirror != 0 }
+// Routes reports whether the step is a match or mirror stage.
+func (s Step) Routes() bool { return s.Match != nil || s.Mirror != 0 }
 
 // UnmarshalYAML reads a weight or a routing stage's mapping.
 func (s *Step) UnmarshalYAML(n *yaml.Node) error {
@@ -59,7 +59,7 @@ func (s *Step) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML writes a weight as a number, a routing stage as a mapping.
 func (s Step) MarshalYAML() (any, error) {
-	if !s.routes() {
+	if !s.Routes() {
 		return s.Weight, nil
 	}
 	type plain Step
@@ -84,7 +84,7 @@ func stageLabel(weight int, m *Match, mirror int) string {
 
 // Label says what a stage does, as Step.String does.
 func (s Stage) Label() string {
-	if s.routes() {
+	if s.Routes() {
 		return stageLabel(s.Target, s.Match, s.Mirror)
 	}
 	return stageLabel(s.Target, nil, 0)
@@ -94,7 +94,7 @@ func (s Stage) Label() string {
 func weightsOf(steps []Step) []int {
 	var out []int
 	for _, s := range steps {
-		if !s.routes() {
+		if !s.Routes() {
 			out = append(out, s.Weight)
 		}
 	}
@@ -117,7 +117,7 @@ func validateSteps(path *field.Path, strategy Strategy, steps []Step) field.Erro
 	last := 0
 	for i, s := range steps {
 		p := path.Index(i)
-		if s.routes() {
+		if s.Routes() {
 			errs = append(errs, validateRouting(p, strategy, s)...)
 			continue
 		}
@@ -129,7 +129,7 @@ func validateSteps(path *field.Path, strategy Strategy, steps []Step) field.Erro
 		}
 		last = max(last, s.Weight)
 	}
-	if n := len(steps); n > 0 && (steps[n-1].routes() || steps[n-1].Weight != 100) {
+	if n := len(steps); n > 0 && (steps[n-1].Routes() || steps[n-1].Weight != 100) {
 		errs = append(errs, field.Invalid(path.Index(n-1), steps[n-1].value(), "the last step must be 100"))
 	}
 	return errs
@@ -161,7 +161,7 @@ func validateRouting(p *field.Path, strategy Strategy, s Step) field.ErrorList {
 
 // value is the step as an error shows it: a weight as the number written.
 func (s Step) value() any {
-	if s.routes() {
+	if s.Routes() {
 		return s.String()
 	}
 	return s.Weight

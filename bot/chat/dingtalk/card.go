@@ -103,7 +103,9 @@ func Actions(r release.Release, now time.Time) []Action {
 	}
 	add(release.IntentContinue, 0)
 	for k := r.Stage + 1; k < len(r.Stages)-1; k++ {
-		add(release.IntentPromote, r.Stages[k].Target)
+		if !r.Stages[k].Routes() { // match and mirror stages cannot be promoted to
+			add(release.IntentPromote, r.Stages[k].Target)
+		}
 	}
 	if r.Stage < len(r.Stages)-1 { // at the last stage, continue is the same
 		add(release.IntentPromoteFull, 0)

@@ -2,7 +2,6 @@ package slack
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -66,7 +65,7 @@ func fields(r release.Release) []*slack.TextBlockObject {
 	n := len(r.Stages)
 	targets := make([]string, n)
 	for i, s := range r.Stages {
-		targets[i] = strconv.Itoa(s.Target)
+		targets[i] = strings.TrimSuffix(s.Label(), " %") // a match or mirror stage says which
 	}
 	return []*slack.TextBlockObject{
 		field("Environment", fmt.Sprintf("%s on %s", esc(r.Environment), esc(r.Cluster))),
@@ -165,6 +164,16 @@ func buttons(r release.Release) []*slack.ButtonBlockElement {
 	return out
 }
 
+// nextWeight is the first stage after the current one that sets a weight,
+// which a promote can name; match and mirror stages cannot be promoted to.
+func nextWeight(r release.Release) int {
+	k := r.Stage + 1
+	for k < len(r.Stages) && r.Stages[k].Routes() {
+		k++
+	}
+	return k
+}
+
 // candidates are the intents the surface offers in r's phase.
 func candidates(r release.Release) []release.Intent {
 	stop := []release.Intent{{Kind: release.IntentRollback}, {Kind: release.IntentAbort}}
@@ -174,7 +183,7 @@ func candidates(r release.Release) []release.Intent {
 		// stage and to the last, when those are different stages.
 		fwd := []release.Intent{{Kind: release.IntentContinue}}
 		last := len(r.Stages) - 1
-		if next := r.Stage + 1; next < last {
+		if next := nextWeight(r); next < last {
 			fwd = append(fwd, release.Intent{Kind: release.IntentPromote, Percent: r.Stages[next].Target})
 		}
 		if r.Stage < last {
