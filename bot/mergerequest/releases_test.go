@@ -200,7 +200,7 @@ func TestReleaseCommands(t *testing.T) {
 		{name: "conflict", iid: mrIID, user: maintainer, body: "/continue prod2", emojis: failed,
 			reply: []string{"❌ Cannot continue release `", "in prod2", ": it is pending, not paused; continue only resumes a paused release. Nothing was recorded."}},
 		{name: "stage that does not exist", iid: mrIID, user: maintainer, body: "/promote 30", emojis: failed,
-			reply: []string{"no stage has target 30 % (stages: 10, 50, 100)"}},
+			reply: []string{"30 % is not one of the steps; allowed: 10, 50, 100 %"}},
 		{name: "an MR with no release", iid: 7, user: maintainer, body: "/pause", emojis: failed,
 			reply: []string{"❌ No release: no active release came from a commit of this merge request. Name one, e.g. `/pause prod1` or `/pause r000000000012`."}},
 		{name: "unknown environment", iid: mrIID, user: maintainer, body: "/pause staging", emojis: failed,
