@@ -2,6 +2,7 @@ package slack
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -159,9 +160,21 @@ func buttons(r release.Release) []*slack.ButtonBlockElement {
 		case release.IntentAbort:
 			b = b.WithStyle(slack.StyleDanger).WithConfirm(abortConfirm(r))
 		}
+		if in.Kind == release.IntentRollback || in.Kind == release.IntentAbort {
+			out = appendRatio(out, r)
+		}
 		out = append(out, b)
 	}
-	return out
+	return appendRatio(out, r)
+}
+
+// appendRatio adds the "Set ratio…" button, once, after the forward ones.
+func appendRatio(out []*slack.ButtonBlockElement, r release.Release) []*slack.ButtonBlockElement {
+	b := ratioButton(r)
+	if b == nil || slices.ContainsFunc(out, func(x *slack.ButtonBlockElement) bool { return x.ActionID == ratioAction }) {
+		return out
+	}
+	return append(out, b)
 }
 
 // nextWeight is the first stage after the current one that sets a weight,
