@@ -3,6 +3,7 @@ package release
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	istio "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -57,6 +58,32 @@ type Cluster struct {
 	Istio istio.Interface // nil when the cluster has no Istio; canary with router istio needs it
 	// Gateway is the Gateway API client; canary with router gatewayAPI needs it.
 	Gateway gateway.Interface
+	// IstioVersion is the networking.istio.io version to use, IstioV1 or
+	// IstioV1beta1; empty asks the cluster's discovery once, when a canary
+	// first needs it.
+	IstioVersion string
+
+	mu    sync.Mutex
+	istio istioAPI // what IstioVersion, or discovery, chose
+}
+
+// istioAPI is the Istio client in the version the cluster serves. A failed
+// discovery is not remembered: the next step asks again.
+func (c *Cluster) istioAPI(ctx context.Context) (istioAPI, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.istio != nil {
+		return c.istio, nil
+	}
+	v := c.IstioVersion
+	if v == "" {
+		var err error
+		if v, err = detectIstio(ctx, c.Kube.Kube.Discovery()); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c.Kube.Name, err)
+		}
+	}
+	c.istio = newIstioAPI(c.Istio, v)
+	return c.istio, nil
 }
 
 // NewCluster connects to a cluster, with an Istio client on the same config.
@@ -128,10 +155,10 @@ func (t TemplateRenderer) Render(_ context.Context, r *Release, rev Revision) ([
 }
 
 // newDriver picks the driver for a release's strategy.
-func newDriver(r *Release, c *Cluster, w *workloads) (Driver, error) {
+func newDriver(ctx context.Context, r *Release, c *Cluster, w *workloads) (Driver, error) {
 	switch r.Strategy {
 	case Canary:
-		return newCanary(r, c, w)
+		return newCanary(ctx, r, c, w)
 	case Groups:
 		return &groups{w: w}, nil
 	case BlueGreen:
@@ -143,13 +170,17 @@ func newDriver(r *Release, c *Cluster, w *workloads) (Driver, error) {
 }
 
 // newCanary picks the canary's router.
-func newCanary(r *Release, c *Cluster, w *workloads) (Driver, error) {
+func newCanary(ctx context.Context, r *Release, c *Cluster, w *workloads) (Driver, error) {
 	switch r.router() {
 	case RouterIstio:
 		if c.Istio == nil {
 			return nil, fmt.Errorf("release %s: %w: canary with router istio needs Istio on cluster %s", r.ID, ErrInvalid, r.Cluster)
 		}
-		return &canary{w: w, router: func(r *Release) trafficRouter { return istioRouter{istio: c.Istio, r: r} }}, nil
+		api, err := c.istioAPI(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("release %s: %w", r.ID, err)
+		}
+		return &canary{w: w, router: func(r *Release) trafficRouter { return istioRouter{api: api, r: r} }}, nil
 	case RouterGatewayAPI:
 		if c.Gateway == nil {
 			return nil, fmt.Errorf("release %s: %w: canary with router gatewayAPI needs a Gateway API client for cluster %s", r.ID, ErrInvalid, r.Cluster)

@@ -105,7 +105,7 @@ func (h *harness) wantGatewayStage(stage string, orig gatewayv1.HTTPRouteSpec, w
 // versionServices lists the version Services as name=selected version.
 func (h *harness) versionServices() []string {
 	h.t.Helper()
-	list, err := testCluster.Client().CoreV1().Services(h.ns).List(h.t.Context(), metav1.ListOptions{LabelSelector: LabelBackendOf + "=web"})
+	list, err := h.tc.Client().CoreV1().Services(h.ns).List(h.t.Context(), metav1.ListOptions{LabelSelector: LabelBackendOf + "=web"})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -11,13 +11,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	drac "istio.io/client-go/pkg/applyconfiguration/networking/v1"
-	istio "istio.io/client-go/pkg/clientset/versioned"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
-
-	"github.com/shipbot/shipbot/deployer/kube"
 )
 
 // AnnotationOriginal holds, as JSON, the VirtualService spec as it was before
@@ -30,8 +26,8 @@ const AnnotationOriginal = "shipbot.io/original-spec"
 // else. The VirtualService's http list is atomic under server-side apply,
 // so it is read, changed in place and updated with optimistic concurrency.
 type istioRouter struct {
-	istio istio.Interface
-	r     *Release
+	api istioAPI // in the networking.istio.io version the cluster serves
+	r   *Release
 }
 
 var _ trafficRouter = istioRouter{}
@@ -67,7 +63,7 @@ func (rt istioRouter) plainSpec() *v1alpha3.VirtualService {
 
 // backends applies the DestinationRule with a subset per version.
 func (rt istioRouter) backends(ctx context.Context, versions ...Revision) error {
-	return applyDestinationRule(ctx, rt.istio, rt.r, versions...)
+	return applyDestinationRule(ctx, rt.api, rt.r, versions...)
 }
 
 // ensure adopts the VirtualService: it creates it if missing, remembers its
@@ -248,15 +244,14 @@ func cloneDestinations(in []*v1alpha3.HTTPRouteDestination) []*v1alpha3.HTTPRout
 // update reads the VirtualService (creating it if missing), lets change edit
 // a copy and writes it back only if something changed, retrying on conflict.
 func (rt istioRouter) update(ctx context.Context, change func(*networkingv1.VirtualService) error) error {
-	vss := rt.istio.NetworkingV1().VirtualServices(rt.r.Namespace)
 	name := rt.r.VirtualService
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := vss.Get(ctx, name, metav1.GetOptions{})
+		cur, err := rt.api.getVS(ctx, rt.r.Namespace, name)
 		if apierrors.IsNotFound(err) {
 			cur, err = rt.create(ctx)
 		}
 		if err != nil {
-			return fmt.Errorf("virtualservice %s/%s: %w", rt.r.Namespace, name, err)
+			return fmt.Errorf("virtualservice %s/%s (networking.istio.io/%s): %w", rt.r.Namespace, name, rt.api.version(), err)
 		}
 		next := cur.DeepCopy()
 		if err := rt.remember(next); err != nil {
@@ -268,7 +263,7 @@ func (rt istioRouter) update(ctx context.Context, change func(*networkingv1.Virt
 		if proto.Equal(&cur.Spec, &next.Spec) && maps.Equal(cur.Annotations, next.Annotations) {
 			return nil
 		}
-		_, err = vss.Update(ctx, next, metav1.UpdateOptions{FieldManager: kube.FieldManager})
+		_, err = rt.api.updateVS(ctx, next)
 		if err != nil {
 			return fmt.Errorf("virtualservice %s/%s: %w", rt.r.Namespace, name, err)
 		}
@@ -303,12 +298,12 @@ func (rt istioRouter) create(ctx context.Context) (*networkingv1.VirtualService,
 		Labels: map[string]string{"app.kubernetes.io/managed-by": "shipbot", "app": rt.r.App},
 	}}
 	proto.Merge(&vs.Spec, rt.plainSpec())
-	return rt.istio.NetworkingV1().VirtualServices(rt.r.Namespace).Create(ctx, vs, metav1.CreateOptions{FieldManager: kube.FieldManager})
+	return rt.api.createVS(ctx, vs)
 }
 
 // current reads what shipbot's routes do now.
 func (rt istioRouter) current(ctx context.Context) (routing, error) {
-	vs, err := rt.istio.NetworkingV1().VirtualServices(rt.r.Namespace).Get(ctx, rt.r.VirtualService, metav1.GetOptions{})
+	vs, err := rt.api.getVS(ctx, rt.r.Namespace, rt.r.VirtualService)
 	if err != nil {
 		return routing{}, fmt.Errorf("virtualservice %s/%s: %w", rt.r.Namespace, rt.r.VirtualService, err)
 	}
@@ -318,24 +313,22 @@ func (rt istioRouter) current(ctx context.Context) (routing, error) {
 // applyDestinationRule server-side applies the app's DestinationRule with one
 // subset per running version, if its host or subsets differ. Fields others
 // set, such as a traffic policy, are left to them.
-func applyDestinationRule(ctx context.Context, ic istio.Interface, r *Release, versions ...Revision) error {
+func applyDestinationRule(ctx context.Context, api istioAPI, r *Release, versions ...Revision) error {
 	var subsets []*v1alpha3.Subset
 	for _, v := range versions {
 		if !v.IsZero() {
 			subsets = append(subsets, &v1alpha3.Subset{Name: v.Name, Labels: map[string]string{LabelVersion: v.Name}})
 		}
 	}
-	drs := ic.NetworkingV1().DestinationRules(r.Namespace)
-	cur, err := drs.Get(ctx, r.App, metav1.GetOptions{})
-	if err == nil && cur.Spec.Host == r.serviceName() && subsetsEqual(cur.Spec.Subsets, subsets) {
+	cur, err := api.getDR(ctx, r.Namespace, r.App)
+	if err == nil && cur.Host == r.serviceName() && subsetsEqual(cur.Subsets, subsets) {
 		return nil
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("destinationrule %s/%s: %w", r.Namespace, r.App, err)
 	}
-	ac := drac.DestinationRule(r.App, r.Namespace).WithLabels(map[string]string{"app.kubernetes.io/managed-by": "shipbot", "app": r.App})
-	ac.Spec = &v1alpha3.DestinationRule{Host: r.serviceName(), Subsets: subsets}
-	if _, err := drs.Apply(ctx, ac, metav1.ApplyOptions{FieldManager: kube.FieldManager, Force: true}); err != nil {
+	labels := map[string]string{"app.kubernetes.io/managed-by": "shipbot", "app": r.App}
+	if err := api.applyDR(ctx, r.Namespace, r.App, labels, &v1alpha3.DestinationRule{Host: r.serviceName(), Subsets: subsets}); err != nil {
 		return fmt.Errorf("destinationrule %s/%s: %w", r.Namespace, r.App, err)
 	}
 	return nil

@@ -62,7 +62,7 @@ func (s *stepper) connect(ctx context.Context) error {
 		return err
 	}
 	s.w = &workloads{kube: c.Kube, render: s.e.render, spare: map[string]bool{}}
-	s.d, err = newDriver(s.r, c, s.w)
+	s.d, err = newDriver(ctx, s.r, c, s.w)
 	return err
 }
 

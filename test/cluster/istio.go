@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,8 +30,9 @@ var CRDResource = schema.GroupVersionResource{
 }
 
 // installIstioCRDs server-side applies the Istio CRDs of the istio.io/api version
-// that shipbot's go.mod requires, and waits until all are Established.
-func (c *Cluster) installIstioCRDs(ctx context.Context) error {
+// that shipbot's go.mod requires, and waits until all are Established. With
+// versions, the networking.istio.io CRDs serve only those.
+func (c *Cluster) installIstioCRDs(ctx context.Context, versions []string) error {
 	dir, err := moduleDir(ctx, c.logw, "istio.io/api", istioAPIPinned)
 	if err != nil {
 		return err
@@ -38,6 +40,13 @@ func (c *Cluster) installIstioCRDs(ctx context.Context) error {
 	crds, err := readManifests(filepath.Join(dir, istioCRDFile))
 	if err != nil {
 		return err
+	}
+	if len(versions) > 0 {
+		for _, crd := range crds {
+			if err := limitVersions(crd, "networking.istio.io", versions); err != nil {
+				return err
+			}
+		}
 	}
 	return c.applyCRDs(ctx, "Istio", dir, crds)
 }
@@ -66,6 +75,30 @@ func (c *Cluster) applyCRDs(ctx context.Context, what, dir string, crds []*unstr
 		}
 		return true, nil
 	})
+}
+
+// limitVersions keeps, in a CRD of group, only the versions listed, served,
+// the first of them present the storage version. A CRD with none of them
+// (EnvoyFilter is v1alpha3 only) and CRDs of other groups are left alone.
+func limitVersions(crd *unstructured.Unstructured, group string, keep []string) error {
+	if g, _, _ := unstructured.NestedString(crd.Object, "spec", "group"); g != group {
+		return nil
+	}
+	all, _, err := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	if err != nil {
+		return fmt.Errorf("CRD %s: spec.versions: %w", crd.GetName(), err)
+	}
+	var out []any
+	for _, v := range all {
+		if m, ok := v.(map[string]any); ok && slices.Contains(keep, fmt.Sprint(m["name"])) {
+			m["served"], m["storage"] = true, len(out) == 0
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return unstructured.SetNestedSlice(crd.Object, out, "spec", "versions")
 }
 
 // Established reports whether a CustomResourceDefinition read with the dynamic
