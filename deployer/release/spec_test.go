@@ -37,6 +37,9 @@ func TestSpecValidate(t *testing.T) {
 		{"sizes", Spec{Strategy: Groups, Steps: Weights(100), Replicas: 3, MinAvailable: 4, ProgressDeadline: -time.Second}, []string{
 			"minAvailable: Invalid value: 4", "progressDeadline: Invalid value"}},
 		{"on newer queue", Spec{Strategy: Rolling, OnNewer: OnNewerQueue}, nil},
+		{"gateway API canary", Spec{Strategy: Canary, Steps: Weights(10, 100), Router: RouterGatewayAPI, HTTPRoute: "web-public", AnyWeight: true}, nil},
+		{"unknown router", Spec{Strategy: Canary, Steps: Weights(100), Router: "linkerd"}, []string{`router: Unsupported value: "linkerd": supported values: "istio", "gatewayAPI"`}},
+		{"router without a canary", Spec{Strategy: Groups, Steps: Weights(100), Router: RouterIstio}, []string{"router: Invalid value: \"istio\": only a canary is routed"}},
 		{"on newer supersede", Spec{Strategy: Canary, Steps: Weights(100), OnNewer: OnNewerSupersede}, nil},
 		{"on newer unknown", Spec{Strategy: Rolling, OnNewer: "cancel"}, []string{`onNewer: Unsupported value: "cancel": supported values: "queue", "supersede"`}},
 		{"gate without kind", Spec{Strategy: Canary, Steps: Weights(100), Gates: []GateSpec{{Gate: Gate{Name: "g"}}}}, []string{"gates[0]: Required value: one of http or prometheus"}},
