@@ -109,6 +109,9 @@ type Release struct {
 	// ResolveFrom makes the engine read From when the release starts: the
 	// revision the last ended release of the same target left serving.
 	ResolveFrom bool `json:"resolveFrom,omitempty"`
+	// Group names the releases that move with this one (together.go):
+	// in step, stage by stage, and rolled back together.
+	Group string `json:"group,omitempty"`
 
 	// Params render the app's objects; Image and Replicas come from the
 	// revision and the release. Recorded here so that a resumed release

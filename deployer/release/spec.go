@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -31,9 +32,13 @@ type Spec struct {
 	HTTPRoute string `yaml:"httpRoute,omitempty"` // canary with the Gateway API: the HTTPRoute to steer; the app's name when empty
 	// AnyWeight lets promote move a release to any percent in 1..100, not
 	// only to one of its steps.
-	AnyWeight bool       `yaml:"anyWeight,omitempty"`
-	Gates     []GateSpec `yaml:"gates,omitempty"`
-	OnNewer   OnNewer    `yaml:"onNewer,omitempty"` // what a newer tag does to an active release; queue when empty
+	AnyWeight bool `yaml:"anyWeight,omitempty"`
+	// Group releases the apps of one build that name the same group, on
+	// every cluster of the environment, together: in step stage by stage,
+	// and all rolled back when one fails.
+	Group   string     `yaml:"group,omitempty"`
+	Gates   []GateSpec `yaml:"gates,omitempty"`
+	OnNewer OnNewer    `yaml:"onNewer,omitempty"` // what a newer tag does to an active release; queue when empty
 	// RetireAfter is how long the Deployment of the version a release
 	// replaced stays, at 0 replicas, once the release has ended, before it
 	// is deleted; DefaultRetireAfter when 0.
@@ -132,6 +137,9 @@ func (s Spec) Validate() []error {
 	}
 	errs = append(errs, s.validateSizes()...)
 	errs = append(errs, s.validateRouter()...)
+	if msgs := validation.IsDNS1123Label(s.Group); s.Group != "" && len(msgs) > 0 {
+		errs = append(errs, field.Invalid(field.NewPath("group"), s.Group, msgs[0]))
+	}
 	if s.RetireAfter < 0 {
 		errs = append(errs, field.Invalid(field.NewPath("retireAfter"), s.RetireAfter.String(), "must not be negative"))
 	}

@@ -34,6 +34,9 @@ func (s *stepper) run(ctx context.Context) (Result, error) {
 	if err := s.applyIntents(ctx); err != nil {
 		return s.e.result(s.r, 0), err
 	}
+	if _, err := s.followGroup(ctx); err != nil {
+		return s.e.result(s.r, 0), err
+	}
 	if s.r.Phase == Paused || (s.r.Phase.Terminal() && !s.r.draining()) {
 		return s.e.result(s.r, 0), nil // nothing to do on the cluster
 	}
@@ -157,6 +160,12 @@ func (s *stepper) applyIntents(ctx context.Context) error {
 // before-gates, set the target and wait for it to be in effect.
 func (s *stepper) progress(ctx context.Context) (*Result, error) {
 	r := s.r
+	if r.runningCheck() == nil && !r.passed(Pods) {
+		// Not started yet: the stage starts with the whole group.
+		if wait, err := s.groupBarrier(ctx); wait != nil || err != nil {
+			return wait, err
+		}
+	}
 	if r.Stage >= len(r.Stages) {
 		return s.finalize(ctx)
 	}
