@@ -178,3 +178,29 @@ func TestGatewayAPIRollbackRestoresTheOriginal(t *testing.T) {
 		t.Errorf("after rollback: version services %v, want only v1's", got)
 	}
 }
+
+func TestGatewayAPICreatesAndRestoresItsOwnHTTPRoute(t *testing.T) {
+	h := newHarness(t)
+	h.drive(gatewayRelease(h, "", "v1-0-0").ID, phaseIs(Succeeded))
+	route := h.httpRoute()
+	if route.Labels["app.kubernetes.io/managed-by"] != "shipbot" {
+		t.Errorf("labels %v", route.Labels)
+	}
+	plain := route.Spec
+	if p := plain.ParentRefs; len(p) != 1 || p[0].Name != "web" || ptr.Deref(p[0].Kind, "") != "Service" {
+		t.Errorf("parentRefs %+v, want the app's Service (mesh)", p)
+	}
+	if b := plain.Rules[0].BackendRefs; len(b) != 1 || b[0].Name != "web" || *b[0].Port != 8080 {
+		t.Errorf("backendRefs %+v, want the app's Service on its port", b)
+	}
+	r := gatewayRelease(h, "v1-0-0", "v2-0-0", Stage{Target: 20, Continue: Manual}, Stage{Target: 100})
+	h.drive(r.ID, phaseIs(Paused))
+	b := h.httpRoute().Spec.Rules[0].BackendRefs
+	if len(b) != 2 || b[1].Name != "web-v2-0-0" || *b[1].Weight != 20 || *b[0].Weight != 80 {
+		t.Errorf("backendRefs %+v, want 80/20", b)
+	}
+	h.record(r.ID, IntentContinue, 0)
+	h.drive(r.ID, phaseIs(Succeeded))
+	h.drainOld(r.ID)
+	h.wantRouteOriginal(plain)
+}
