@@ -31,6 +31,17 @@ type gatewayRouter struct {
 	gw gateway.Interface
 	w  *workloads
 	r  *Release
+	// known are the app's version Services that exist (load): a rule
+	// may still send to an older version's, left by a release whose
+	// scale-down is pending, and it is shipbot's rule all the same.
+	known []string
+}
+
+// load reads which version Services of the app exist.
+func (rt gatewayRouter) load(ctx context.Context) (gatewayRouter, error) {
+	names, err := rt.w.versionServiceNames(ctx, rt.r)
+	rt.known = names
+	return rt, err
 }
 
 var _ trafficRouter = gatewayRouter{}
@@ -45,7 +56,7 @@ func (rt gatewayRouter) owned(rule *gatewayv1.HTTPRouteRule) bool {
 	if len(rule.BackendRefs) == 0 || strings.HasPrefix(string(ptr.Deref(rule.Name, "")), routeNamePrefix) {
 		return false
 	}
-	names := []string{rt.r.serviceName(), versionService(rt.r, rt.r.To)}
+	names := append([]string{rt.r.serviceName(), versionService(rt.r, rt.r.To)}, rt.known...)
 	if !rt.r.From.IsZero() {
 		names = append(names, versionService(rt.r, rt.r.From))
 	}
@@ -68,15 +79,33 @@ func isAddedRule(rule gatewayv1.HTTPRouteRule) bool {
 }
 
 // backends applies a Service per version and deletes the app's other
-// version Services.
+// version Services that no rule of the HTTPRoute sends to any more: one a
+// rule still names, at weight 0 while its pods drain, goes once the rule
+// is restored.
 func (rt gatewayRouter) backends(ctx context.Context, versions ...Revision) error {
-	return rt.w.applyVersionServices(ctx, rt.r, versions...)
+	keep := map[string]bool{}
+	route, err := rt.gw.GatewayV1().HTTPRoutes(rt.r.Namespace).Get(ctx, rt.r.HTTPRoute, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		for _, rule := range route.Spec.Rules {
+			for _, b := range rule.BackendRefs {
+				keep[string(b.Name)] = true
+			}
+		}
+	case !kerrors.IsNotFound(err):
+		return fmt.Errorf("httproute %s/%s: %w", rt.r.Namespace, rt.r.HTTPRoute, err)
+	}
+	return rt.w.applyVersionServices(ctx, rt.r, keep, versions...)
 }
 
 // ensure adopts the HTTPRoute: it creates it if missing, remembers its
 // original spec and, if shipbot's rules are not split by version yet,
 // splits them at the release's current percentage.
 func (rt gatewayRouter) ensure(ctx context.Context) error {
+	rt, err := rt.load(ctx)
+	if err != nil {
+		return err
+	}
 	return rt.update(ctx, func(route *gatewayv1.HTTPRoute) error {
 		if _, err := rt.weight(route); errors.Is(err, errNotSplit) {
 			rt.apply(route, routing{weight: rt.r.Percent})
@@ -87,6 +116,10 @@ func (rt gatewayRouter) ensure(ctx context.Context) error {
 
 // steer makes shipbot's rules do what want says.
 func (rt gatewayRouter) steer(ctx context.Context, want routing) error {
+	rt, err := rt.load(ctx)
+	if err != nil {
+		return err
+	}
 	return rt.update(ctx, func(route *gatewayv1.HTTPRoute) error {
 		rt.apply(route, want)
 		return nil
@@ -97,6 +130,10 @@ func (rt gatewayRouter) steer(ctx context.Context, want routing) error {
 // original spec had them, drops the rules it added and forgets the
 // original. Other rules keep whatever they have now.
 func (rt gatewayRouter) restore(ctx context.Context) error {
+	rt, err := rt.load(ctx)
+	if err != nil {
+		return err
+	}
 	return rt.update(ctx, func(route *gatewayv1.HTTPRoute) error {
 		raw, ok := route.Annotations[AnnotationOriginal]
 		if !ok {
@@ -252,6 +289,10 @@ func (rt gatewayRouter) routingOf(route *gatewayv1.HTTPRoute) (routing, error) {
 
 // current reads what shipbot's rules do now.
 func (rt gatewayRouter) current(ctx context.Context) (routing, error) {
+	rt, err := rt.load(ctx)
+	if err != nil {
+		return routing{}, err
+	}
 	route, err := rt.gw.GatewayV1().HTTPRoutes(rt.r.Namespace).Get(ctx, rt.r.HTTPRoute, metav1.GetOptions{})
 	if err != nil {
 		return routing{}, fmt.Errorf("httproute %s/%s: %w", rt.r.Namespace, rt.r.HTTPRoute, err)

@@ -204,3 +204,25 @@ func TestGatewayAPICreatesAndRestoresItsOwnHTTPRoute(t *testing.T) {
 	h.drainOld(r.ID)
 	h.wantRouteOriginal(plain)
 }
+
+func TestGatewayAPINextReleaseWhileTheOldVersionDrains(t *testing.T) {
+	h := newHarness(t)
+	orig := h.foreignHTTPRoute()
+	h.drive(gatewayRelease(h, "", "v1-0-0").ID, phaseIs(Succeeded))
+	r2 := gatewayRelease(h, "v1-0-0", "v2-0-0", Stage{Target: 100})
+	h.drive(r2.ID, phaseIs(Succeeded))
+	// v1 is in its scale-down delay: the rule still names its Service, at 0.
+	if got := h.backendWeights(); !maps.Equal(got, map[string]int32{"web-v1-0-0": 0, "web-v2-0-0": 100}) {
+		t.Fatalf("after v2: weights %v", got)
+	}
+	r3 := gatewayRelease(h, "v2-0-0", "v3-0-0", Stage{Target: 10, Continue: Manual}, Stage{Target: 100})
+	h.drive(r3.ID, phaseIs(Paused))
+	if got := h.backendWeights(); !maps.Equal(got, map[string]int32{"web-v2-0-0": 90, "web-v3-0-0": 10}) {
+		t.Errorf("v3 at 10 %% while v1 drains: weights %v", got)
+	}
+	h.drainOld(r2.ID)
+	h.record(r3.ID, IntentContinue, 0)
+	h.drive(r3.ID, phaseIs(Succeeded))
+	h.drainOld(r3.ID)
+	h.wantRouteOriginal(orig)
+}

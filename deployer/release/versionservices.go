@@ -20,8 +20,8 @@ const LabelBackendOf = "shipbot.io/backend-of"
 
 // applyVersionServices server-side applies, for each version, a copy of the
 // app's Service that selects only that version's pods, and deletes the
-// app's other version Services.
-func (w *workloads) applyVersionServices(ctx context.Context, r *Release, versions ...Revision) error {
+// app's other version Services, but those in also.
+func (w *workloads) applyVersionServices(ctx context.Context, r *Release, also map[string]bool, versions ...Revision) error {
 	objs, err := w.renderRev(ctx, r, r.To)
 	if err != nil {
 		return err
@@ -38,6 +38,9 @@ func (w *workloads) applyVersionServices(ctx context.Context, r *Release, versio
 	}
 	if err := w.kube.Apply(ctx, apply); err != nil {
 		return err
+	}
+	for name := range also {
+		keep = append(keep, name)
 	}
 	return w.deleteVersionServices(ctx, r, keep)
 }
@@ -60,21 +63,34 @@ func versionServiceObject(shared *unstructured.Unstructured, r *Release, v Revis
 	return svc
 }
 
+// versionServiceNames lists the app's version Services.
+func (w *workloads) versionServiceNames(ctx context.Context, r *Release) ([]string, error) {
+	sel := labels.SelectorFromSet(labels.Set{LabelBackendOf: r.serviceName()}).String()
+	list, err := w.kube.Kube.CoreV1().Services(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: list version services of %s/%s: %w", w.kube.Name, r.Namespace, r.serviceName(), err)
+	}
+	names := make([]string, len(list.Items))
+	for i, s := range list.Items {
+		names[i] = s.Name
+	}
+	return names, nil
+}
+
 // deleteVersionServices deletes the app's version Services not in keep.
 func (w *workloads) deleteVersionServices(ctx context.Context, r *Release, keep []string) error {
-	svcs := w.kube.Kube.CoreV1().Services(r.Namespace)
-	sel := labels.SelectorFromSet(labels.Set{LabelBackendOf: r.serviceName()}).String()
-	list, err := svcs.List(ctx, metav1.ListOptions{LabelSelector: sel})
+	names, err := w.versionServiceNames(ctx, r)
 	if err != nil {
-		return fmt.Errorf("cluster %s: list version services of %s/%s: %w", w.kube.Name, r.Namespace, r.serviceName(), err)
+		return err
 	}
-	for _, s := range list.Items {
-		if slices.Contains(keep, s.Name) {
+	svcs := w.kube.Kube.CoreV1().Services(r.Namespace)
+	for _, name := range names {
+		if slices.Contains(keep, name) {
 			continue
 		}
-		err := svcs.Delete(ctx, s.Name, metav1.DeleteOptions{})
+		err := svcs.Delete(ctx, name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("cluster %s: delete service %s/%s: %w", w.kube.Name, r.Namespace, s.Name, err)
+			return fmt.Errorf("cluster %s: delete service %s/%s: %w", w.kube.Name, r.Namespace, name, err)
 		}
 	}
 	return nil
