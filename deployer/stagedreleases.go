@@ -1,6 +1,7 @@
 package deployer
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"strings"
@@ -27,9 +28,12 @@ type stagedReleases struct{ Config *config.Config }
 // Build creates, inside tx, the releases a tag build asks for: for each app
 // of the project with a release spec, one release per environment whose tag
 // rules match and per cluster of it, chained in config order so that each
-// starts only once the one before it has succeeded (prod1, then prod2). Each
-// also queues behind, or supersedes, the active release of its own target.
-// It returns the ids of the releases it created or asked to stop.
+// starts only once the one before it has succeeded (prod1, then prod2). A
+// spec with a group releases every cluster of an environment at once, in
+// one group (release.Group) with the other apps of the build that name the
+// same group there; the next environment waits for the first cluster's.
+// Each also queues behind, or supersedes, the active release of its own
+// target. It returns the ids of the releases it created or asked to stop.
 func (p stagedReleases) Build(tx *store.Tx, b Build, now time.Time) ([]string, error) {
 	var touched []string
 	for _, app := range p.Config.Apps {
@@ -42,6 +46,7 @@ func (p stagedReleases) Build(tx *store.Tx, b Build, now time.Time) ([]string, e
 			if !ok || !matches(env, b) {
 				continue
 			}
+			requires, first := prev, ""
 			for _, cluster := range env.Clusters {
 				r, err := p.release(app, env, cluster, spec, b, now)
 				if err != nil {
@@ -53,17 +58,31 @@ func (p stagedReleases) Build(tx *store.Tx, b Build, now time.Time) ([]string, e
 					}
 					continue
 				}
-				r.Requires = prev
+				r.Requires = requires
+				if spec.Group != "" {
+					r.Group = groupID(b, spec.Group, env.Name)
+				}
 				r, stopped, err := release.Enqueue(tx, r, release.OnNewer(spec.OnNewer), now)
 				if err != nil {
 					return nil, fmt.Errorf("release %s %s to %s on %s: %w", app.Name, b.Ref, env.Name, cluster, err)
 				}
-				prev = r.ID
+				if spec.Group == "" {
+					requires = r.ID // one cluster after the other
+				}
+				first, prev = cmp.Or(first, r.ID), r.ID
 				touched = append(append(touched, r.ID), stopped...)
+			}
+			if spec.Group != "" && first != "" {
+				prev = first
 			}
 		}
 	}
 	return touched, nil
+}
+
+// groupID names the group of one build's releases in one environment.
+func groupID(b Build, group, env string) string {
+	return fmt.Sprintf("%s/%s@%s/%s/%d", b.Project, group, env, short(b.SHA), b.PipelineID)
 }
 
 func (p stagedReleases) release(app config.App, env config.Environment, cluster string, spec release.Spec, b Build, now time.Time) (release.Release, error) {

@@ -1,7 +1,9 @@
 package deployer
 
 import (
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +133,42 @@ func TestRevisionName(t *testing.T) {
 	} {
 		if got := RevisionName(ref, "abcdef1234"); got != want {
 			t.Errorf("RevisionName(%q) = %q, want %q", ref, got, want)
+		}
+	}
+}
+
+func TestReleaserGroupsAppsAndClustersOfAnEnvironment(t *testing.T) {
+	cfg := exampleConfig(t)
+	for i := range cfg.Environments {
+		if cfg.Environments[i].Name == "prod1" {
+			cfg.Environments[i].Clusters = []string{"prod-eu", "prod-us"}
+		}
+	}
+	web := &cfg.Apps[0]
+	web.Release.Group = "shop"
+	api := *web
+	api.Name = "api"
+	cfg.Apps = append(cfg.Apps, api)
+	s := openStore(t)
+	b := Build{Kind: TriggerPipeline, Project: "shop/web", Ref: "v1.4.0", Tag: true, SHA: strings.Repeat("cd", 20), User: "rm", PipelineID: 7,
+		Jobs: []Job{{ID: 70, Name: "build-image", Status: "success"}}}
+	releaseBuild(t, s, stagedReleases{Config: cfg}, b)
+
+	byTarget := map[string]release.Release{}
+	for _, r := range storedReleases(t, s) {
+		byTarget[r.App+"/"+r.Environment+"/"+r.Cluster] = r
+	}
+	if len(byTarget) != 6 {
+		t.Fatalf("releases %v, want web and api on prod1's two clusters and on prod2", slices.Collect(maps.Keys(byTarget)))
+	}
+	group := "shop/web/shop@prod1/cdcdcdcd/7"
+	for _, app := range []string{"web", "api"} {
+		eu, us, p2 := byTarget[app+"/prod1/prod-eu"], byTarget[app+"/prod1/prod-us"], byTarget[app+"/prod2/prod-us"]
+		if eu.Group != group || us.Group != group || eu.Requires != "" || us.Requires != "" {
+			t.Errorf("%s on prod1: groups %q %q, requires %q %q; want both clusters in group %s at once", app, eu.Group, us.Group, eu.Requires, us.Requires, group)
+		}
+		if p2.Group != "shop/web/shop@prod2/cdcdcdcd/7" || p2.Requires != eu.ID {
+			t.Errorf("%s on prod2: group %q requires %q; want prod2's group after %s", app, p2.Group, p2.Requires, eu.ID)
 		}
 	}
 }

@@ -107,7 +107,7 @@ func TestPromoteToNoStageIsUnprocessable(t *testing.T) {
 	r := newRig(t, token)
 	rel := r.create(t, canary("web", "prod"))
 	code, b := r.act(t, rel.ID, "promote", `{"percent": 30}`)
-	if code != http.StatusUnprocessableEntity || !strings.Contains(errorOf(t, b), "no stage has target 30 % (stages: 10, 50, 100)") {
+	if code != http.StatusUnprocessableEntity || !strings.Contains(errorOf(t, b), "30 % is not one of the steps; allowed: 10, 50, 100 %") {
 		t.Errorf("%d %s, want 422 listing the stages", code, b)
 	}
 }

@@ -25,6 +25,7 @@ type Release struct {
 type StageRow struct {
 	N        int
 	Target   int
+	Label    string // what the stage does: "10 %", "header x-canary=true", "mirror 20 %"
 	Continue release.ContinueMode
 	Gates    string
 	State    string // done, current or next
@@ -56,7 +57,7 @@ func Detail(r release.Release, now time.Time) Release {
 		case i == r.Stage && out.Active:
 			st = "current"
 		}
-		out.Stages = append(out.Stages, StageRow{N: i + 1, Target: s.Target, Continue: s.Continue, Gates: gates(s), State: st})
+		out.Stages = append(out.Stages, StageRow{N: i + 1, Target: s.Target, Label: s.Label(), Continue: s.Continue, Gates: gates(s), State: st})
 	}
 	for _, e := range r.History {
 		out.Timeline = append(out.Timeline, TimelineEntry{

@@ -101,6 +101,9 @@ func ReleaseStatus(e release.Event) (state, description string) {
 		if c := runningCheck(r); c != nil && c.When == release.Before {
 			return running, fmt.Sprintf("%s: %s, gate %s before moving to %d%%", at, share, c.Gate, r.Target())
 		}
+		if st := r.Stages[r.Stage]; st.Routes() {
+			return running, fmt.Sprintf("%s: %s, setting %s", at, share, st.Label())
+		}
 		return running, fmt.Sprintf("%s: moving to %d%% %s", at, r.Target(), unit(r.Strategy))
 	case release.Verifying:
 		if c := runningCheck(r); c != nil && c.When == release.After {

@@ -92,15 +92,19 @@ func newRig(t *testing.T) *rig {
 // release creates a release of app to env for the commit sha; paused
 // leaves it waiting after its first stage was asked to pause, as the
 // engine does without a cluster; otherwise it stays Pending.
-func (r *rig) release(app, env, sha string, paused bool) release.Release {
+func (r *rig) release(app, env, sha string, paused bool, edit ...func(*release.Release)) release.Release {
 	r.t.Helper()
 	ctx := r.t.Context()
-	rel, err := r.eng.Create(ctx, release.Release{
+	spec := release.Release{
 		App: app, Project: project, Environment: env, Cluster: env + "-cluster", Namespace: "web", Strategy: release.Canary,
 		From: release.Revision{Name: "v1-0-0", Image: "web:1.0.0"}, To: release.Revision{Name: "v1-1-0", Image: "web:1.1.0", SHA: sha, Ref: "v1.1.0"},
 		Stages: []release.Stage{{Target: 10}, {Target: 50}, {Target: 100}},
 		Params: templates.Params{Ports: []templates.Port{{Port: 8080}}}, TriggeredBy: "rel-manager",
-	})
+	}
+	for _, e := range edit {
+		e(&spec)
+	}
+	rel, err := r.eng.Create(ctx, spec)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -200,7 +204,7 @@ func TestReleaseCommands(t *testing.T) {
 		{name: "conflict", iid: mrIID, user: maintainer, body: "/continue prod2", emojis: failed,
 			reply: []string{"❌ Cannot continue release `", "in prod2", ": it is pending, not paused; continue only resumes a paused release. Nothing was recorded."}},
 		{name: "stage that does not exist", iid: mrIID, user: maintainer, body: "/promote 30", emojis: failed,
-			reply: []string{"no stage has target 30 % (stages: 10, 50, 100)"}},
+			reply: []string{"30 % is not one of the steps; allowed: 10, 50, 100 %"}},
 		{name: "an MR with no release", iid: 7, user: maintainer, body: "/pause", emojis: failed,
 			reply: []string{"❌ No release: no active release came from a commit of this merge request. Name one, e.g. `/pause prod1` or `/pause r000000000012`."}},
 		{name: "unknown environment", iid: mrIID, user: maintainer, body: "/pause staging", emojis: failed,
@@ -473,5 +477,17 @@ func TestNonMembersHearNothingOfReleases(t *testing.T) {
 	}
 	if got := r.get(rel.ID); len(got.Intents) != len(rel.Intents) {
 		t.Errorf("a non-member's command recorded %v", intents(got))
+	}
+}
+
+func TestPromoteToAnyRatioByComment(t *testing.T) {
+	r := newRig(t)
+	rel := r.release("web", "prod1", mergedSHA, true, func(s *release.Release) { s.AnyWeight = true })
+	reply, _ := r.comment(mrIID, maintainer, "/promote 20")
+	if !strings.Contains(reply, "Recorded: promote to 20 % of release") {
+		t.Errorf("reply:\n%s", reply)
+	}
+	if got := intents(r.get(rel.ID)); !slices.Contains(got, "mia/mr-comment/promote to 20 %") {
+		t.Errorf("intents %v, want promote to 20 %% by mia", got)
 	}
 }

@@ -152,7 +152,7 @@ func revision(v release.Revision) string {
 func stages(ss []release.Stage) string {
 	parts := make([]string, len(ss))
 	for i, s := range ss {
-		parts[i] = strconv.Itoa(s.Target)
+		parts[i] = strings.TrimSuffix(s.Label(), " %") // a match or mirror stage says which
 		if s.Continue == release.Manual {
 			parts[i] += " (manual)"
 		}

@@ -272,7 +272,7 @@ func TestReleasesErrors(t *testing.T) {
 		{"token file missing", nil, []string{"list", "--token-file", filepath.Join(dir, "absent")}, "--token-file: open " + filepath.Join(dir, "absent"), nil},
 		{"token and token file", nil, []string{"list", "--token", apiToken, "--token-file", goodFile}, "--token and --token-file both set: give one", nil},
 		{"conflict", nil, []string{"pause", rel.ID}, "409 Conflict: it is already paused", release.ErrConflict},
-		{"no such stage", nil, []string{"promote", rel.ID, "30"}, "422 Unprocessable Entity: no stage has target 30 % (stages: 10, 50, 100)", release.ErrInvalid},
+		{"no such stage", nil, []string{"promote", rel.ID, "30"}, "422 Unprocessable Entity: 30 % is not one of the steps; allowed: 50, 100 %", release.ErrInvalid},
 		{"bad percent", nil, []string{"promote", rel.ID, "150"}, "400 Bad Request: percent: 150 is not in 1..100", release.ErrInvalid},
 		{"not found", nil, []string{"get", "r000000000404"}, "404 Not Found: release r000000000404 not found", store.ErrNotFound},
 		{"wrong token", nil, []string{"list", "--token", "guess"}, "401 Unauthorized: wrong API token", nil},

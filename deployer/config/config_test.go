@@ -79,7 +79,7 @@ func TestExampleLoads(t *testing.T) {
 	}
 	for _, env := range []string{"prod1", "prod2"} {
 		s, ok := web.ReleaseFor(env)
-		if !ok || s.Strategy != release.Canary || !slices.Equal(s.Steps, []int{10, 50, 100}) || !slices.Equal(s.PauseAfter, []int{10, 50}) ||
+		if !ok || s.Strategy != release.Canary || !slices.Equal(s.Steps, release.Weights(10, 50, 100)) || !slices.Equal(s.PauseAfter, []int{10, 50}) ||
 			s.OnNewer != release.OnNewerQueue || len(s.Gates) != 1 || !strings.Contains(s.Gates[0].Prometheus.Query, `code=~"5.."`) {
 			t.Errorf("ReleaseFor(%s) = %+v, %v; want the app's canary", env, s, ok)
 		}

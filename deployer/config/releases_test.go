@@ -216,7 +216,7 @@ func TestReleaseForPrefersTheEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	web, _ := cfg.App("web")
-	if s, ok := web.ReleaseFor("prod"); !ok || s.Strategy != release.Groups || !slices.Equal(s.Steps, []int{50, 100}) || s.OnNewer != release.OnNewerQueue {
+	if s, ok := web.ReleaseFor("prod"); !ok || s.Strategy != release.Groups || !slices.Equal(s.Steps, release.Weights(50, 100)) || s.OnNewer != release.OnNewerQueue {
 		t.Errorf("ReleaseFor(prod) = %+v, %v; want the environment's groups spec", s, ok)
 	}
 	if s, ok := web.ReleaseFor("dev"); ok {

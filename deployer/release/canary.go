@@ -3,22 +3,19 @@ package release
 import (
 	"context"
 	"fmt"
-
-	istio "istio.io/client-go/pkg/clientset/versioned"
 )
 
 // canary runs each version as its own Deployment, app-<version>, at full
-// size behind the app's Service, and moves Istio route weights between them:
-// a DestinationRule subset per version, and shipbot's routes in the
-// VirtualService split by weight.
+// size behind the app's Service, and moves route weights between them with
+// its router: Istio (a DestinationRule subset per version, shipbot's routes
+// in the VirtualService split by weight) or the Gateway API (a Service per
+// version, shipbot's rules in the HTTPRoute split by backendRef weight).
 type canary struct {
-	w     *workloads
-	istio istio.Interface
+	w      *workloads
+	router func(r *Release) trafficRouter
 }
 
 var _ Driver = (*canary)(nil)
-
-func (c *canary) router(r *Release) router { return router{istio: c.istio, view: c.w.view, r: r} }
 
 // Ensure applies the Service, To's Deployment at full size and a subset per
 // version, then adopts the VirtualService at the current weight.
@@ -29,34 +26,35 @@ func (c *canary) Ensure(ctx context.Context, r *Release) error {
 	if err := c.w.applyVersion(ctx, r, r.To, r.Replicas); err != nil {
 		return err
 	}
-	if err := applyDestinationRule(ctx, c.istio, c.w.view, r, r.From, r.To); err != nil {
+	if err := c.router(r).backends(ctx, r.From, r.To); err != nil {
 		return err
 	}
 	return c.router(r).ensure(ctx)
 }
 
-// SetTarget moves the weight only once To's pods are all available: no
-// request goes to a version that cannot serve it.
+// SetTarget moves the weight, and sets the stage's header route and
+// mirror, only once To's pods are all available: no request goes to a
+// version that cannot serve it.
 func (c *canary) SetTarget(ctx context.Context, r *Release, percent int) error {
 	s, err := c.w.state(ctx, r, versionName(r, r.To))
 	if err != nil || !s.done {
 		return err
 	}
-	return c.router(r).setWeight(ctx, percent)
+	return c.router(r).steer(ctx, r.stageRouting(percent))
 }
 
-// Ready reports To's pods available and the route at percent.
+// Ready reports To's pods available and the routes as the stage wants them.
 func (c *canary) Ready(ctx context.Context, r *Release, percent int) (Readiness, error) {
 	s, err := c.w.state(ctx, r, versionName(r, r.To))
 	if err != nil || !s.done {
 		return readiness(s), err
 	}
-	w, err := c.router(r).currentWeight(ctx)
+	got, err := c.router(r).current(ctx)
 	if err != nil {
 		return Readiness{}, err
 	}
-	if w != percent {
-		return Readiness{Waiting: fmt.Sprintf("route weight %d %%, want %d %%", w, percent), Retry: true}, nil
+	if want := r.stageRouting(percent); !got.equal(want) {
+		return Readiness{Waiting: fmt.Sprintf("routes at %s, want %s", got, want), Retry: true}, nil
 	}
 	return Readiness{Done: true}, nil
 }
@@ -90,7 +88,8 @@ func (c *canary) settle(ctx context.Context, r *Release, keep, gone Revision) (b
 	if keep == r.To {
 		percent = 100
 	}
-	if err := c.router(r).setWeight(ctx, percent); err != nil {
+	// Header routes and mirrors end with the stages: only the weight stays.
+	if err := c.router(r).steer(ctx, routing{weight: percent}); err != nil {
 		return false, err
 	}
 	if len(c.w.spare) == 0 {
@@ -115,7 +114,7 @@ func (c *canary) ScaleDown(ctx context.Context, r *Release, gone, serving Revisi
 	if err := c.router(r).restore(ctx); err != nil {
 		return false, err
 	}
-	if err := applyDestinationRule(ctx, c.istio, c.w.view, r, serving); err != nil {
+	if err := c.router(r).backends(ctx, serving); err != nil {
 		return false, err
 	}
 	return true, c.w.scaleStrays(ctx, r, versionName(r, serving))

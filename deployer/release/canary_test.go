@@ -272,7 +272,7 @@ func TestCanaryCreatesAndRestoresItsOwnVirtualService(t *testing.T) {
 	if vs.Labels["app.kubernetes.io/managed-by"] != "shipbot" {
 		t.Errorf("labels %v", vs.Labels)
 	}
-	plain := router{r: &Release{App: "web"}}.plainSpec()
+	plain := istioRouter{r: &Release{App: "web"}}.plainSpec()
 	h.wantOriginal(plain)
 	r := h.create(h.release(Canary, "v1-0-0", "v2-0-0", 1, Stage{Target: 20, Continue: Manual}, Stage{Target: 100}))
 	h.drive(r.ID, phaseIs(Paused))

@@ -11,10 +11,10 @@ import (
 // and now, so chat messages, MR comments and the dashboard all agree.
 func Describe(r Release, now time.Time) string {
 	n := len(r.Stages)
-	where := fmt.Sprintf("stage %d/%d · %d %%", min(r.Stage+1, n), n, r.Percent)
+	where := fmt.Sprintf("stage %d/%d · %d %%", min(r.Stage+1, n), n, r.Percent) + routesInEffect(r)
 	switch r.Phase {
 	case Pending:
-		return fmt.Sprintf("pending · %s %s → %s in %d stages (%s %%)", r.Strategy, revName(r.From), r.To.Name, n, strings.ReplaceAll(joinTargets(r.targets()), ", ", " → "))
+		return fmt.Sprintf("pending · %s %s → %s in %d stages (%s %%)", r.Strategy, revName(r.From), r.To.Name, n, plan(r))
 	case Progressing:
 		return where + " · " + describeProgress(r, now)
 	case Verifying:
@@ -47,9 +47,32 @@ func describeProgress(r Release, now time.Time) string {
 	case c != nil && c.When == Before:
 		return describeCheck(c, now)
 	case c != nil && c.When == Pods:
-		return fmt.Sprintf("→ %d %% · %s %s", r.Target(), orText(c.Message, "waiting for pods"), span(c.Started, now))
+		return fmt.Sprintf("→ %s · %s %s", r.Stages[r.Stage].Label(), orText(c.Message, "waiting for pods"), span(c.Started, now))
 	}
-	return fmt.Sprintf("→ %d %%", r.Target())
+	return "→ " + r.Stages[r.Stage].Label()
+}
+
+// plan lists the stages, e.g. "header x-canary=true → 10 → 100".
+func plan(r Release) string {
+	out := make([]string, len(r.Stages))
+	for i, s := range r.Stages {
+		out[i] = strings.TrimSuffix(s.Label(), " %")
+	}
+	return strings.Join(out, " → ")
+}
+
+// routesInEffect names the header route or mirror that stays in effect
+// from the stage being verified, or the one done last, e.g.
+// " + mirror 20 %"; "" when there is none.
+func routesInEffect(r Release) string {
+	k := r.Stage - 1
+	if r.Phase == Verifying {
+		k = r.Stage
+	}
+	if r.Phase.Terminal() || r.Phase == RollingBack || k < 0 || k >= len(r.Stages) || !r.Stages[k].Routes() {
+		return ""
+	}
+	return " + " + r.Stages[k].Label()
 }
 
 func describeCheck(c *Check, now time.Time) string {

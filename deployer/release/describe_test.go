@@ -5,6 +5,12 @@ import (
 	"time"
 )
 
+// routed is a canary's stages with a header stage and a mirror stage first.
+var routed = []Stage{
+	{Match: &Match{Headers: map[string]string{"x-canary": "true"}}, Continue: Manual},
+	{Mirror: 20}, {Target: 10}, {Target: 100},
+}
+
 func TestDescribe(t *testing.T) {
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	tests := []struct {
@@ -56,6 +62,18 @@ func TestDescribe(t *testing.T) {
 		{"failed", func(r *Release) {
 			r.Phase, r.From, r.Stages, r.Reason = Failed, Revision{}, []Stage{{Target: 100}}, "pods not available"
 		}, 0, "failed at stage 1/1 · 0 % · pods not available"},
+		{"pending with routing stages", func(r *Release) { r.Phase, r.Stages = Pending, routed }, 0,
+			"pending · canary v1-3-0 → v1-4-0 in 4 stages (header x-canary=true → mirror 20 → 10 → 100 %)"},
+		{"moving to a header stage", func(r *Release) { r.Phase, r.Stages = Progressing, routed }, 0,
+			"stage 1/4 · 0 % · → header x-canary=true"},
+		{"verifying a mirror stage", func(r *Release) { r.Phase, r.Stages, r.Stage = Verifying, routed, 1 }, 0,
+			"stage 2/4 · 0 % + mirror 20 % · verifying"},
+		{"paused after a header stage", func(r *Release) {
+			r.Phase, r.Stages, r.Stage = Paused, routed, 1
+			r.History = []Entry{{At: t0, Actor: EngineActor, Kind: EntryTransition, Phase: Paused}}
+		}, time.Minute, "stage 2/4 · 0 % + header x-canary=true · waiting for approval 1m"},
+		{"weights after routing stages", func(r *Release) { r.Phase, r.Stages, r.Stage, r.Percent = Verifying, routed, 2, 10 }, 0,
+			"stage 3/4 · 10 % · verifying"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,10 +3,12 @@ package release
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	istio "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
+	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/shipbot/shipbot/deployer/kube"
 	"github.com/shipbot/shipbot/templates"
@@ -53,7 +55,35 @@ type Readiness struct {
 // Cluster is what the drivers need of one cluster.
 type Cluster struct {
 	Kube  *kube.Client
-	Istio istio.Interface // nil when the cluster has no Istio; canary needs it
+	Istio istio.Interface // nil when the cluster has no Istio; canary with router istio needs it
+	// Gateway is the Gateway API client; canary with router gatewayAPI needs it.
+	Gateway gateway.Interface
+	// IstioVersion is the networking.istio.io version to use, IstioV1 or
+	// IstioV1beta1; empty asks the cluster's discovery once, when a canary
+	// first needs it.
+	IstioVersion string
+
+	mu    sync.Mutex
+	istio istioAPI // what IstioVersion, or discovery, chose
+}
+
+// istioAPI is the Istio client in the version the cluster serves. A failed
+// discovery is not remembered: the next step asks again.
+func (c *Cluster) istioAPI(ctx context.Context) (istioAPI, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.istio != nil {
+		return c.istio, nil
+	}
+	v := c.IstioVersion
+	if v == "" {
+		var err error
+		if v, err = detectIstio(ctx, c.Kube.Kube.Discovery()); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c.Kube.Name, err)
+		}
+	}
+	c.istio = newIstioAPI(c.Istio, v)
+	return c.istio, nil
 }
 
 // NewCluster connects to a cluster, with an Istio client on the same config.
@@ -70,7 +100,11 @@ func NewCluster(name string, rc *rest.Config) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: istio client: %w", name, err)
 	}
-	return &Cluster{Kube: kc, Istio: ic}, nil
+	gc, err := gateway.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: gateway API client: %w", name, err)
+	}
+	return &Cluster{Kube: kc, Istio: ic, Gateway: gc}, nil
 }
 
 // Clusters finds a cluster by the name a release records.
@@ -121,13 +155,10 @@ func (t TemplateRenderer) Render(_ context.Context, r *Release, rev Revision) ([
 }
 
 // newDriver picks the driver for a release's strategy.
-func newDriver(r *Release, c *Cluster, w *workloads) (Driver, error) {
+func newDriver(ctx context.Context, r *Release, c *Cluster, w *workloads) (Driver, error) {
 	switch r.Strategy {
 	case Canary:
-		if c.Istio == nil {
-			return nil, fmt.Errorf("release %s: %w: canary needs Istio on cluster %s", r.ID, ErrInvalid, r.Cluster)
-		}
-		return &canary{w: w, istio: c.Istio}, nil
+		return newCanary(ctx, r, c, w)
 	case Groups:
 		return &groups{w: w}, nil
 	case BlueGreen:
@@ -136,4 +167,28 @@ func newDriver(r *Release, c *Cluster, w *workloads) (Driver, error) {
 		return &rolling{w: w}, nil
 	}
 	return nil, fmt.Errorf("release %s: %w: unknown strategy %q", r.ID, ErrInvalid, r.Strategy)
+}
+
+// newCanary picks the canary's router.
+func newCanary(ctx context.Context, r *Release, c *Cluster, w *workloads) (Driver, error) {
+	switch r.router() {
+	case RouterIstio:
+		if c.Istio == nil {
+			return nil, fmt.Errorf("release %s: %w: canary with router istio needs Istio on cluster %s", r.ID, ErrInvalid, r.Cluster)
+		}
+		api, err := c.istioAPI(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("release %s: %w", r.ID, err)
+		}
+		if api.version() == IstioV1 {
+			api = cachedIstio{istioAPI: api, view: w.view}
+		}
+		return &canary{w: w, router: func(r *Release) trafficRouter { return istioRouter{api: api, r: r} }}, nil
+	case RouterGatewayAPI:
+		if c.Gateway == nil {
+			return nil, fmt.Errorf("release %s: %w: canary with router gatewayAPI needs a Gateway API client for cluster %s", r.ID, ErrInvalid, r.Cluster)
+		}
+		return &canary{w: w, router: func(r *Release) trafficRouter { return gatewayRouter{gw: c.Gateway, w: w, r: r} }}, nil
+	}
+	return nil, fmt.Errorf("release %s: %w: unknown router %q (want %s or %s)", r.ID, ErrInvalid, r.Router, RouterIstio, RouterGatewayAPI)
 }

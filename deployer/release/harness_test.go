@@ -24,7 +24,9 @@ import (
 
 var testCluster *cluster.Cluster
 
-func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: true}, &testCluster) }
+func TestMain(m *testing.M) {
+	cluster.Main(m, cluster.Options{Istio: true, GatewayAPI: true}, &testCluster)
+}
 
 // The engine takes a fakeclock.Clock: tests never sleep for a gate
 // interval or a progress deadline.
@@ -37,6 +39,7 @@ type harness struct {
 	path    string
 	clock   *fakeclock.Clock
 	cluster *Cluster
+	tc      *cluster.Cluster // the control plane the test runs on
 	st      *store.Store
 	e       *Stepper
 
@@ -48,12 +51,18 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	cluster.Require(t, testCluster)
-	c, err := NewCluster("local", testCluster.RESTConfig())
+	return newHarnessOn(t, testCluster)
+}
+
+// newHarnessOn is a harness on another control plane than the package's.
+func newHarnessOn(t *testing.T, tc *cluster.Cluster) *harness {
+	t.Helper()
+	c, err := NewCluster("local", tc.RESTConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, ns: testCluster.NewNamespace(t), path: filepath.Join(t.TempDir(), "shipbot.db"),
-		clock: fakeclock.New(t0), cluster: c}
+	h := &harness{t: t, ns: tc.NewNamespace(t), path: filepath.Join(t.TempDir(), "shipbot.db"),
+		clock: fakeclock.New(t0), cluster: c, tc: tc}
 	h.open()
 	t.Cleanup(func() { h.st.Close() })
 	return h
@@ -227,7 +236,7 @@ func (h *harness) record(id string, kind IntentKind, percent int) {
 // replicas reads a Deployment's desired replicas; -1 if it does not exist.
 func (h *harness) replicas(name string) int32 {
 	h.t.Helper()
-	d, err := testCluster.Client().AppsV1().Deployments(h.ns).Get(h.t.Context(), name, metav1.GetOptions{})
+	d, err := h.tc.Client().AppsV1().Deployments(h.ns).Get(h.t.Context(), name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return -1
 	}
@@ -239,7 +248,7 @@ func (h *harness) replicas(name string) int32 {
 
 func (h *harness) selector() map[string]string {
 	h.t.Helper()
-	svc, err := testCluster.Client().CoreV1().Services(h.ns).Get(h.t.Context(), "web", metav1.GetOptions{})
+	svc, err := h.tc.Client().CoreV1().Services(h.ns).Get(h.t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		h.t.Fatal(err)
 	}

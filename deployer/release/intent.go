@@ -127,7 +127,7 @@ func (r *Release) allows(in Intent) error {
 			return fmt.Errorf("%w: it is already %s", ErrConflict, strings.ToLower(string(r.Phase)))
 		}
 	case IntentPromote, IntentPromoteFull:
-		_, err := r.promoteStage(in)
+		_, _, err := r.promoteStage(in)
 		return err
 	case IntentRollback:
 		if r.Phase == RollingBack {
@@ -143,25 +143,61 @@ func (r *Release) allows(in Intent) error {
 	return nil
 }
 
-// promoteStage finds the stage a promote intent jumps to.
-func (r *Release) promoteStage(in Intent) (int, error) {
+// promoteStage finds the stage a promote intent jumps to. With AnyWeight,
+// a percent no stage has gets a stage of its own, inserted at k (add).
+func (r *Release) promoteStage(in Intent) (k int, add bool, err error) {
 	if r.Phase == RollingBack {
-		return 0, fmt.Errorf("%w: it is rolling back", ErrConflict)
+		return 0, false, fmt.Errorf("%w: it is rolling back", ErrConflict)
 	}
-	k := len(r.Stages) - 1
+	k = len(r.Stages) - 1
 	if in.Kind == IntentPromote {
-		k = slices.IndexFunc(r.Stages, func(s Stage) bool { return s.Target == in.Percent })
-		if k < 0 {
-			return 0, fmt.Errorf("%w: no stage has target %d %% (stages: %s)", ErrInvalid, in.Percent, joinTargets(r.targets()))
-		}
+		k = slices.IndexFunc(r.Stages, func(s Stage) bool { return !s.Routes() && s.Target == in.Percent })
+	}
+	if k < 0 && !r.AnyWeight {
+		return 0, false, fmt.Errorf("%w: %d %% is not one of the steps; allowed: %s %% (any ratio needs release.anyWeight: true in the environment)",
+			ErrInvalid, in.Percent, joinTargets(r.allowedTargets()))
+	}
+	if k < 0 {
+		// Before the first stage that goes further, after any routing
+		// stage that keeps a lower weight.
+		k, add = slices.IndexFunc(r.Stages, func(s Stage) bool { return s.Target > in.Percent }), true
 	}
 	switch {
 	case k < r.Stage:
-		return 0, fmt.Errorf("%w: it is already past %d %%", ErrConflict, r.Stages[k].Target)
+		return 0, false, fmt.Errorf("%w: it is already past %d %%", ErrConflict, in.Percent)
 	case k == r.Stage && r.Phase != Paused && r.Phase != Pending:
-		return 0, fmt.Errorf("%w: stage %d/%d (%d %%) is already in progress", ErrConflict, k+1, len(r.Stages), r.Stages[k].Target)
+		return 0, false, fmt.Errorf("%w: stage %d/%d (%s) is already in progress", ErrConflict, k+1, len(r.Stages), r.Stages[k].Label())
 	}
-	return k, nil
+	return k, add, nil
+}
+
+// allowedTargets are the weights a promote may still name: those of the
+// current stage, if it has not started, and of the stages after it.
+func (r *Release) allowedTargets() []int {
+	from := r.Stage
+	if r.Phase != Paused && r.Phase != Pending {
+		from++
+	}
+	var out []int
+	for i := from; i < len(r.Stages); i++ {
+		if !r.Stages[i].Routes() {
+			out = append(out, r.Stages[i].Target)
+		}
+	}
+	return out
+}
+
+// insertStage adds a stage at percent before stage k, for a promote to a
+// percent no stage had: it waits for approval once in effect, and has the
+// gates of the stage it comes before. Checks of later stages move with them.
+func (r *Release) insertStage(k, percent int) {
+	next := r.Stages[k]
+	r.Stages = slices.Insert(r.Stages, k, Stage{Target: percent, Continue: Manual, Before: next.Before, After: next.After})
+	for i := range r.Checks {
+		if r.Checks[i].Stage >= k {
+			r.Checks[i].Stage++
+		}
+	}
 }
 
 func joinTargets(ts []int) string {
@@ -230,7 +266,10 @@ func (r *Release) apply(in *Intent) error {
 		r.dropRunningChecks()
 		return r.Transition(Paused, why)
 	case IntentPromote, IntentPromoteFull:
-		k, _ := r.promoteStage(*in)
+		k, add, _ := r.promoteStage(*in)
+		if add {
+			r.insertStage(k, in.Percent)
+		}
 		r.Stage = k
 		r.dropRunningChecks()
 		if r.Phase == Progressing {

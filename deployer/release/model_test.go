@@ -2,6 +2,7 @@ package release
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,7 @@ func TestRecordValidatesAgainstPhase(t *testing.T) {
 		{"pause when paused", Paused, 1, intent(IntentPause, 0), ErrConflict, "already paused"},
 		{"promote to a later stage", Paused, 1, intent(IntentPromote, 100), nil, ""},
 		{"promote to the waiting stage", Paused, 1, intent(IntentPromote, 50), nil, ""},
-		{"promote to no stage", Paused, 1, intent(IntentPromote, 30), ErrInvalid, "stages: 10, 50, 100"},
+		{"promote to no stage", Paused, 1, intent(IntentPromote, 30), ErrInvalid, "30 % is not one of the steps; allowed: 50, 100 %"},
 		{"promote backwards", Paused, 1, intent(IntentPromote, 10), ErrConflict, "already past 10 %"},
 		{"promote the running stage", Progressing, 1, intent(IntentPromote, 50), ErrConflict, "already in progress"},
 		{"promote 0", Paused, 1, intent(IntentPromote, 0), ErrInvalid, "1..100"},
@@ -155,5 +156,33 @@ func TestMergeIntentsKeepsConcurrentRecords(t *testing.T) {
 	mine.mergeIntents(stored.Intents) // twice: no duplicate
 	if len(mine.Intents) != 1 || len(mine.pendingIntents()) != 1 || len(mine.History) != 1 {
 		t.Errorf("after merge: intents %+v history %+v", mine.Intents, mine.History)
+	}
+}
+
+func TestPromoteToAnyWeight(t *testing.T) {
+	r := model(Paused, 1, 10)
+	r.Checks = []Check{{Stage: 0, When: Pods, Gate: "pods", Status: CheckPassed}, {Stage: 1, When: Before, Gate: "smoke", Status: CheckPassed}}
+	if err := r.Record(intent(IntentPromote, 20)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "allowed: 50, 100 %") {
+		t.Fatalf("without anyWeight: Record = %v, want the allowed steps", err)
+	}
+	r.AnyWeight = true
+	if err := r.Record(intent(IntentPromote, 5)); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "already past 5 %") {
+		t.Errorf("promote below the stage done: %v", err)
+	}
+	in := intent(IntentPromote, 20)
+	if err := r.Record(in); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.apply(&r.Intents[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.targets(); !slices.Equal(got, []int{10, 20, 50, 100}) || r.Stage != 1 || r.Phase != Progressing {
+		t.Fatalf("targets %v, stage %d, phase %s; want a stage at 20 %% to be the current one", got, r.Stage, r.Phase)
+	}
+	if s := r.Stages[1]; s.Continue != Manual || len(s.After) != len(r.Stages[2].After) {
+		t.Errorf("inserted stage %+v, want manual with the next stage's gates", s)
+	}
+	if r.Checks[0].Stage != 0 || r.Checks[1].Stage != 2 {
+		t.Errorf("checks %+v: the 50 %% stage's check must move with it", r.Checks)
 	}
 }

@@ -62,11 +62,24 @@ func (v Revision) IsZero() bool { return v == Revision{} }
 
 // Stage is one step of a release.
 type Stage struct {
-	Target   int          `json:"target"`   // traffic weight (canary) or replica percentage (groups), 1..100
+	Target int `json:"target"` // traffic weight (canary) or replica percentage (groups), 1..100; a match or mirror stage keeps the weight before it (0 first)
+	// Match and Mirror make a canary's routing stage: requests with these
+	// headers go to To, or Mirror % of requests are copied to To, for this
+	// stage only, on top of the weight Target.
+	Match    *Match       `json:"match,omitempty"`
+	Mirror   int          `json:"mirror,omitempty"`
 	Continue ContinueMode `json:"continue"` // auto or manual
 	Before   []Gate       `json:"before,omitempty"`
 	After    []Gate       `json:"after,omitempty"`
 }
+
+// Match selects requests by header values, compared exactly.
+type Match struct {
+	Headers map[string]string `json:"headers" yaml:"headers"`
+}
+
+// Routes reports whether the stage is a match or mirror stage, which promote cannot name.
+func (s Stage) Routes() bool { return s.Match != nil || s.Mirror > 0 }
 
 // Release is one move of app App in environment Environment from From to To.
 type Release struct {
@@ -96,6 +109,9 @@ type Release struct {
 	// ResolveFrom makes the engine read From when the release starts: the
 	// revision the last ended release of the same target left serving.
 	ResolveFrom bool `json:"resolveFrom,omitempty"`
+	// Group names the releases that move with this one (together.go):
+	// in step, stage by stage, and rolled back together.
+	Group string `json:"group,omitempty"`
 
 	// Params render the app's objects; Image and Replicas come from the
 	// revision and the release. Recorded here so that a resumed release
@@ -104,7 +120,10 @@ type Release struct {
 	Replicas         int32            `json:"replicas"`
 	MinAvailable     int32            `json:"minAvailable"`
 	ProgressDeadline time.Duration    `json:"progressDeadline"`
-	VirtualService   string           `json:"virtualService,omitempty"` // canary: the VirtualService to steer; App when empty
+	VirtualService   string           `json:"virtualService,omitempty"` // canary with Istio: the VirtualService to steer; App when empty
+	Router           Router           `json:"router,omitempty"`         // canary: istio (when empty) or gatewayAPI
+	HTTPRoute        string           `json:"httpRoute,omitempty"`      // canary with the Gateway API: the HTTPRoute to steer; App when empty
+	AnyWeight        bool             `json:"anyWeight,omitempty"`      // promote accepts any percent, not only the stages' targets
 	RetireAfter      time.Duration    `json:"retireAfter,omitempty"`    // see Spec.RetireAfter; DefaultRetireAfter when 0
 	// ScaleDownDelay and RevisionHistory: see Spec. Nil in a release stored
 	// before they existed, which then gets the defaults.
@@ -212,7 +231,7 @@ func (r *Release) Validate() error {
 	if r.Replicas < 1 || r.MinAvailable > r.Replicas || r.MinAvailable < 0 {
 		add("replicas %d, minAvailable %d: need replicas ≥ 1 and 0 ≤ minAvailable ≤ replicas", r.Replicas, r.MinAvailable)
 	}
-	for _, err := range validateSteps(field.NewPath("stages"), r.Strategy, r.targets()) {
+	for _, err := range validateSteps(field.NewPath("stages"), r.Strategy, r.steps()) {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -221,10 +240,17 @@ func (r *Release) Validate() error {
 	return nil
 }
 
-func (r *Release) targets() []int {
-	out := make([]int, len(r.Stages))
+// targets lists the weights of the stages that set one, which promote names.
+func (r *Release) targets() []int { return weightsOf(r.steps()) }
+
+// steps turns the stages back into the steps they were made of.
+func (r *Release) steps() []Step {
+	out := make([]Step, len(r.Stages))
 	for i, s := range r.Stages {
-		out[i] = s.Target
+		out[i] = Step{Weight: s.Target, Match: s.Match, Mirror: s.Mirror}
+		if s.Routes() {
+			out[i].Weight = 0
+		}
 	}
 	return out
 }
@@ -245,6 +271,12 @@ func (r *Release) setDefaults() {
 	}
 	if r.VirtualService == "" {
 		r.VirtualService = r.App
+	}
+	if r.Strategy == Canary && r.Router == "" {
+		r.Router = RouterIstio
+	}
+	if r.HTTPRoute == "" && r.Router == RouterGatewayAPI {
+		r.HTTPRoute = r.App
 	}
 	// Spelled out, so that what a stored release shows is what applies.
 	r.ScaleDownDelay = ptr.To(r.scaleDownDelay())

@@ -1,11 +1,11 @@
 package release
 
 import (
-	"fmt"
 	"net/url"
 	"slices"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -20,14 +20,25 @@ import (
 //	      prometheus: {address: http://prometheus:9090, query: ..., op: "<", threshold: 0.01, interval: 1m, duration: 5m}
 type Spec struct {
 	Strategy         Strategy      `yaml:"strategy"`
-	Steps            []int         `yaml:"steps,omitempty"`      // canary weights or groups replica percentages; strictly increasing, ending at 100
+	Steps            []Step        `yaml:"steps,omitempty"`      // canary weights or groups replica percentages, strictly increasing, ending at 100; a canary's may hold match and mirror stages
 	PauseAfter       []int         `yaml:"pauseAfter,omitempty"` // steps after which to wait for approval
 	Replicas         int32         `yaml:"replicas,omitempty"`
 	MinAvailable     int32         `yaml:"minAvailable,omitempty"` // pods that must stay available during a shift; replicas when 0
 	ProgressDeadline time.Duration `yaml:"progressDeadline,omitempty"`
-	VirtualService   string        `yaml:"virtualService,omitempty"` // canary: the VirtualService to steer; the app's name when empty
-	Gates            []GateSpec    `yaml:"gates,omitempty"`
-	OnNewer          OnNewer       `yaml:"onNewer,omitempty"` // what a newer tag does to an active release; queue when empty
+	VirtualService   string        `yaml:"virtualService,omitempty"` // canary with Istio: the VirtualService to steer; the app's name when empty
+	// Router is what steers a canary's traffic: istio (the default) or
+	// gatewayAPI, which steers the HTTPRoute named HTTPRoute.
+	Router    Router `yaml:"router,omitempty"`
+	HTTPRoute string `yaml:"httpRoute,omitempty"` // canary with the Gateway API: the HTTPRoute to steer; the app's name when empty
+	// AnyWeight lets promote move a release to any percent in 1..100, not
+	// only to one of its steps.
+	AnyWeight bool `yaml:"anyWeight,omitempty"`
+	// Group releases the apps of one build that name the same group, on
+	// every cluster of the environment, together: in step stage by stage,
+	// and all rolled back when one fails.
+	Group   string     `yaml:"group,omitempty"`
+	Gates   []GateSpec `yaml:"gates,omitempty"`
+	OnNewer OnNewer    `yaml:"onNewer,omitempty"` // what a newer tag does to an active release; queue when empty
 	// RetireAfter is how long the Deployment of the version a release
 	// replaced stays, at 0 replicas, once the release has ended, before it
 	// is deleted; DefaultRetireAfter when 0.
@@ -65,24 +76,35 @@ type GateSpec struct {
 	Steps []int `yaml:"steps,omitempty"` // the steps it guards; all when empty
 }
 
-// steps returns the stage targets, defaulted per strategy.
-func (s Spec) steps() []int {
+// steps returns the steps, defaulted per strategy.
+func (s Spec) steps() []Step {
 	if len(s.Steps) == 0 {
-		return []int{100}
+		return Weights(100)
 	}
 	return s.Steps
 }
 
-// Stages turns a valid spec into a release's stages.
+// weights returns the weights of the plain steps, which pauseAfter and a
+// gate's steps name.
+func (s Spec) weights() []int { return weightsOf(s.steps()) }
+
+// Stages turns a valid spec into a release's stages. A routing stage
+// keeps the weight before it, pauses only with pause: true, and has the
+// gates that guard every step.
 func (s Spec) Stages() []Stage {
 	var out []Stage
-	for _, t := range s.steps() {
-		st := Stage{Target: t, Continue: Auto}
-		if slices.Contains(s.PauseAfter, t) {
+	weight := 0
+	for _, step := range s.steps() {
+		routes := step.Routes()
+		if !routes {
+			weight = step.Weight
+		}
+		st := Stage{Target: weight, Match: step.Match, Mirror: step.Mirror, Continue: Auto}
+		if (!routes && slices.Contains(s.PauseAfter, weight)) || step.Pause {
 			st.Continue = Manual
 		}
 		for _, g := range s.Gates {
-			if len(g.Steps) > 0 && !slices.Contains(g.Steps, t) {
+			if len(g.Steps) > 0 && (routes || !slices.Contains(g.Steps, weight)) {
 				continue
 			}
 			if g.When == Before {
@@ -109,11 +131,15 @@ func (s Spec) Validate() []error {
 	}
 	errs = append(errs, validateSteps(field.NewPath("steps"), s.Strategy, s.Steps)...)
 	for i, p := range s.PauseAfter {
-		if !slices.Contains(s.steps(), p) {
+		if !slices.Contains(s.weights(), p) {
 			errs = append(errs, field.Invalid(field.NewPath("pauseAfter").Index(i), p, "is not one of the steps"))
 		}
 	}
 	errs = append(errs, s.validateSizes()...)
+	errs = append(errs, s.validateRouter()...)
+	if msgs := validation.IsDNS1123Label(s.Group); s.Group != "" && len(msgs) > 0 {
+		errs = append(errs, field.Invalid(field.NewPath("group"), s.Group, msgs[0]))
+	}
 	if s.RetireAfter < 0 {
 		errs = append(errs, field.Invalid(field.NewPath("retireAfter"), s.RetireAfter.String(), "must not be negative"))
 	}
@@ -135,13 +161,26 @@ func (s Spec) Validate() []error {
 			errs = append(errs, field.Duplicate(p.Child("name"), g.Name))
 		}
 		names[g.Name] = true
-		errs = append(errs, g.validate(p, s.steps())...)
+		errs = append(errs, g.validate(p, s.weights())...)
 	}
 	out := make([]error, len(errs))
 	for i, e := range errs {
 		out[i] = e
 	}
 	return out
+}
+
+func (s Spec) validateRouter() field.ErrorList {
+	p := field.NewPath("router")
+	switch {
+	case s.Router == "":
+		return nil
+	case s.Router != RouterIstio && s.Router != RouterGatewayAPI:
+		return field.ErrorList{field.NotSupported(p, s.Router, []Router{RouterIstio, RouterGatewayAPI})}
+	case s.Strategy != Canary:
+		return field.ErrorList{field.Invalid(p, s.Router, "only a canary is routed; "+string(s.Strategy)+" uses the Service alone")}
+	}
+	return nil
 }
 
 func (s Spec) validateSizes() field.ErrorList {
@@ -154,30 +193,6 @@ func (s Spec) validateSizes() field.ErrorList {
 	}
 	if s.ProgressDeadline < 0 {
 		errs = append(errs, field.Invalid(field.NewPath("progressDeadline"), s.ProgressDeadline.String(), "must not be negative"))
-	}
-	return errs
-}
-
-// validateSteps checks stage targets: each in 1..100, strictly increasing,
-// ending at 100; blue-green and rolling have the single step 100.
-func validateSteps(path *field.Path, strategy Strategy, steps []int) field.ErrorList {
-	var errs field.ErrorList
-	if (strategy == BlueGreen || strategy == Rolling) && len(steps) > 0 && !slices.Equal(steps, []int{100}) {
-		return append(errs, field.Invalid(path, steps, fmt.Sprintf("%s has the single step 100", strategy)))
-	}
-	if (strategy == Canary || strategy == Groups) && len(steps) == 0 {
-		return append(errs, field.Required(path, "e.g. [10, 50, 100]"))
-	}
-	for i, w := range steps {
-		switch {
-		case w < 1 || w > 100:
-			errs = append(errs, field.Invalid(path.Index(i), w, "must be between 1 and 100"))
-		case i > 0 && w <= steps[i-1]:
-			errs = append(errs, field.Invalid(path.Index(i), w, fmt.Sprintf("must be greater than the step before it (%d)", steps[i-1])))
-		}
-	}
-	if n := len(steps); n > 0 && steps[n-1] != 100 {
-		errs = append(errs, field.Invalid(path.Index(n-1), steps[n-1], "the last step must be 100"))
 	}
 	return errs
 }
@@ -260,6 +275,7 @@ func (s Spec) Configure(r *Release) {
 	r.Replicas, r.MinAvailable = s.Replicas, s.MinAvailable
 	r.ProgressDeadline = s.ProgressDeadline
 	r.VirtualService = s.VirtualService
+	r.Router, r.HTTPRoute, r.AnyWeight = s.Router, s.HTTPRoute, s.AnyWeight
 	r.RetireAfter = s.RetireAfter
 	r.ScaleDownDelay, r.RevisionHistory = s.ScaleDownDelay, s.RevisionHistory
 }

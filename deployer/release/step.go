@@ -34,6 +34,9 @@ func (s *stepper) run(ctx context.Context) (Result, error) {
 	if err := s.applyIntents(ctx); err != nil {
 		return s.e.result(s.r, 0), err
 	}
+	if _, err := s.followGroup(ctx); err != nil {
+		return s.e.result(s.r, 0), err
+	}
 	if s.r.Phase == Paused || (s.r.Phase.Terminal() && !s.r.draining()) {
 		return s.e.result(s.r, 0), nil // nothing to do on the cluster
 	}
@@ -62,7 +65,7 @@ func (s *stepper) connect(ctx context.Context) error {
 		return err
 	}
 	s.w = &workloads{kube: c.Kube, view: s.e.view(s.r.Cluster, c, s.r.Namespace), render: s.e.render, spare: map[string]bool{}}
-	s.d, err = newDriver(s.r, c, s.w)
+	s.d, err = newDriver(ctx, s.r, c, s.w)
 	return err
 }
 
@@ -166,6 +169,12 @@ func (s *stepper) applyIntents(ctx context.Context) error {
 // before-gates, set the target and wait for it to be in effect.
 func (s *stepper) progress(ctx context.Context) (*Result, error) {
 	r := s.r
+	if r.runningCheck() == nil && !r.passed(Pods) {
+		// Not started yet: the stage starts with the whole group.
+		if wait, err := s.groupBarrier(ctx); wait != nil || err != nil {
+			return wait, err
+		}
+	}
 	if r.Stage >= len(r.Stages) {
 		return s.finalize(ctx)
 	}
@@ -178,7 +187,7 @@ func (s *stepper) progress(ctx context.Context) (*Result, error) {
 	target := r.Target()
 	if r.runningCheck() == nil && !r.passed(Pods) {
 		r.check(Pods, "pods")
-		s.e.emit(ctx, r, ReasonStageStarted, fmt.Sprintf("stage %d/%d: moving to %d %%", r.Stage+1, len(r.Stages), target))
+		s.e.emit(ctx, r, ReasonStageStarted, fmt.Sprintf("stage %d/%d: moving to %s", r.Stage+1, len(r.Stages), r.Stages[r.Stage].Label()))
 	}
 	err := s.act(ctx, "set-target", func(ctx context.Context, r *Release) error { return s.d.SetTarget(ctx, r, target) })
 	if err != nil {
@@ -198,9 +207,10 @@ func (s *stepper) progress(ctx context.Context) (*Result, error) {
 		return s.notReady(ctx, rd)
 	}
 	c := r.check(Pods, "pods")
-	c.Status, c.Message = CheckPassed, fmt.Sprintf("%d %% in effect", target)
+	label := r.Stages[r.Stage].Label()
+	c.Status, c.Message = CheckPassed, label+" in effect"
 	r.Percent = target
-	return nil, s.transition(ctx, Verifying, fmt.Sprintf("stage %d/%d at %d %%", r.Stage+1, len(r.Stages), target), "", "")
+	return nil, s.transition(ctx, Verifying, fmt.Sprintf("stage %d/%d at %s", r.Stage+1, len(r.Stages), label), "", "")
 }
 
 // passed reports whether the current stage's check of a kind has passed.
@@ -245,10 +255,10 @@ func (s *stepper) verify(ctx context.Context) (*Result, error) {
 		return wait, err
 	}
 	done := r.Stages[r.Stage]
-	s.e.emit(ctx, r, ReasonStageCompleted, fmt.Sprintf("stage %d/%d at %d %%", r.Stage+1, len(r.Stages), done.Target))
+	s.e.emit(ctx, r, ReasonStageCompleted, fmt.Sprintf("stage %d/%d at %s", r.Stage+1, len(r.Stages), done.Label()))
 	r.Stage++
 	if done.Continue == Manual {
-		msg := fmt.Sprintf("stage %d/%d done at %d %%; waiting for approval", r.Stage, len(r.Stages), done.Target)
+		msg := fmt.Sprintf("stage %d/%d done at %s; waiting for approval", r.Stage, len(r.Stages), done.Label())
 		return nil, s.transition(ctx, Paused, msg, ReasonPaused, msg)
 	}
 	return nil, s.transition(ctx, Progressing, fmt.Sprintf("stage %d/%d done", r.Stage, len(r.Stages)), "", "")

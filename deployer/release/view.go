@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	istio "istio.io/client-go/pkg/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
@@ -126,4 +127,46 @@ func (v *view) wroteApplied(ctx context.Context, u *unstructured.Unstructured) e
 	}
 	v.wrote(ctx, k, obj)
 	return nil
+}
+
+// cachedIstio reads the VirtualService and DestinationRule of a canary from
+// the view's informers (which watch networking.istio.io/v1), and feeds them
+// what it writes.
+type cachedIstio struct {
+	istioAPI
+	view *view
+}
+
+func (a cachedIstio) getVS(ctx context.Context, ns, name string) (*networkingv1.VirtualService, error) {
+	if ns != a.view.ns {
+		return a.istioAPI.getVS(ctx, ns, name)
+	}
+	return a.view.virtualService(ctx, name)
+}
+
+func (a cachedIstio) createVS(ctx context.Context, vs *networkingv1.VirtualService) (*networkingv1.VirtualService, error) {
+	out, err := a.istioAPI.createVS(ctx, vs)
+	if err == nil {
+		a.view.wrote(ctx, kindVirtualService, out)
+	}
+	return out, err
+}
+
+func (a cachedIstio) updateVS(ctx context.Context, vs *networkingv1.VirtualService) (*networkingv1.VirtualService, error) {
+	out, err := a.istioAPI.updateVS(ctx, vs)
+	if err == nil {
+		a.view.wrote(ctx, kindVirtualService, out)
+	}
+	return out, err
+}
+
+func (a cachedIstio) getDR(ctx context.Context, ns, name string) (*v1alpha3.DestinationRule, error) {
+	if ns != a.view.ns {
+		return a.istioAPI.getDR(ctx, ns, name)
+	}
+	dr, err := a.view.destinationRule(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &dr.Spec, nil
 }

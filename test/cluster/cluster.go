@@ -22,6 +22,13 @@ import (
 type Options struct {
 	// Istio installs the Istio CRDs (networking.istio.io and friends) from istio.io/api.
 	Istio bool
+	// IstioVersions, when set, limits the networking.istio.io CRDs to these
+	// versions (e.g. only "v1beta1", as an Istio older than 1.22 serves),
+	// the first of them stored. Empty serves what istio.io/api ships.
+	IstioVersions []string
+	// GatewayAPI installs the Gateway API CRDs (gateway.networking.k8s.io,
+	// standard channel) from sigs.k8s.io/gateway-api.
+	GatewayAPI bool
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 	// Audit makes the apiserver write an audit log of every request, which
@@ -90,7 +97,10 @@ func (c *Cluster) boot(ctx context.Context, opts Options) error {
 		{"default service account", c.waitDefaultServiceAccount},
 	}
 	if opts.Istio {
-		steps = append(steps, step{"Istio CRDs", c.installIstioCRDs})
+		steps = append(steps, step{"Istio CRDs", func(ctx context.Context) error { return c.installIstioCRDs(ctx, opts.IstioVersions) }})
+	}
+	if opts.GatewayAPI {
+		steps = append(steps, step{"Gateway API CRDs", c.installGatewayAPICRDs})
 	}
 	for _, s := range steps {
 		t := time.Now()

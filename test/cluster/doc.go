@@ -2,7 +2,10 @@
 // etcd, kube-apiserver (RBAC on), kube-controller-manager, kube-scheduler and
 // kwok, which plays the kubelet for one fake node named NodeName
 // (label type=kwok; 32 CPUs, 256Gi memory, 110 pods). Optionally the Istio
-// CRDs of the istio.io/api version in shipbot's go.mod are installed.
+// CRDs of the istio.io/api version in shipbot's go.mod are installed (with
+// IstioVersions, networking.istio.io serving only some versions, as an older
+// Istio does), and the Gateway API CRDs (standard channel) of the
+// sigs.k8s.io/gateway-api version in it.
 //
 // A test binary uses it from TestMain:
 //

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,9 +30,10 @@ var CRDResource = schema.GroupVersionResource{
 }
 
 // installIstioCRDs server-side applies the Istio CRDs of the istio.io/api version
-// that shipbot's go.mod requires, and waits until all are Established.
-func (c *Cluster) installIstioCRDs(ctx context.Context) error {
-	dir, err := istioModuleDir(ctx, c.logw)
+// that shipbot's go.mod requires, and waits until all are Established. With
+// versions, the networking.istio.io CRDs serve only those.
+func (c *Cluster) installIstioCRDs(ctx context.Context, versions []string) error {
+	dir, err := moduleDir(ctx, c.logw, "istio.io/api", istioAPIPinned)
 	if err != nil {
 		return err
 	}
@@ -39,6 +41,18 @@ func (c *Cluster) installIstioCRDs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(versions) > 0 {
+		for _, crd := range crds {
+			if err := limitVersions(crd, "networking.istio.io", versions); err != nil {
+				return err
+			}
+		}
+	}
+	return c.applyCRDs(ctx, "Istio", dir, crds)
+}
+
+// applyCRDs server-side applies CRDs and waits until all are Established.
+func (c *Cluster) applyCRDs(ctx context.Context, what, dir string, crds []*unstructured.Unstructured) error {
 	dyn, err := dynamic.NewForConfig(c.cfg)
 	if err != nil {
 		return fmt.Errorf("dynamic client: %w", err)
@@ -51,8 +65,8 @@ func (c *Cluster) installIstioCRDs(ctx context.Context) error {
 			return fmt.Errorf("apply CRD %s: %w", crd.GetName(), err)
 		}
 	}
-	logf(c.logw, "applied %d Istio CRDs from %s in %s", len(crds), dir, since(start))
-	return c.poll(ctx, "Istio CRDs Established", time.Minute, c.proc("kube-apiserver"), func(ctx context.Context) (bool, error) {
+	logf(c.logw, "applied %d %s CRDs from %s in %s", len(crds), what, dir, since(start))
+	return c.poll(ctx, what+" CRDs Established", time.Minute, c.proc("kube-apiserver"), func(ctx context.Context) (bool, error) {
 		for _, crd := range crds {
 			got, err := client.Get(ctx, crd.GetName(), metav1.GetOptions{})
 			if err != nil || !Established(got) {
@@ -61,6 +75,30 @@ func (c *Cluster) installIstioCRDs(ctx context.Context) error {
 		}
 		return true, nil
 	})
+}
+
+// limitVersions keeps, in a CRD of group, only the versions listed, served,
+// the first of them present the storage version. A CRD with none of them
+// (EnvoyFilter is v1alpha3 only) and CRDs of other groups are left alone.
+func limitVersions(crd *unstructured.Unstructured, group string, keep []string) error {
+	if g, _, _ := unstructured.NestedString(crd.Object, "spec", "group"); g != group {
+		return nil
+	}
+	all, _, err := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	if err != nil {
+		return fmt.Errorf("CRD %s: spec.versions: %w", crd.GetName(), err)
+	}
+	var out []any
+	for _, v := range all {
+		if m, ok := v.(map[string]any); ok && slices.Contains(keep, fmt.Sprint(m["name"])) {
+			m["served"], m["storage"] = true, len(out) == 0
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return unstructured.SetNestedSlice(crd.Object, out, "spec", "versions")
 }
 
 // Established reports whether a CustomResourceDefinition read with the dynamic
@@ -80,27 +118,27 @@ func Established(crd *unstructured.Unstructured) bool {
 // not require the module (go mod tidy drops it when nothing imports it).
 const istioAPIPinned = "v1.31.1"
 
-// istioModuleDir finds istio.io/api in the module cache, downloading it if it is
-// missing: the version that shipbot's go.mod requires, else istioAPIPinned. The
+// moduleDir finds a module in the module cache, downloading it if it is
+// missing: the version that shipbot's go.mod requires, else pinned. The
 // download runs outside the main module, so shipbot's go.mod and go.sum stay untouched.
-func istioModuleDir(ctx context.Context, logw io.Writer) (string, error) {
+func moduleDir(ctx context.Context, logw io.Writer, module, pinned string) (string, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return "", err
 	}
 	var mod struct{ Version, Dir string }
-	if err := goJSON(ctx, root, &mod, "list", "-m", "-json", "istio.io/api"); err != nil {
-		logf(logw, "using istio.io/api@%s: %v", istioAPIPinned, err)
-		mod.Version = istioAPIPinned
+	if err := goJSON(ctx, root, &mod, "list", "-m", "-json", module); err != nil {
+		logf(logw, "using %s@%s: %v", module, pinned, err)
+		mod.Version = pinned
 	}
 	if mod.Dir != "" {
 		return mod.Dir, nil
 	}
-	if err := goJSON(ctx, os.TempDir(), &mod, "mod", "download", "-json", "istio.io/api@"+mod.Version); err != nil {
+	if err := goJSON(ctx, os.TempDir(), &mod, "mod", "download", "-json", module+"@"+mod.Version); err != nil {
 		return "", err
 	}
 	if mod.Dir == "" {
-		return "", fmt.Errorf("istio.io/api@%s: the go command reported no module directory", mod.Version)
+		return "", fmt.Errorf("%s@%s: the go command reported no module directory", module, mod.Version)
 	}
 	return mod.Dir, nil
 }

@@ -169,7 +169,7 @@ func (d *demo) prompt(rel api.Release) {
 	}
 	var ahead []string
 	for _, s := range rel.Stages[min(rel.Stage, len(rel.Stages)):] {
-		ahead = append(ahead, strconv.Itoa(s.Target))
+		ahead = append(ahead, strings.TrimSuffix(s.Label(), " %"))
 	}
 	next := "the next stage"
 	if len(ahead) > 0 {

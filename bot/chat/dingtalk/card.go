@@ -103,10 +103,15 @@ func Actions(r release.Release, now time.Time) []Action {
 	}
 	add(release.IntentContinue, 0)
 	for k := r.Stage + 1; k < len(r.Stages)-1; k++ {
-		add(release.IntentPromote, r.Stages[k].Target)
+		if !r.Stages[k].Routes() { // match and mirror stages cannot be promoted to
+			add(release.IntentPromote, r.Stages[k].Target)
+		}
 	}
 	if r.Stage < len(r.Stages)-1 { // at the last stage, continue is the same
 		add(release.IntentPromoteFull, 0)
+	}
+	if r.AnyWeight && r.Phase == release.Paused {
+		candidates = append(candidates, Action{Release: r.ID, Kind: release.IntentPromote, Ask: true, Stage: r.Stage})
 	}
 	add(release.IntentPause, 0)
 	add(release.IntentRollback, 0)
@@ -126,6 +131,9 @@ func allowed(r release.Release, a Action, now time.Time) error {
 	c.Intents = slices.Clone(r.Intents)
 	c.History = slices.Clone(r.History)
 	in := a.Intent()
+	if a.Ask && in.Percent == 0 {
+		in.Percent = 100 // the page asks for it; any percent the release takes will do
+	}
 	in.Actor, in.Surface, in.At = "check", release.SurfaceDingTalk, now
 	return c.Record(in)
 }

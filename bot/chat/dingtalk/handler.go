@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -186,10 +187,17 @@ func (h *Handler) Act(c echo.Context) error {
 	if used, ok := h.used(a); ok {
 		return h.render(c, usedPage(h.view(r), used))
 	}
+	req.Body = http.MaxBytesReader(c.Response(), req.Body, 16<<10)
+	if a.Ask {
+		n, err := strconv.Atoi(strings.TrimSpace(c.FormValue("percent")))
+		if err != nil || n < 1 || n > 100 {
+			return h.render(c, badPercentPage(h.view(r), path.Base(req.URL.Path)))
+		}
+		a.Percent = n
+	}
 	if err := h.applies(a, r); err != nil {
 		return h.render(c, conflictPage(a, h.view(r), err)) // before the claim, so the link stays usable
 	}
-	req.Body = http.MaxBytesReader(c.Response(), req.Body, 16<<10)
 	comment := strings.TrimSpace(c.FormValue("comment"))
 	if utf8.RuneCountInString(comment) > maxComment {
 		comment = string([]rune(comment)[:maxComment])

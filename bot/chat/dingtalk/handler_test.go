@@ -42,6 +42,7 @@ type rig struct {
 	id       string
 	recorded []string
 	ops      *ops.Service // the door the pages act through; tests may swap its Authz
+	st       *store.Store
 }
 
 // proxyNet holds the address httptest.NewRequest comes from: the rig's
@@ -91,7 +92,7 @@ func newRig(t *testing.T, opts ...func(*HandlerOptions)) *rig {
 		}
 		return nil
 	})}
-	g := &rig{t: t, clock: clock, engine: engine, tokens: tokens, echo: echo.New(), id: r.ID, ops: svc}
+	g := &rig{t: t, clock: clock, engine: engine, tokens: tokens, echo: echo.New(), id: r.ID, ops: svc, st: st}
 	o := HandlerOptions{Tokens: tokens, Ops: svc, Releases: engine, Notes: st,
 		Identity: signin.Proxy{Trusted: []netip.Prefix{proxyNet}}, PublicURL: "https://shipbot.example", Now: clock.Now, Log: quietLog(),
 		Recorded: func(id string) { g.recorded = append(g.recorded, id) }}

@@ -25,6 +25,7 @@ type page struct {
 	Action  string // the button label when Form is set
 	Actor   string
 	Form    bool
+	Ask     bool // the form asks for the percent
 	// Link, when set, is a local address offered under the message.
 	Link, LinkText string
 }
@@ -58,7 +59,7 @@ func confirmPage(a Action, r release.Release, now time.Time) page {
 	return page{
 		Status: http.StatusOK, Tone: toneOK, Title: a.Label() + " " + r.App,
 		Heading: fmt.Sprintf("%s %s %s → %s in %s?", a.Label(), r.App, revision(r.From), r.To.Name, r.Environment),
-		Message: "Nothing happens until you press the button.", Release: view(r, now), Action: a.Label(), Form: true,
+		Message: "Nothing happens until you press the button.", Release: view(r, now), Action: a.Label(), Form: true, Ask: a.Ask,
 	}
 }
 
@@ -85,6 +86,13 @@ func conflictPage(a Action, v *releaseView, err error) page {
 	return page{Status: errkind.HTTPStatus(err), Tone: toneWarn, Title: "Not possible now",
 		Heading: "The release cannot " + strings.ToLower(a.Label()) + " now",
 		Message: errkind.Text(err) + ". Nothing was recorded.", Release: v}
+}
+
+// badPercentPage answers a ratio form sent without a whole percent.
+func badPercentPage(v *releaseView, link string) page {
+	return page{Status: http.StatusUnprocessableEntity, Tone: toneWarn, Title: "Not a percent",
+		Heading: "The ratio must be a whole percent from 1 to 100", Message: "Nothing was recorded.", Release: v,
+		Link: link, LinkText: "Try again"}
 }
 
 // render writes p; html/template escapes everything that came from a release.
@@ -134,7 +142,8 @@ button { font-size: 1rem; padding: .5rem 1.25rem; border: 0; border-radius: 6px;
 </dl>{{end}}
 {{if .Form}}<form method="post">
 <p>Acting as <strong>{{.Actor}}</strong>.</p>
-<p><label>Comment (optional)<br><textarea name="comment" maxlength="500" rows="2"></textarea></label></p>
+{{if .Ask}}<p><label>Percent of traffic on the new version (1 to 100)<br><input type="number" name="percent" min="1" max="100" step="1" required></label></p>
+{{end}}<p><label>Comment (optional)<br><textarea name="comment" maxlength="500" rows="2"></textarea></label></p>
 <p><button type="submit">{{.Action}}</button></p>
 </form>{{end}}
 </main>

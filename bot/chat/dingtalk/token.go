@@ -25,9 +25,11 @@ type Action struct {
 	Release string             `json:"r"`
 	Kind    release.IntentKind `json:"k"`
 	Percent int                `json:"p,omitempty"` // promote only
-	Stage   int                `json:"s"`           // the release's stage when the message was sent
-	Expires int64              `json:"e"`           // unix seconds
-	Nonce   string             `json:"n"`           // random; names the link in the used-links record
+	// Ask makes a promote link whose page asks for the percent (release.anyWeight).
+	Ask     bool   `json:"a,omitempty"`
+	Stage   int    `json:"s"` // the release's stage when the message was sent
+	Expires int64  `json:"e"` // unix seconds
+	Nonce   string `json:"n"` // random; names the link in the used-links record
 }
 
 // Intent is the intent the action asks for, without actor and time.
@@ -43,6 +45,9 @@ func (a Action) Label() string {
 	case release.IntentPause:
 		return "Pause"
 	case release.IntentPromote:
+		if a.Ask && a.Percent == 0 {
+			return "Set ratio…"
+		}
 		return fmt.Sprintf("Promote to %d %%", a.Percent)
 	case release.IntentPromoteFull:
 		return "Promote to 100 %"

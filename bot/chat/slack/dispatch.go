@@ -40,6 +40,9 @@ func clicks(cb slack.InteractionCallback) ([]click, error) {
 	}
 	var out []click
 	for _, a := range cb.ActionCallback.BlockActions {
+		if a.ActionID == ratioAction {
+			continue // opens a modal; its submission is the click (ratio.go)
+		}
 		id, in, err := parseAction(a.ActionID, a.Value)
 		if errors.Is(err, errNotOurs) {
 			continue
@@ -69,10 +72,23 @@ type dispatcher struct {
 // can't, within actBudget. Telling the clicker and refreshing the message
 // happen in the background: neither may delay the answer Slack waits for.
 func (d *dispatcher) dispatch(ctx context.Context, cb slack.InteractionCallback) {
+	if cb.Type == slack.InteractionTypeBlockActions {
+		for _, a := range cb.ActionCallback.BlockActions {
+			if a.ActionID == ratioAction {
+				d.openRatio(ctx, cb, a)
+			}
+		}
+	}
 	cs, err := clicks(cb)
 	if err != nil {
 		d.log.Warn("slack: unreadable button", "user", cb.User.ID, "err", err)
 		return
+	}
+	switch c, ok, err := ratioSubmission(cb); {
+	case err != nil:
+		d.log.Warn("slack: unreadable ratio", "user", cb.User.ID, "err", err)
+	case ok:
+		cs = append(cs, c)
 	}
 	for _, c := range cs {
 		r, err := d.act(ctx, c)

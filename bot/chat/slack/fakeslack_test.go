@@ -28,6 +28,13 @@ type fakeSlack struct {
 	failPost   string                // when set, chat.postMessage answers this error
 	hold       chan struct{}         // when set, response URLs wait for it to close
 	ws         func(*websocket.Conn) // plays Slack's side of a Socket Mode connection
+	views      []fakeView            // modals opened by views.open
+}
+
+// fakeView is a modal shipbot opened.
+type fakeView struct {
+	TriggerID string
+	View      slack.ModalViewRequest
 }
 
 type fakeMessage struct {
@@ -44,6 +51,7 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 		c.Handle("/chat.update", f.update)
 		c.Handle("/chat.postEphemeral", f.postEphemeral)
 		c.Handle("/users.info", f.usersInfo)
+		c.Handle("/views.open", f.viewsOpen)
 		c.Handle("/response/", f.response)
 		c.Handle("/ws", slacktest.Websocket(func(conn *websocket.Conn) {
 			f.mu.Lock()
@@ -57,6 +65,28 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 	f.Start()
 	t.Cleanup(f.Stop)
 	return f
+}
+
+func (f *fakeSlack) viewsOpen(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		TriggerID string                 `json:"trigger_id"`
+		View      slack.ModalViewRequest `json:"view"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.TriggerID == "" {
+		answer(w, map[string]any{"ok": false, "error": "invalid_arguments"})
+		return
+	}
+	f.mu.Lock()
+	f.views = append(f.views, fakeView{TriggerID: req.TriggerID, View: req.View})
+	f.mu.Unlock()
+	answer(w, map[string]any{"ok": true, "view": map[string]any{"id": "V1"}})
+}
+
+// Views lists the modals opened so far.
+func (f *fakeSlack) Views() []fakeView {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]fakeView(nil), f.views...)
 }
 
 // ResponseURL is a response_url Slack would put in a click's payload.

@@ -2,7 +2,7 @@ package slack
 
 import (
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,7 +66,7 @@ func fields(r release.Release) []*slack.TextBlockObject {
 	n := len(r.Stages)
 	targets := make([]string, n)
 	for i, s := range r.Stages {
-		targets[i] = strconv.Itoa(s.Target)
+		targets[i] = strings.TrimSuffix(s.Label(), " %") // a match or mirror stage says which
 	}
 	return []*slack.TextBlockObject{
 		field("Environment", fmt.Sprintf("%s on %s", esc(r.Environment), esc(r.Cluster))),
@@ -160,9 +160,31 @@ func buttons(r release.Release) []*slack.ButtonBlockElement {
 		case release.IntentAbort:
 			b = b.WithStyle(slack.StyleDanger).WithConfirm(abortConfirm(r))
 		}
+		if in.Kind == release.IntentRollback || in.Kind == release.IntentAbort {
+			out = appendRatio(out, r)
+		}
 		out = append(out, b)
 	}
-	return out
+	return appendRatio(out, r)
+}
+
+// appendRatio adds the "Set ratio…" button, once, after the forward ones.
+func appendRatio(out []*slack.ButtonBlockElement, r release.Release) []*slack.ButtonBlockElement {
+	b := ratioButton(r)
+	if b == nil || slices.ContainsFunc(out, func(x *slack.ButtonBlockElement) bool { return x.ActionID == ratioAction }) {
+		return out
+	}
+	return append(out, b)
+}
+
+// nextWeight is the first stage after the current one that sets a weight,
+// which a promote can name; match and mirror stages cannot be promoted to.
+func nextWeight(r release.Release) int {
+	k := r.Stage + 1
+	for k < len(r.Stages) && r.Stages[k].Routes() {
+		k++
+	}
+	return k
 }
 
 // candidates are the intents the surface offers in r's phase.
@@ -174,7 +196,7 @@ func candidates(r release.Release) []release.Intent {
 		// stage and to the last, when those are different stages.
 		fwd := []release.Intent{{Kind: release.IntentContinue}}
 		last := len(r.Stages) - 1
-		if next := r.Stage + 1; next < last {
+		if next := nextWeight(r); next < last {
 			fwd = append(fwd, release.Intent{Kind: release.IntentPromote, Percent: r.Stages[next].Target})
 		}
 		if r.Stage < last {

@@ -37,6 +37,12 @@ func TestButtonsPerPhase(t *testing.T) {
 		{"first release, paused: nothing to roll back to", func(r *release.Release) {
 			r.From, r.Stages, r.Phase = release.Revision{}, r.Stages[2:], release.Paused
 		}, []string{"Continue", "Abort"}},
+		{"paused after a header stage: promote skips the mirror stage", func(r *release.Release) {
+			r.Phase, r.Stage = release.Paused, 1
+			r.Stages = []release.Stage{
+				{Match: &release.Match{Headers: map[string]string{"x-canary": "true"}}}, {Mirror: 20}, {Target: 10}, {Target: 50}, {Target: 100},
+			}
+		}, []string{"Continue", "Promote to 10%", "Promote to 100%", "Rollback", "Abort"}},
 		{"succeeded", func(r *release.Release) { r.Phase = release.Succeeded }, nil},
 		{"rolled back", func(r *release.Release) { r.Phase = release.RolledBack }, nil},
 		{"aborted", func(r *release.Release) { r.Phase = release.Aborted }, nil},

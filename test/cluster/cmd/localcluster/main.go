@@ -17,18 +17,19 @@ import (
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "also copy the admin kubeconfig to this `path`")
 	istio := flag.Bool("istio", false, "install the Istio CRDs")
+	gatewayAPI := flag.Bool("gateway-api", false, "install the Gateway API CRDs (standard channel)")
 	buildOnly := flag.Bool("build-only", false, "build and cache the binaries, then exit")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *kubeconfig, *istio, *buildOnly); err != nil {
+	if err := run(ctx, *kubeconfig, cluster.Options{Istio: *istio, GatewayAPI: *gatewayAPI, Log: os.Stderr}, *buildOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "localcluster:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, kubeconfig string, istio, buildOnly bool) error {
+func run(ctx context.Context, kubeconfig string, opts cluster.Options, buildOnly bool) error {
 	if buildOnly {
 		bins, err := cluster.EnsureBinaries(ctx, os.Stderr)
 		if err != nil {
@@ -38,7 +39,7 @@ func run(ctx context.Context, kubeconfig string, istio, buildOnly bool) error {
 			bins.Etcd, bins.APIServer, bins.ControllerManager, bins.Scheduler, bins.Kwok)
 		return nil
 	}
-	c, err := cluster.Start(ctx, cluster.Options{Istio: istio, Log: os.Stderr})
+	c, err := cluster.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
