@@ -167,7 +167,11 @@ func (e *DeployRunner) Render(ctx context.Context, app config.App, d store.Deplo
 		}
 		p = e.previewParams(app, p, rec.IID)
 	}
-	objs, err := RenderApp(ctx, app, p, d)
+	files, err := e.sources.Files(ctx, app, d.Project, d.SHA)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := e.sources.RenderApp(ctx, files, app, p, d)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/templates"
+	"github.com/shipbot/shipbot/templates/source"
 )
 
 func rootCmd() *cobra.Command {
@@ -65,7 +66,7 @@ func checkCmd() *cobra.Command {
 				return err
 			}
 			for _, a := range cfg.Apps {
-				if err := deployer.CheckSource(a); err != nil {
+				if err := (deployer.Sources{}).CheckSource(a); err != nil {
 					return err
 				}
 			}
@@ -79,7 +80,7 @@ func checkCmd() *cobra.Command {
 }
 
 func renderCmd() *cobra.Command {
-	var appName, env, ref, sha string
+	var appName, env, ref, sha, repoDir string
 	cmd := &cobra.Command{
 		Use:   "render --app NAME --env ENV",
 		Short: "Print the manifests an app would get in an environment, applying nothing",
@@ -106,7 +107,15 @@ func renderCmd() *cobra.Command {
 			if !ok {
 				return fmt.Errorf("app %s does not deploy to environment %s", a.Name, env)
 			}
-			objs, err := deployer.RenderApp(cmd.Context(), a, params, d)
+			files := deployer.LocalFiles
+			if a.Source.FromRepo() {
+				if repoDir == "" {
+					return fmt.Errorf("app %s reads its repository (source.from: repo): give a checkout with --repo-dir", a.Name)
+				}
+				files = os.DirFS(repoDir)
+			}
+			srcs := deployer.Sources{Charts: &source.Charts{}}
+			objs, err := srcs.RenderApp(cmd.Context(), files, a, params, d)
 			if err != nil {
 				return err
 			}
@@ -122,6 +131,7 @@ func renderCmd() *cobra.Command {
 	cmd.Flags().StringVar(&env, "env", "", "environment name (required)")
 	cmd.Flags().StringVar(&ref, "ref", "main", "ref to render for")
 	cmd.Flags().StringVar(&sha, "sha", strings.Repeat("0", 40), "commit sha to render for")
+	cmd.Flags().StringVar(&repoDir, "repo-dir", "", "a checkout of the app's repository, for an app whose source is from: repo")
 	_ = cmd.MarkFlagRequired("app")
 	_ = cmd.MarkFlagRequired("env")
 	return cmd

@@ -29,6 +29,7 @@ import (
 	"github.com/shipbot/shipbot/deployer/kube"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
+	"github.com/shipbot/shipbot/templates/source"
 )
 
 // Main is one running shipbot.
@@ -52,6 +53,7 @@ type Main struct {
 	signin      *signin.SignIn       // nil without a signin section
 	tracer      *gitlabstatus.Tracer // commit statuses and environments; nil without a GitLab token
 	notifier    deployer.Notifier
+	sources     deployer.Sources // apps' repositories and remote charts
 	engine      *deployer.DeployRunner
 	worker      *inbox.Worker
 	echo        *echo.Echo
@@ -132,7 +134,7 @@ func (m *Main) buildEngines() (err error) {
 		deployNotifiers = append([]deployer.Notifier{m.notifier}, deployNotifiers...)
 	}
 	m.engine, err = deployer.NewDeployRunner(deployer.Options{
-		Config: m.Config, Store: m.store, Clusters: m.clusters, Log: m.Log, Now: m.Now, Registry: m.registry,
+		Config: m.Config, Store: m.store, Clusters: m.clusters, Sources: m.sources, Log: m.Log, Now: m.Now, Registry: m.registry,
 		Notifier: deployFanout(deployNotifiers),
 	})
 	if err != nil {
@@ -146,7 +148,7 @@ func (m *Main) buildEngines() (err error) {
 		audience = append(audience, release.Listener{Name: "custom", Notifier: n})
 	}
 	stepper, err := release.NewStepper(release.Options{Store: m.store, Clusters: m.staged, Log: m.Log,
-		Notifier: audience, Renderer: deployer.ReleaseRenderer{Config: m.Config},
+		Notifier: audience, Renderer: deployer.ReleaseRenderer{Config: m.Config, Sources: m.sources},
 		Clock: clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
 	if err != nil {
 		return err
@@ -175,14 +177,16 @@ func connect(cfg *config.Config) (map[string]*kube.Client, release.ClusterMap, e
 // connectGitLab sets up the API client and what needs it: the merge request
 // comments and environments. Without a token shipbot deploys but stays mute.
 func (m *Main) connectGitLab() error {
+	m.sources = deployer.Sources{Repos: deployer.NewRepos(nil), Charts: &source.Charts{}}
 	if m.Config.GitLab.Token.IsZero() {
-		m.Log.Warn("no gitlab.token: merge request comments, environments and commands are off")
+		m.Log.Warn("no gitlab.token: merge request comments, environments, commands and sources from repositories are off")
 		return nil
 	}
 	var err error
 	if m.gitlab, err = gitlab.New(m.Config.GitLab.BaseURL, m.Config.GitLab.Token.Value()); err != nil {
 		return err
 	}
+	m.sources.Repos = deployer.NewRepos(m.gitlab)
 	m.tracer = gitlabstatus.New(gitlabstatus.Options{
 		API: m.gitlab, GitLabURL: m.Config.GitLab.BaseURL,
 		PublicURL: m.Config.PublicURL, Host: gitlabstatus.ConfigHost(m.Config),

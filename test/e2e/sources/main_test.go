@@ -65,6 +65,12 @@ func testdata(t *testing.T, rel string) string {
 // indented for the app, with bluegreen's more keys for the environment.
 func start(t *testing.T, source, bluegreen string) *rig {
 	t.Helper()
+	return startWith(t, source, bluegreen, "{baseURL: http://127.0.0.1:1, webhookSecret: "+secret+"}")
+}
+
+// startWith is start with the config's gitlab section.
+func startWith(t *testing.T, source, bluegreen, gitlab string) *rig {
+	t.Helper()
 	cluster.Require(t, kc)
 	ic, err := istio.NewForConfig(kc.RESTConfig())
 	if err != nil {
@@ -81,7 +87,7 @@ func start(t *testing.T, source, bluegreen string) *rig {
 		fmt.Fprintf(&envText, "  - {name: %s, clusters: [local], namespace: %s, refs: %s}\n", e, r.ns[e], refs)
 	}
 	text := fmt.Sprintf(`listen: 127.0.0.1:0
-gitlab: {baseURL: http://127.0.0.1:1, webhookSecret: %s}
+gitlab: %s
 store: {path: %s}
 clusters:
   - {name: local, kubeconfig: %s}
@@ -101,7 +107,7 @@ environments:
       bluegreen:
         replicas: 2
         release: {strategy: blue-green, pauseAfter: [100], scaleDownDelay: 0s}
-%s`, secret, filepath.Join(t.TempDir(), "shipbot.db"), kc.KubeconfigPath(), envText.String(), source, bluegreen)
+%s`, gitlab, filepath.Join(t.TempDir(), "shipbot.db"), kc.KubeconfigPath(), envText.String(), source, bluegreen)
 	cfg, err := config.Parse("sources.yaml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
