@@ -71,6 +71,7 @@ func (c *Config) validate(v *validator) {
 			v.failf([]any{"apps", i, "source", "from"}, "app %q reads its repository through the GitLab API: set gitlab.token", a.Name)
 		}
 	}
+	c.validateProjects(v, envs)
 	c.validatePreviews(v, clusters)
 	c.validateSurfaces(v)
 	if c.Dashboard != nil {
