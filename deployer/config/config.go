@@ -42,7 +42,7 @@ type Config struct {
 	Apps         []App         `yaml:"apps"`
 	// Projects say what each project's own .shipbot.yaml may declare.
 	Projects []Project `yaml:"projects"`
-	Previews     Previews      `yaml:"previews"`
+	Previews Previews  `yaml:"previews"`
 	// PublicURL is shipbot's own address as users reach it, the base of links in chat.
 	PublicURL string    `yaml:"publicURL"`
 	API       API       `yaml:"api"`
