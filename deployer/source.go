@@ -2,6 +2,7 @@ package deployer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -164,9 +165,13 @@ var _ release.Renderer = ReleaseRenderer{}
 // release's replicas, and stamps the objects and their pod templates with
 // where they come from, as a plain deploy stamps its objects.
 func (rr ReleaseRenderer) Render(ctx context.Context, r *release.Release, rev release.Revision) ([]*unstructured.Unstructured, error) {
-	app, ok := rr.Config.App(r.App)
-	if !ok {
-		return nil, fmt.Errorf("app %s is no longer configured: %w", r.App, release.ErrInvalid)
+	// The app as its release's commit declares it, for both revisions.
+	app, err := (Apps{Config: rr.Config, Sources: rr.Sources}).App(ctx, r.App, r.Project, r.To.SHA)
+	if errors.Is(err, ErrRepoFiles) {
+		return nil, err // GitLab may answer on the next step
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", release.ErrInvalid, err)
 	}
 	src, err := rr.Sources.AppSource(app, r.Environment)
 	if err != nil {

@@ -53,7 +53,8 @@ type Main struct {
 	signin      *signin.SignIn       // nil without a signin section
 	tracer      *gitlabstatus.Tracer // commit statuses and environments; nil without a GitLab token
 	notifier    deployer.Notifier
-	sources     deployer.Sources // apps' repositories and remote charts
+	deployNote  deployer.Notifier // everyone told of deploys, previews and refused builds
+	sources     deployer.Sources  // apps' repositories and remote charts
 	engine      *deployer.DeployRunner
 	worker      *inbox.Worker
 	echo        *echo.Echo
@@ -115,7 +116,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			Ops: m.surfaces.ops, Releases: m.releases, Log: m.Log, Now: m.Now}
 	}
 	m.worker = inbox.NewWorker(inbox.Worker{Config: m.Config, Store: m.store, Deploys: m.engine,
-		Releases: m.releases, Notes: notes, Log: m.Log, Now: m.Now})
+		Releases: m.releases, Notes: notes, Log: m.Log, Now: m.Now,
+		Apps: deployer.Apps{Config: m.Config, Sources: m.sources}, Notifier: m.deployNote})
 	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", m.Config.Listen, err)
 	}
@@ -133,9 +135,10 @@ func (m *Main) buildEngines() (err error) {
 	if m.notifier != nil {
 		deployNotifiers = append([]deployer.Notifier{m.notifier}, deployNotifiers...)
 	}
+	m.deployNote = deployFanout(deployNotifiers)
 	m.engine, err = deployer.NewDeployRunner(deployer.Options{
 		Config: m.Config, Store: m.store, Clusters: m.clusters, Sources: m.sources, Log: m.Log, Now: m.Now, Registry: m.registry,
-		Notifier: deployFanout(deployNotifiers),
+		Notifier: m.deployNote,
 	})
 	if err != nil {
 		return err

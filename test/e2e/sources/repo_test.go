@@ -61,7 +61,7 @@ func TestHelmFromRepository(t *testing.T) {
 			}
 		},
 	}
-	r := startWith(t, k.source, "", "{baseURL: "+gl.URL()+", token: repo-token, webhookSecret: "+secret+"}")
+	r := startWith(t, k.source, "", "{baseURL: "+gl.URL()+", token: repo-token, webhookSecret: "+secret+"}", "")
 	runWith(t, r, k)
 	// Each commit's archive is read once, however often a release renders.
 	if n := gl.Archives(); n != len(commits) {
