@@ -91,3 +91,51 @@ func PlanText(diffs []ClusterDiff) string {
 	}
 	return b.String()
 }
+
+// MergePlanner works out what merging a merge request would deploy: for
+// each app of the project at the head's commit (shipbot.yaml's and its
+// .shipbot.yaml's), each environment whose branch rules match the target
+// branch, and each of its clusters, the apiserver's dry-run diff.
+type MergePlanner struct {
+	Apps     Apps
+	Clusters map[string]*kube.Client
+}
+
+// Plan plans a merge of commit sha of project into target. Tag rules are
+// not asked: a merge deploys by branch, and a tag comes later.
+func (m MergePlanner) Plan(ctx context.Context, project, sha, target string) ([]ClusterDiff, error) {
+	cfg, err := m.Apps.At(ctx, project, sha)
+	if err != nil {
+		return nil, err
+	}
+	var out []ClusterDiff
+	for _, app := range cfg.Apps {
+		if app.Project != project {
+			continue
+		}
+		for _, env := range cfg.Environments {
+			if _, ok := app.Environments[env.Name]; !ok || !env.MatchBranch(target) {
+				continue
+			}
+			diffs, err := m.planApp(ctx, cfg, app, env, sha, target)
+			if err != nil {
+				return nil, fmt.Errorf("app %s in %s: %w", app.Name, env.Name, err)
+			}
+			out = append(out, diffs...)
+		}
+	}
+	return out, nil
+}
+
+func (m MergePlanner) planApp(ctx context.Context, cfg *config.Config, app config.App, env config.Environment, sha, target string) ([]ClusterDiff, error) {
+	files, err := m.Apps.Sources.Files(ctx, app, app.Project, sha)
+	if err != nil {
+		return nil, err
+	}
+	image, err := app.ImageFor(config.ImageData{Project: app.Project, App: app.Name, SHA: sha, ShortSHA: short(sha), Ref: target, Environment: env.Name})
+	if err != nil {
+		return nil, err
+	}
+	d := store.Deployment{ID: "plan", App: app.Name, Project: app.Project, Environment: env.Name, Ref: target, SHA: sha, Image: image, User: "plan"}
+	return m.Apps.Sources.DiffApp(ctx, cfg, m.Clusters, files, app, d)
+}

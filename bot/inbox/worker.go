@@ -40,6 +40,8 @@ type Worker struct {
 	Apps deployer.Apps
 	// Notifier hears of builds refused for their .shipbot.yaml; may be nil.
 	Notifier deployer.Notifier
+	// Plan is asked to plan a merge request whose pipeline succeeded; may be nil.
+	Plan func(projectID int64, project string, iid int64)
 
 	wake chan struct{}
 }
@@ -177,7 +179,12 @@ func (w *Worker) mergeRequestBuild(ctx context.Context, ev gitlabevent.Event, ke
 	}
 	mr := deployer.MergeRequest{ProjectID: p.Project.ID, Project: p.Project.Path, IID: p.MergeRequest.IID,
 		SourceBranch: p.MergeRequest.SourceBranch, State: p.MergeRequest.State, WebURL: p.MergeRequest.URL, User: p.User.Username}
-	return func(tx *store.Tx) error { return deployer.Previewer{Config: cfg}.Build(tx, mr, b, now) }, nil
+	plan := func(committed error) {
+		if committed == nil && w.Plan != nil {
+			w.Plan(p.Project.ID, p.Project.Path, p.MergeRequest.IID)
+		}
+	}
+	return func(tx *store.Tx) error { return deployer.Previewer{Config: cfg}.Build(tx, mr, b, now) }, plan
 }
 
 // configAt is the config a build sees, with its repository's apps. When

@@ -27,8 +27,10 @@ type Commands struct {
 	// means; without both, release commands answer that they are off.
 	Ops      Acter
 	Releases Releases
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Plans plans merge requests on /plan; nil answers that plans are off.
+	Plans *Planner
+	Log   *slog.Logger
+	Now   func() time.Time
 }
 
 // Emojis shipbot reacts with.
@@ -69,6 +71,9 @@ func (c *Commands) Handle(ctx context.Context, n *gitlabevent.Note) (func(*store
 		return nil, func(error) { c.reply(ctx, n, res.Reply, log) }
 	}
 	cmd := res.Command
+	if cmd.Name == command.NamePlan {
+		return nil, c.planCommand(ctx, n, log)
+	}
 	if cmd.Name != command.NamePreview && cmd.Name != command.NamePreviewStop {
 		if c.Ops == nil || c.Releases == nil {
 			return nil, func(error) {
@@ -82,6 +87,21 @@ func (c *Commands) Handle(ctx context.Context, n *gitlabevent.Note) (func(*store
 		return nil, func(error) { c.finish(ctx, n, err, "", log) }
 	}
 	return c.previewCommand(ctx, n, cmd, log)
+}
+
+// planCommand schedules a plan for a Developer or above, who may push.
+func (c *Commands) planCommand(ctx context.Context, n *gitlabevent.Note, log *slog.Logger) func(error) {
+	err := c.authorize(ctx, n)
+	if err == nil && c.Plans == nil {
+		err = fmt.Errorf("plans need the clusters, and this shipbot has none to ask: %w", deployer.ErrInvalid)
+	}
+	if err == nil && !c.Plans.Schedule(PlanRequest{ProjectID: n.Project.ID, Project: n.Project.Path, IID: n.MergeRequest.IID}) {
+		err = fmt.Errorf("too many plans are waiting; try again in a minute: %w", deployer.ErrConflict)
+	}
+	return func(error) {
+		log.Info("command", "command", "/plan", "err", err)
+		c.finish(ctx, n, err, "Planning this merge request's head; the plan comment follows.", log)
+	}
 }
 
 // fromGitLab returns n as GitLab has it: the author and body of note n.ID

@@ -56,6 +56,7 @@ type Main struct {
 	deployNote  deployer.Notifier // everyone told of deploys, previews and refused builds
 	sources     deployer.Sources  // apps' repositories and remote charts
 	engine      *deployer.DeployRunner
+	planner     *mergerequest.Planner // merge request plans; nil without a GitLab token
 	worker      *inbox.Worker
 	echo        *echo.Echo
 	listener    net.Listener
@@ -110,14 +111,21 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.buildActors(); err != nil {
 		return err
 	}
+	apps := deployer.Apps{Config: m.Config, Sources: m.sources}
 	var notes inbox.Notes
+	var plan func(projectID int64, project string, iid int64)
 	if m.gitlab != nil {
+		mp := deployer.MergePlanner{Apps: apps, Clusters: m.clusters}
+		m.planner = mergerequest.NewPlanner(mergerequest.Planner{API: m.gitlab, Store: m.store, Plan: mp.Plan, Log: m.Log})
+		plan = func(projectID int64, project string, iid int64) {
+			m.planner.Schedule(mergerequest.PlanRequest{ProjectID: projectID, Project: project, IID: iid})
+		}
 		notes = &mergerequest.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config},
-			Ops: m.surfaces.ops, Releases: m.releases, Log: m.Log, Now: m.Now}
+			Ops: m.surfaces.ops, Releases: m.releases, Plans: m.planner, Log: m.Log, Now: m.Now}
 	}
 	m.worker = inbox.NewWorker(inbox.Worker{Config: m.Config, Store: m.store, Deploys: m.engine,
 		Releases: m.releases, Notes: notes, Log: m.Log, Now: m.Now,
-		Apps: deployer.Apps{Config: m.Config, Sources: m.sources}, Notifier: m.deployNote})
+		Apps: apps, Notifier: m.deployNote, Plan: plan})
 	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", m.Config.Listen, err)
 	}
@@ -209,6 +217,10 @@ func (m *Main) start(ctx context.Context) {
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); f() }()
 	})
+	if m.planner != nil {
+		m.wg.Add(1)
+		go func() { defer m.wg.Done(); m.planner.Run(ctx) }()
+	}
 	m.wg.Add(1)
 	go func() { defer m.wg.Done(); m.releases.Stepper.RunRetire(ctx, time.Minute) }()
 	if r := m.Config.Notify.RemindPaused; !r.Off {

@@ -116,9 +116,18 @@ func TestRepoConfig(t *testing.T) {
 // greetingOf reads the greeting of a ConfigMap that the demo chart renders.
 func greetingOf(r *rig, env, name string) string {
 	r.t.Helper()
-	cm, err := kc.Client().CoreV1().ConfigMaps(r.ns[env]).Get(context.Background(), name, metav1.GetOptions{})
+	g, err := kcConfigMap(r, env, name)
 	if err != nil {
 		r.t.Fatalf("%s: %v", env, err)
 	}
-	return cm.Data["greeting"]
+	return g
+}
+
+// kcConfigMap reads the greeting of a ConfigMap of env from the apiserver.
+func kcConfigMap(r *rig, env, name string) (string, error) {
+	cm, err := kc.Client().CoreV1().ConfigMaps(r.ns[env]).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	return cm.Data["greeting"], nil
 }
