@@ -36,11 +36,7 @@ func TestMergePlan(t *testing.T) {
 		files[".shipbot.yaml"] = siteFile("")
 		gl.SetCommit(10, sha, files)
 	}
-	r := startWith(t, "", "", "{baseURL: "+gl.URL()+", token: repo-token, webhookSecret: "+secret+"}", `projects:
-  - path: shop/site
-    environments: [dev]
-    allowedOverrides: [source, params, registry]
-`)
+	r := startSite(t, gl)
 	post := func(event string, body []byte) {
 		t.Helper()
 		if code := fixtures.PostWebhook(t, r.m.Addr(), secret, event, body); code != http.StatusOK {

@@ -46,11 +46,7 @@ func TestRepoConfig(t *testing.T) {
 	files[".shipbot.yaml"] = siteFile("      canary: {replicas: 2}\n")
 	gl.SetCommit(10, bad, files)
 
-	r := startWith(t, "", "", "{baseURL: "+gl.URL()+", token: repo-token, webhookSecret: "+secret+"}", `projects:
-  - path: shop/site
-    environments: [dev]
-    allowedOverrides: [source, params, registry]
-`)
+	r := startSite(t, gl)
 	post := func(sha string, id int64) {
 		body := fixtures.PipelineSuccess(t, fixtures.Build{ProjectID: 10, Project: "shop/site", Ref: "dev",
 			SHA: sha, PipelineID: id, Username: "dev-person"})
@@ -111,6 +107,17 @@ func TestRepoConfig(t *testing.T) {
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("canary: Deployment site-demo: %v, want not found", err)
 	}
+}
+
+// startSite starts shipbot with GitLab gl, whose project shop/site may
+// declare apps for dev in its .shipbot.yaml.
+func startSite(t *testing.T, gl *fakegitlab.Server) *rig {
+	t.Helper()
+	return startWith(t, "", "", "{baseURL: "+gl.URL()+", token: repo-token, webhookSecret: "+secret+"}", `projects:
+  - path: shop/site
+    environments: [dev]
+    allowedOverrides: [source, params, registry]
+`)
 }
 
 // greetingOf reads the greeting of a ConfigMap that the demo chart renders.
