@@ -58,7 +58,9 @@ func (s Sources) DiffApp(ctx context.Context, cfg *config.Config, clusters map[s
 		if c == nil {
 			return nil, fmt.Errorf("environment %s: no client for cluster %s", env.Name, name)
 		}
-		diffs, err := c.DiffApply(ctx, objs)
+		// Who deploys and from which pipeline changes at every deploy; the
+		// commit, the ref and the content are what a reviewer asks about.
+		diffs, err := c.DiffApply(ctx, objs, AnnotationDeployment, AnnotationPipeline, AnnotationJob, AnnotationUser)
 		if err != nil {
 			return nil, err
 		}

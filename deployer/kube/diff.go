@@ -37,10 +37,13 @@ type ObjectDiff struct {
 // defaulting, admission and other field managers' fields count as they
 // would. An object whose namespace does not exist yet is created as it
 // renders, since the apiserver can dry-run nothing into that namespace.
-func (c *Client) DiffApply(ctx context.Context, objs []*unstructured.Unstructured) ([]ObjectDiff, error) {
+// Annotations named in ignore are left out of the comparison: those that
+// every deploy changes (who, which pipeline) would make every object look
+// changed.
+func (c *Client) DiffApply(ctx context.Context, objs []*unstructured.Unstructured, ignore ...string) ([]ObjectDiff, error) {
 	out := make([]ObjectDiff, 0, len(objs))
 	for _, obj := range objs {
-		d, err := c.diffOne(ctx, obj)
+		d, err := c.diffOne(ctx, obj, ignore)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: dry-run %s %s/%s: %w", c.Name, obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
 		}
@@ -49,7 +52,7 @@ func (c *Client) DiffApply(ctx context.Context, objs []*unstructured.Unstructure
 	return out, nil
 }
 
-func (c *Client) diffOne(ctx context.Context, obj *unstructured.Unstructured) (ObjectDiff, error) {
+func (c *Client) diffOne(ctx context.Context, obj *unstructured.Unstructured, ignore []string) (ObjectDiff, error) {
 	d := ObjectDiff{Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()}
 	ri, err := c.resource(obj)
 	if err != nil {
@@ -70,10 +73,10 @@ func (c *Client) diffOne(ctx context.Context, obj *unstructured.Unstructured) (O
 	if err != nil {
 		return d, err
 	}
-	from, to := "", comparable(after)
+	from, to := "", comparable(after, ignore)
 	d.Change = Created
 	if live != nil {
-		from, d.Change = comparable(live), Changed
+		from, d.Change = comparable(live, ignore), Changed
 		if from == to {
 			d.Change = Unchanged
 		}
@@ -87,12 +90,21 @@ func (c *Client) diffOne(ctx context.Context, obj *unstructured.Unstructured) (O
 }
 
 // comparable is an object as YAML without what every write changes
-// (resourceVersion, generation, managedFields, timestamps) and its status,
-// which an apply does not set.
-func comparable(u *unstructured.Unstructured) string {
+// (resourceVersion, generation, managedFields, timestamps), its status,
+// which an apply does not set, and the annotations in ignore.
+func comparable(u *unstructured.Unstructured, ignore []string) string {
 	o := u.DeepCopy()
 	for _, f := range []string{"resourceVersion", "generation", "managedFields", "creationTimestamp", "uid"} {
 		unstructured.RemoveNestedField(o.Object, "metadata", f)
+	}
+	if a := o.GetAnnotations(); len(a) > 0 {
+		for _, k := range ignore {
+			delete(a, k)
+		}
+		o.SetAnnotations(a)
+		if len(a) == 0 { // SetAnnotations leaves an empty map, which live objects lack
+			unstructured.RemoveNestedField(o.Object, "metadata", "annotations")
+		}
 	}
 	unstructured.RemoveNestedField(o.Object, "status")
 	b, err := yaml.Marshal(o.Object)

@@ -75,6 +75,18 @@ func TestDiffApply(t *testing.T) {
 		t.Errorf("after the dry run the ConfigMap says %v (%v), want hello", live.Data, err)
 	}
 
+	// An annotation in ignore, which every deploy changes, changes nothing.
+	stamped := object("ConfigMap", ns, "app", map[string]any{"greeting": "hello"})
+	stamped.SetAnnotations(map[string]string{"example.com/deployed-by": "bob"})
+	diffs, err = c.DiffApply(ctx, []*unstructured.Unstructured{stamped}, "example.com/deployed-by")
+	if err != nil || diffs[0].Change != kube.Unchanged {
+		t.Errorf("only an ignored annotation differs: %+v, %v; want unchanged", diffs, err)
+	}
+	diffs, err = c.DiffApply(ctx, []*unstructured.Unstructured{stamped})
+	if err != nil || diffs[0].Change != kube.Changed || !strings.Contains(diffs[0].Diff, "+    example.com/deployed-by: bob") {
+		t.Errorf("the same annotation, not ignored: %+v, %v; want changed", diffs, err)
+	}
+
 	diffs, err = c.DiffApply(ctx, []*unstructured.Unstructured{object("ConfigMap", "not-there-yet", "app", map[string]any{"a": "b"})})
 	if err != nil || diffs[0].Change != kube.Created {
 		t.Errorf("into a missing namespace: %+v, %v; want created", diffs, err)

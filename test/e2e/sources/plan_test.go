@@ -73,6 +73,9 @@ func TestMergePlan(t *testing.T) {
 			t.Errorf("the plan does not say %q:\n%s", want, plan.Body)
 		}
 	}
+	if strings.Contains(plan.Body, "deployed-by") || strings.Contains(plan.Body, "pipeline-id") {
+		t.Errorf("the plan shows annotations that every deploy changes:\n%s", plan.Body)
+	}
 	if g := greetingOrEmpty(r, "dev", "site-demo"); g != "from commit b" {
 		t.Errorf("after the plan dev says %q, want commit b's: a plan applies nothing", g)
 	}
