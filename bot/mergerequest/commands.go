@@ -29,8 +29,11 @@ type Commands struct {
 	Releases Releases
 	// Plans plans merge requests on /plan; nil answers that plans are off.
 	Plans *Planner
-	Log   *slog.Logger
-	Now   func() time.Time
+	// Apps gives /preview the apps of the merge request's head, its
+	// .shipbot.yaml's included; without a Config, Previews' config serves.
+	Apps deployer.Apps
+	Log  *slog.Logger
+	Now  func() time.Time
 }
 
 // Emojis shipbot reacts with.
@@ -86,7 +89,28 @@ func (c *Commands) Handle(ctx context.Context, n *gitlabevent.Note) (func(*store
 		log.Info("command refused", "command", cmd.String(), "err", err)
 		return nil, func(error) { c.finish(ctx, n, err, "", log) }
 	}
-	return c.previewCommand(ctx, n, cmd, log)
+	previews, err := c.previewsAt(ctx, n)
+	if err != nil {
+		return nil, func(error) { c.finish(ctx, n, err, "", log) }
+	}
+	return c.previewCommand(ctx, n, cmd, previews, log)
+}
+
+// previewsAt is the Previewer that sees the apps of the merge request's
+// head: a /preview redeploys what its commit declares.
+func (c *Commands) previewsAt(ctx context.Context, n *gitlabevent.Note) (deployer.Previewer, error) {
+	if c.Apps.Config == nil {
+		return c.Previews, nil
+	}
+	mr, err := c.API.MergeRequest(ctx, n.Project.ID, n.MergeRequest.IID)
+	if err != nil {
+		return c.Previews, fmt.Errorf("could not read the merge request: %w", err)
+	}
+	cfg, err := c.Apps.At(ctx, n.Project.Path, mr.HeadSHA)
+	if err != nil {
+		return c.Previews, fmt.Errorf("%w: %w", deployer.ErrInvalid, err)
+	}
+	return deployer.Previewer{Config: cfg}, nil
 }
 
 // planCommand schedules a plan for a Developer or above, who may push.
@@ -131,15 +155,15 @@ func (c *Commands) authorize(ctx context.Context, n *gitlabevent.Note) error {
 	return nil
 }
 
-func (c *Commands) previewCommand(ctx context.Context, n *gitlabevent.Note, cmd command.Command, log *slog.Logger) (func(*store.Tx) error, func(error)) {
+func (c *Commands) previewCommand(ctx context.Context, n *gitlabevent.Note, cmd command.Command, previews deployer.Previewer, log *slog.Logger) (func(*store.Tx) error, func(error)) {
 	key := store.PreviewKey(n.Project.ID, n.MergeRequest.IID)
 	var refused error
 	changes := func(tx *store.Tx) error {
 		var err error
 		if cmd.Name == command.NamePreviewStop {
-			err = c.Previews.Stop(tx, key, deployer.StopCommand, c.Now())
+			err = previews.Stop(tx, key, deployer.StopCommand, c.Now())
 		} else {
-			err = c.Previews.Redeploy(tx, key, n.User.Username, c.Now())
+			err = previews.Redeploy(tx, key, n.User.Username, c.Now())
 		}
 		// A refused command must not fail the transaction: the comment is
 		// handled, with a reply that says why.

@@ -121,7 +121,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.planner.Schedule(mergerequest.PlanRequest{ProjectID: projectID, Project: project, IID: iid})
 		}
 		notes = &mergerequest.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config},
-			Ops: m.surfaces.ops, Releases: m.releases, Plans: m.planner, Log: m.Log, Now: m.Now}
+			Ops: m.surfaces.ops, Releases: m.releases, Plans: m.planner, Apps: apps, Log: m.Log, Now: m.Now}
 	}
 	m.worker = inbox.NewWorker(inbox.Worker{Config: m.Config, Store: m.store, Deploys: m.engine,
 		Releases: m.releases, Notes: notes, Log: m.Log, Now: m.Now,
