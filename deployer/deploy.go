@@ -83,7 +83,7 @@ func (e *DeployRunner) endPreview(ctx context.Context, d store.Deployment, err e
 			return p.Transition(store.PreviewFailed)
 		})
 	} else {
-		app, _ := e.cfg.App(d.App)
+		app, _ := e.apps().App(ctx, d.App, d.Project, d.SHA)
 		done = e.setPreview(ctx, d, ReasonPreviewReady, func(p *store.Preview) error {
 			p.Reason, p.DeployedSHA = "", d.SHA
 			if p.URL == "" {
@@ -114,11 +114,14 @@ func (e *DeployRunner) finish(ctx context.Context, d store.Deployment, status st
 	e.emit(ctx, Event{Reason: ev, Deployment: d, Message: reason})
 }
 
+// apps finds deployments' apps, shipbot's or their repository's.
+func (e *DeployRunner) apps() Apps { return Apps{Config: e.cfg, Sources: e.sources} }
+
 // rollout renders, applies and waits.
 func (e *DeployRunner) rollout(ctx context.Context, d store.Deployment) error {
-	app, ok := e.cfg.App(d.App)
-	if !ok {
-		return fmt.Errorf("app %s is no longer configured", d.App)
+	app, err := e.apps().App(ctx, d.App, d.Project, d.SHA)
+	if err != nil {
+		return err
 	}
 	client := e.clusters[d.Cluster]
 	if client == nil {
@@ -167,7 +170,11 @@ func (e *DeployRunner) Render(ctx context.Context, app config.App, d store.Deplo
 		}
 		p = e.previewParams(app, p, rec.IID)
 	}
-	objs, err := RenderApp(ctx, app, p, d)
+	files, err := e.sources.Files(ctx, app, d.Project, d.SHA)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := e.sources.RenderApp(ctx, files, app, p, d)
 	if err != nil {
 		return nil, err
 	}

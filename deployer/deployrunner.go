@@ -22,6 +22,7 @@ type DeployRunner struct {
 	cfg      *config.Config
 	store    *store.Store
 	clusters map[string]*kube.Client
+	sources  Sources
 	notifier Notifier
 	log      *slog.Logger
 	now      func() time.Time
@@ -46,6 +47,8 @@ type Options struct {
 	Config   *config.Config
 	Store    *store.Store
 	Clusters map[string]*kube.Client
+	// Sources reads apps' files: their repositories, remote charts.
+	Sources  Sources
 	Notifier Notifier // may be nil
 	Log      *slog.Logger
 	Now      func() time.Time // the clock; time.Now when nil
@@ -56,7 +59,7 @@ type Options struct {
 // chart fails at start rather than at the first deploy.
 func NewDeployRunner(o Options) (*DeployRunner, error) {
 	e := &DeployRunner{
-		cfg: o.Config, store: o.Store, clusters: o.Clusters, notifier: o.Notifier, log: o.Log, now: o.Now,
+		cfg: o.Config, store: o.Store, clusters: o.Clusters, sources: o.Sources, notifier: o.Notifier, log: o.Log, now: o.Now,
 		wake:    make(chan struct{}, 1),
 		running: map[string]bool{},
 	}
@@ -67,7 +70,7 @@ func NewDeployRunner(o Options) (*DeployRunner, error) {
 		e.notifier = NotifierFunc(func(context.Context, Event) error { return nil })
 	}
 	for _, app := range o.Config.Apps {
-		if err := CheckSource(app); err != nil {
+		if err := o.Sources.CheckSource(app); err != nil {
 			return nil, err
 		}
 	}

@@ -23,6 +23,11 @@ const (
 	// the head moved on or the preview was stopped. The event's Deployment
 	// is the stale one, its Preview the record as it is now.
 	ReasonPreviewStale Reason = "PreviewStale"
+	// ReasonConfigRefused blocks a build: its commit's .shipbot.yaml breaks
+	// the project's policy, fails validation or cannot be read, so nothing
+	// of it is deployed. The event's Deployment names the build (it has no
+	// ID), its Message the file, line and reason of each problem.
+	ReasonConfigRefused Reason = "ConfigRefused"
 )
 
 // Event is something the engine did, for notifiers and the audit trail.
@@ -31,6 +36,9 @@ type Event struct {
 	Deployment store.Deployment
 	Preview    *store.Preview // set for preview events
 	Message    string
+	// MergeRequest is the IID of the merge request whose pipeline the
+	// build is, for ReasonConfigRefused; 0 for a branch or tag build.
+	MergeRequest int64
 }
 
 // Notifier receives engine events. The bot layer implements it (chat, MR

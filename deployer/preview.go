@@ -208,8 +208,15 @@ func or(v, def string) string {
 	return v
 }
 
+// hasApps reports whether the project may have previews: an app of
+// shipbot.yaml lists the preview environment, or the project's own
+// .shipbot.yaml may list it (whether it does depends on the commit, and an
+// MR event, which closes previews, carries none to read).
 func (p Previewer) hasApps(project string) bool {
 	env, _ := p.Config.PreviewEnvironment()
+	if pol, ok := p.Config.Project(project); ok && slices.Contains(pol.Environments, env.Name) {
+		return true
+	}
 	return slices.ContainsFunc(p.Config.Apps, func(a config.App) bool {
 		_, ok := a.Environments[env.Name]
 		return a.Project == project && ok

@@ -118,3 +118,39 @@ func TestPreviewerDecisions(t *testing.T) {
 		t.Errorf("a project with no preview app queued %+v", got)
 	}
 }
+
+// TestPreviewOfARepositoryApp: a project whose .shipbot.yaml may use the
+// preview environment gets its preview deployed from the apps its head
+// declares, and removed when the merge request is merged, although
+// shipbot.yaml names none of its apps.
+func TestPreviewOfARepositoryApp(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := previewConfig(t)
+	cfg.Projects = []config.Project{{Path: "shop/site", Environments: []string{"preview"}}}
+	apps, err := cfg.ParseRepo("shop/site", []byte("apps:\n  - name: site\n    environments: {preview: {}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1000, 0)
+	mr := MergeRequest{ProjectID: 8, Project: "shop/site", IID: 2, State: "opened", SourceBranch: "feat", HeadSHA: "d4"}
+	if _, err := st.Update(func(tx *store.Tx) error { return Previewer{Config: cfg}.ObserveMR(tx, mr, "open", now) }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Update(func(tx *store.Tx) error {
+		return Previewer{Config: cfg.WithApps(apps)}.Build(tx, mr, Build{SHA: "d4", PipelineID: 1}, now)
+	})
+	if err != nil || len(got) != 1 || got[0].App != "site" || got[0].SHA != "d4" {
+		t.Fatalf("the head's pipeline queued %+v (%v), want site at d4", got, err)
+	}
+	mr.State = "merged"
+	if _, err := st.Update(func(tx *store.Tx) error { return Previewer{Config: cfg}.ObserveMR(tx, mr, "merge", now) }); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := st.Preview("8!2"); rec.Wanted || rec.StopReason != StopMerged {
+		t.Errorf("after the merge, with shipbot.yaml's config: wanted=%v reason=%q; want it removed", rec.Wanted, rec.StopReason)
+	}
+}

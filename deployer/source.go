@@ -2,9 +2,11 @@ package deployer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,33 +37,57 @@ func localPath(p string) string {
 	return "."
 }
 
+// Sources renders apps from where their files are: shipbot's own disk, or
+// the app's repository at the commit deployed; and Helm charts from chart
+// repositories and OCI registries.
+type Sources struct {
+	// Repos reads repositories; nil fails every app whose source is from: repo.
+	Repos *Repos
+	// Charts downloads remote Helm charts; nil fails every app that has one.
+	Charts *source.Charts
+}
+
 // AppSource is the source an app renders from in env: the app's, with the
 // environment's Helm values files and values after the app's.
-func AppSource(app config.App, env string) (source.Source, error) {
-	s := app.Source
-	if s == nil {
+func (s Sources) AppSource(app config.App, env string) (source.Source, error) {
+	src := app.Source
+	if src == nil {
 		return nil, fmt.Errorf("app %s: no source", app.Name)
 	}
-	switch s.Kind() {
+	p := pathIn(src.FromRepo())
+	switch src.Kind() {
 	case config.SourceTemplate:
-		return source.Template{Builtin: s.Template}, nil
+		return source.Template{Builtin: src.Template}, nil
 	case config.SourceTemplateDir:
-		return source.Template{Dir: localPath(s.TemplateDir)}, nil
+		return source.Template{Dir: p(src.TemplateDir)}, nil
 	case config.SourceHelm:
-		return helmSource(*s.Helm, app.Environments[env].Helm), nil
+		return s.helmSource(*src.Helm, app.Environments[env].Helm, p), nil
 	case config.SourceKustomize:
-		return source.Kustomize{Path: localPath(s.Kustomize.Path), ImageName: s.Kustomize.ImageName}, nil
+		return source.Kustomize{Path: p(src.Kustomize.Path), ImageName: src.Kustomize.ImageName}, nil
 	case config.SourceManifests:
-		return source.Manifests{Path: localPath(s.Manifests.Path), ImageName: s.Manifests.ImageName}, nil
+		return source.Manifests{Path: p(src.Manifests.Path), ImageName: src.Manifests.ImageName}, nil
 	}
 	return nil, fmt.Errorf("app %s: a source needs exactly one kind", app.Name)
 }
 
-func helmSource(h config.HelmSource, env *config.HelmOverride) source.Helm {
+// pathIn turns a config path into one of the files a source reads.
+func pathIn(repo bool) func(string) string {
+	if repo {
+		return func(p string) string { return path.Clean(strings.TrimPrefix(p, "./")) }
+	}
+	return localPath
+}
+
+func (s Sources) helmSource(h config.HelmSource, env *config.HelmOverride, p func(string) string) source.Helm {
 	out := source.Helm{
-		Chart:         localPath(h.Chart),
 		ImageValues:   source.ImageValues{Repository: h.ImageValues.Repository, Tag: h.ImageValues.Tag},
 		ReplicasValue: h.ReplicasValue,
+	}
+	if h.Remote() {
+		out.Remote = &source.RemoteChart{Repository: h.Repository, Name: h.Chart, Version: h.Version, PlainHTTP: h.PlainHTTP}
+		out.Charts = s.Charts
+	} else {
+		out.Chart = p(h.Chart)
 	}
 	files := h.ValuesFiles
 	values := []map[string]any{h.Values}
@@ -70,7 +96,7 @@ func helmSource(h config.HelmSource, env *config.HelmOverride) source.Helm {
 		values = append(values, env.Values)
 	}
 	for _, f := range files {
-		out.ValuesFiles = append(out.ValuesFiles, localPath(f))
+		out.ValuesFiles = append(out.ValuesFiles, p(f))
 	}
 	for _, v := range values {
 		if len(v) > 0 {
@@ -80,29 +106,43 @@ func helmSource(h config.HelmSource, env *config.HelmOverride) source.Helm {
 	return out
 }
 
-// CheckSource reads an app's source files for every environment it deploys
-// to, so that a missing chart or folder fails at start, not at a deploy.
-func CheckSource(app config.App) error {
+// Files are the files an app's source reads for a build of commit sha of
+// project: the repository at sha, or the local disk.
+func (s Sources) Files(ctx context.Context, app config.App, project, sha string) (fs.FS, error) {
+	if app.Source != nil && app.Source.FromRepo() {
+		return s.Repos.Files(ctx, project, sha)
+	}
+	return LocalFiles, nil
+}
+
+// CheckSource reads an app's local source files for every environment it
+// deploys to, so that a missing chart or folder fails at start, not at a
+// deploy. A source from the repository has nothing to read before a build.
+func (s Sources) CheckSource(app config.App) error {
+	if app.Source != nil && app.Source.FromRepo() {
+		return nil
+	}
 	for env := range app.Environments {
-		s, err := AppSource(app, env)
+		src, err := s.AppSource(app, env)
 		if err != nil {
 			return err
 		}
-		if err := s.Check(LocalFiles); err != nil {
+		if err := src.Check(LocalFiles); err != nil {
 			return fmt.Errorf("app %s: %w", app.Name, err)
 		}
 	}
 	return nil
 }
 
-// RenderApp renders an app's source for one deployment, stamped with its
-// traceability annotations; `shipbot render` uses it without an engine.
-func RenderApp(ctx context.Context, app config.App, p config.Params, d store.Deployment) ([]templates.Object, error) {
-	src, err := AppSource(app, d.Environment)
+// RenderApp renders an app's source for one deployment, reading files
+// from files (see Files), stamped with its traceability annotations;
+// `shipbot render` uses it without an engine.
+func (s Sources) RenderApp(ctx context.Context, files fs.FS, app config.App, p config.Params, d store.Deployment) ([]templates.Object, error) {
+	src, err := s.AppSource(app, d.Environment)
 	if err != nil {
 		return nil, err
 	}
-	objs, err := src.Render(ctx, source.Input{Files: LocalFiles, Params: TemplateParams(app, p, d), Replicas: p.Replicas})
+	objs, err := src.Render(ctx, source.Input{Files: files, Params: TemplateParams(app, p, d), Replicas: p.Replicas})
 	if err != nil {
 		return nil, fmt.Errorf("render app %s for %s: %w", app.Name, d.Environment, err)
 	}
@@ -114,7 +154,10 @@ func RenderApp(ctx context.Context, app config.App, p config.Params, d store.Dep
 
 // ReleaseRenderer renders a staged release's objects from its app's source,
 // as configured now, for the release's environment.
-type ReleaseRenderer struct{ Config *config.Config }
+type ReleaseRenderer struct {
+	Config  *config.Config
+	Sources Sources
+}
 
 var _ release.Renderer = ReleaseRenderer{}
 
@@ -122,18 +165,28 @@ var _ release.Renderer = ReleaseRenderer{}
 // release's replicas, and stamps the objects and their pod templates with
 // where they come from, as a plain deploy stamps its objects.
 func (rr ReleaseRenderer) Render(ctx context.Context, r *release.Release, rev release.Revision) ([]*unstructured.Unstructured, error) {
-	app, ok := rr.Config.App(r.App)
-	if !ok {
-		return nil, fmt.Errorf("app %s is no longer configured: %w", r.App, release.ErrInvalid)
+	// The app as its release's commit declares it, for both revisions.
+	app, err := (Apps{Config: rr.Config, Sources: rr.Sources}).App(ctx, r.App, r.Project, r.To.SHA)
+	if errors.Is(err, ErrRepoFiles) {
+		return nil, err // GitLab may answer on the next step
 	}
-	src, err := AppSource(app, r.Environment)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", release.ErrInvalid, err)
+	}
+	src, err := rr.Sources.AppSource(app, r.Environment)
+	if err != nil {
+		return nil, err
+	}
+	// Each revision renders from its own commit: the version a release
+	// moves away from keeps the chart it was released with.
+	files, err := rr.Sources.Files(ctx, app, r.Project, rev.SHA)
 	if err != nil {
 		return nil, err
 	}
 	p := r.Params
 	p.App, p.Project, p.Environment, p.Namespace = r.App, r.Project, r.Environment, r.Namespace
 	p.Image, p.Replicas = rev.Image, r.Replicas
-	objs, err := src.Render(ctx, source.Input{Files: LocalFiles, Params: p, Replicas: &r.Replicas})
+	objs, err := src.Render(ctx, source.Input{Files: files, Params: p, Replicas: &r.Replicas})
 	if err != nil {
 		return nil, fmt.Errorf("render %s %s: %w", r.App, rev.Name, err)
 	}

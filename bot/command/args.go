@@ -31,6 +31,13 @@ func parsePreview(args []string) (Command, string) {
 	return Command{Name: NamePreviewStop}, ""
 }
 
+func parsePlan(args []string) (Command, string) {
+	if len(args) > 0 {
+		return Command{Name: NamePlan}, "`/plan` takes no arguments: it plans this merge request's head."
+	}
+	return Command{Name: NamePlan}, ""
+}
+
 func parsePromote(args []string) (Command, string) {
 	c := Command{Name: NamePromote}
 	if len(args) == 0 {

@@ -25,13 +25,14 @@ const (
 	NameAbort       Name = "abort"
 	NameStatus      Name = "status"
 	NameHelp        Name = "help"
+	NamePlan        Name = "plan"
 )
 
 // Known reports whether n is one of the command names above.
 func (n Name) Known() bool {
 	switch n {
 	case NamePreview, NamePreviewStop, NamePromote, NameContinue, NamePause,
-		NameRollback, NameAbort, NameStatus, NameHelp:
+		NameRollback, NameAbort, NameStatus, NameHelp, NamePlan:
 		return true
 	}
 	return false
@@ -110,6 +111,7 @@ var commands = []entry{
 	{"rollback", "- `/rollback [target]` — go back to the previous version", targeted(NameRollback)},
 	{"abort", "- `/abort [target]` — stop the release and send all traffic back to the stable version", targeted(NameAbort)},
 	{"status", "- `/status [target]` — show where the release stands", targeted(NameStatus)},
+	{"plan", "- `/plan` — show what merging this merge request would change in each environment its target branch deploys to", parsePlan},
 	{"help", "- `/help` — show this list", parseHelp},
 }
 

@@ -38,6 +38,10 @@ var parseCases = []parseCase{
 	{in: "`/rollback`", want: OutcomeIgnore},
 	{in: "- /rollback", want: OutcomeIgnore},
 	{in: "/ſtatus", want: OutcomeIgnore},
+	// /plan plans the merge request's head and takes nothing else.
+	{in: "/plan", want: OutcomeRun, cmd: Command{Name: NamePlan}},
+	{in: "/shipbot plan\nwhat would this do?", want: OutcomeRun, cmd: Command{Name: NamePlan}},
+	{in: "/plan prod1", want: OutcomeHelp, cmd: Command{Name: NamePlan}, reply: "`/plan` takes no arguments"},
 	{in: strings.Repeat("\n", 5000) + "/status", want: OutcomeIgnore},
 
 	// Commands.

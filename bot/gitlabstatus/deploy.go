@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/shipbot/shipbot/bot/gitlab"
 	"github.com/shipbot/shipbot/deployer"
@@ -30,7 +31,32 @@ func (d deploys) Notify(ctx context.Context, e deployer.Event) error {
 	if d.next != nil {
 		errs = append(errs, d.next.Notify(ctx, e))
 	}
+	if e.Reason == deployer.ReasonConfigRefused {
+		return errors.Join(append(errs, d.t.refused(ctx, e))...)
+	}
 	return errors.Join(append(errs, d.t.deploy(ctx, e))...)
+}
+
+// ConfigStatus is the commit status that fails a commit whose .shipbot.yaml
+// is refused.
+const ConfigStatus = "shipbot/config"
+
+// refused fails the commit's shipbot/config status with the first problem
+// of its .shipbot.yaml; GitLab keeps a status's description short, and the
+// merge request comment and chat carry them all.
+func (t *Tracer) refused(ctx context.Context, e deployer.Event) error {
+	d := e.Deployment
+	ctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	id, err := t.projectID(ctx, d.Project, d.ProjectID)
+	if err == nil {
+		first, _, _ := strings.Cut(e.Message, "\n")
+		err = t.api.SetCommitStatus(ctx, id, d.SHA, ConfigStatus, gitlab.StateFailed, t.pipelineURL(d.Project, d.PipelineID), truncate("not deployed: "+first))
+	}
+	if err != nil {
+		return fmt.Errorf("commit status of refused %s at %s: %w", d.Project, d.SHA, err)
+	}
+	return nil
 }
 
 // deploy records a plain deploy: the shipbot/<env> status goes running when

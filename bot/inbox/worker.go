@@ -35,6 +35,13 @@ type Worker struct {
 	Releases Waker
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Apps reads the apps a project's .shipbot.yaml declares at a build's
+	// commit; with no Config set, only Config's apps deploy.
+	Apps deployer.Apps
+	// Notifier hears of builds refused for their .shipbot.yaml; may be nil.
+	Notifier deployer.Notifier
+	// Plan is asked to plan a merge request whose pipeline succeeded; may be nil.
+	Plan func(projectID int64, project string, iid int64)
 
 	wake chan struct{}
 }
@@ -44,6 +51,9 @@ type Worker struct {
 func NewWorker(w Worker) *Worker {
 	if w.Now == nil {
 		w.Now = time.Now
+	}
+	if w.Apps.Config == nil {
+		w.Apps.Config = w.Config
 	}
 	w.wake = make(chan struct{}, 1)
 	return &w
@@ -61,8 +71,10 @@ func (w *Worker) Wake() {
 const batch = 64
 
 // Run drains the inbox until ctx ends. Shutdown waits for the delivery in
-// hand: processing one is a local decision plus one transaction, never a
-// network call, so it is quick and nothing is half-applied.
+// hand: processing one is a local decision plus one transaction, so nothing
+// is half-applied. Its only network calls are a comment's (authorization)
+// and, for a project with its own .shipbot.yaml, reading that file at the
+// build's commit (once per commit).
 func (w *Worker) Run(ctx context.Context) error {
 	for {
 		pending, err := w.Store.Pending(batch)
@@ -100,7 +112,7 @@ func (w *Worker) process(ctx context.Context, d store.Delivery) {
 	if n, ok := ev.(*gitlabevent.Note); ok && w.Notes != nil {
 		changes, after = w.Notes.Handle(ctx, n)
 	} else if err == nil {
-		changes = w.changes(ev, d.Key)
+		changes, after = w.changes(ctx, ev, d.Key)
 	}
 	recorded, err := w.Store.Complete(d.Seq, refusable(changes))
 	var refused *refusal
@@ -130,33 +142,75 @@ func (w *Worker) process(ctx context.Context, d store.Delivery) {
 
 // changes decides what an event asks for, as changes to apply in the same
 // transaction that removes it from the inbox.
-func (w *Worker) changes(ev gitlabevent.Event, key string) func(*store.Tx) error {
+// A build's changes are decided with the apps its commit sees; a build
+// whose .shipbot.yaml is refused changes nothing, and is announced once
+// the delivery is done.
+func (w *Worker) changes(ctx context.Context, ev gitlabevent.Event, key string) (func(*store.Tx) error, func(error)) {
 	now := w.Now()
 	previews := deployer.Previewer{Config: w.Config}
 	switch e := ev.(type) {
 	case *gitlabevent.MergeRequest:
-		return func(tx *store.Tx) error { return previews.ObserveMR(tx, mergeRequestOf(e), e.Action, now) }
+		return func(tx *store.Tx) error { return previews.ObserveMR(tx, mergeRequestOf(e), e.Action, now) }, nil
 	}
 	b, ok := BuildOf(ev)
 	if !ok {
-		return w.mergeRequestBuild(ev, key, now)
+		return w.mergeRequestBuild(ctx, ev, key, now)
 	}
 	b.DeliveryKey = key
-	return func(tx *store.Tx) error { return deployer.RecordBuild(tx, w.Config, b, now) }
+	cfg, refused := w.configAt(ctx, b, 0)
+	if refused != nil {
+		return nil, refused
+	}
+	return func(tx *store.Tx) error { return deployer.RecordBuild(tx, cfg, b, now) }, nil
 }
 
 // mergeRequestBuild handles a successful merge request pipeline: it deploys
 // the merge request's preview.
-func (w *Worker) mergeRequestBuild(ev gitlabevent.Event, key string, now time.Time) func(*store.Tx) error {
+func (w *Worker) mergeRequestBuild(ctx context.Context, ev gitlabevent.Event, key string, now time.Time) (func(*store.Tx) error, func(error)) {
 	p, ok := ev.(*gitlabevent.Pipeline)
 	if !ok || p.Status != "success" || p.MergeRequest == nil {
-		return nil
+		return nil, nil
 	}
 	b := pipelineBuild(p)
 	b.DeliveryKey = key
+	cfg, refused := w.configAt(ctx, b, p.MergeRequest.IID)
+	if refused != nil {
+		return nil, refused
+	}
 	mr := deployer.MergeRequest{ProjectID: p.Project.ID, Project: p.Project.Path, IID: p.MergeRequest.IID,
 		SourceBranch: p.MergeRequest.SourceBranch, State: p.MergeRequest.State, WebURL: p.MergeRequest.URL, User: p.User.Username}
-	return func(tx *store.Tx) error { return deployer.Previewer{Config: w.Config}.Build(tx, mr, b, now) }
+	plan := func(committed error) {
+		if committed == nil && w.Plan != nil {
+			w.Plan(p.Project.ID, p.Project.Path, p.MergeRequest.IID)
+		}
+	}
+	return func(tx *store.Tx) error { return deployer.Previewer{Config: cfg}.Build(tx, mr, b, now) }, plan
+}
+
+// configAt is the config a build sees, with its repository's apps. When
+// its .shipbot.yaml is refused, or cannot be read, it returns what to do
+// once the delivery is done instead: log, and tell the build's author
+// (the merge request, the commit's status, chat). Nothing is applied.
+func (w *Worker) configAt(ctx context.Context, b deployer.Build, iid int64) (*config.Config, func(error)) {
+	cfg, err := w.Apps.At(ctx, b.Project, b.SHA)
+	if err == nil {
+		return cfg, nil
+	}
+	return nil, func(committed error) {
+		if committed != nil {
+			return
+		}
+		w.Log.Warn("build refused; nothing applied", "project", b.Project, "ref", b.Ref, "sha", b.SHA, "pipeline", b.PipelineID, "err", err)
+		if w.Notifier == nil {
+			return
+		}
+		ev := deployer.Event{Reason: deployer.ReasonConfigRefused, MergeRequest: iid, Message: err.Error(), Deployment: store.Deployment{
+			Project: b.Project, ProjectID: b.ProjectID, Ref: b.Ref, Tag: b.Tag, SHA: b.SHA, PipelineID: b.PipelineID, User: b.User,
+		}}
+		if err := w.Notifier.Notify(ctx, ev); err != nil {
+			w.Log.Warn("notify", "reason", ev.Reason, "project", b.Project, "sha", b.SHA, "err", err)
+		}
+	}
 }
 
 func mergeRequestOf(e *gitlabevent.MergeRequest) deployer.MergeRequest {

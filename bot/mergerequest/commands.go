@@ -27,8 +27,13 @@ type Commands struct {
 	// means; without both, release commands answer that they are off.
 	Ops      Acter
 	Releases Releases
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Plans plans merge requests on /plan; nil answers that plans are off.
+	Plans *Planner
+	// Apps gives /preview the apps of the merge request's head, its
+	// .shipbot.yaml's included; without a Config, Previews' config serves.
+	Apps deployer.Apps
+	Log  *slog.Logger
+	Now  func() time.Time
 }
 
 // Emojis shipbot reacts with.
@@ -69,6 +74,9 @@ func (c *Commands) Handle(ctx context.Context, n *gitlabevent.Note) (func(*store
 		return nil, func(error) { c.reply(ctx, n, res.Reply, log) }
 	}
 	cmd := res.Command
+	if cmd.Name == command.NamePlan {
+		return nil, c.planCommand(ctx, n, log)
+	}
 	if cmd.Name != command.NamePreview && cmd.Name != command.NamePreviewStop {
 		if c.Ops == nil || c.Releases == nil {
 			return nil, func(error) {
@@ -81,7 +89,43 @@ func (c *Commands) Handle(ctx context.Context, n *gitlabevent.Note) (func(*store
 		log.Info("command refused", "command", cmd.String(), "err", err)
 		return nil, func(error) { c.finish(ctx, n, err, "", log) }
 	}
-	return c.previewCommand(ctx, n, cmd, log)
+	previews, err := c.previewsAt(ctx, n)
+	if err != nil {
+		return nil, func(error) { c.finish(ctx, n, err, "", log) }
+	}
+	return c.previewCommand(ctx, n, cmd, previews, log)
+}
+
+// previewsAt is the Previewer that sees the apps of the merge request's
+// head: a /preview redeploys what its commit declares.
+func (c *Commands) previewsAt(ctx context.Context, n *gitlabevent.Note) (deployer.Previewer, error) {
+	if c.Apps.Config == nil {
+		return c.Previews, nil
+	}
+	mr, err := c.API.MergeRequest(ctx, n.Project.ID, n.MergeRequest.IID)
+	if err != nil {
+		return c.Previews, fmt.Errorf("could not read the merge request: %w", err)
+	}
+	cfg, err := c.Apps.At(ctx, n.Project.Path, mr.HeadSHA)
+	if err != nil {
+		return c.Previews, fmt.Errorf("%w: %w", deployer.ErrInvalid, err)
+	}
+	return deployer.Previewer{Config: cfg}, nil
+}
+
+// planCommand schedules a plan for a Developer or above, who may push.
+func (c *Commands) planCommand(ctx context.Context, n *gitlabevent.Note, log *slog.Logger) func(error) {
+	err := c.authorize(ctx, n)
+	if err == nil && c.Plans == nil {
+		err = fmt.Errorf("plans need the clusters, and this shipbot has none to ask: %w", deployer.ErrInvalid)
+	}
+	if err == nil && !c.Plans.Schedule(PlanRequest{ProjectID: n.Project.ID, Project: n.Project.Path, IID: n.MergeRequest.IID}) {
+		err = fmt.Errorf("too many plans are waiting; try again in a minute: %w", deployer.ErrConflict)
+	}
+	return func(error) {
+		log.Info("command", "command", "/plan", "err", err)
+		c.finish(ctx, n, err, "Planning this merge request's head; the plan comment follows.", log)
+	}
 }
 
 // fromGitLab returns n as GitLab has it: the author and body of note n.ID
@@ -111,15 +155,15 @@ func (c *Commands) authorize(ctx context.Context, n *gitlabevent.Note) error {
 	return nil
 }
 
-func (c *Commands) previewCommand(ctx context.Context, n *gitlabevent.Note, cmd command.Command, log *slog.Logger) (func(*store.Tx) error, func(error)) {
+func (c *Commands) previewCommand(ctx context.Context, n *gitlabevent.Note, cmd command.Command, previews deployer.Previewer, log *slog.Logger) (func(*store.Tx) error, func(error)) {
 	key := store.PreviewKey(n.Project.ID, n.MergeRequest.IID)
 	var refused error
 	changes := func(tx *store.Tx) error {
 		var err error
 		if cmd.Name == command.NamePreviewStop {
-			err = c.Previews.Stop(tx, key, deployer.StopCommand, c.Now())
+			err = previews.Stop(tx, key, deployer.StopCommand, c.Now())
 		} else {
-			err = c.Previews.Redeploy(tx, key, n.User.Username, c.Now())
+			err = previews.Redeploy(tx, key, n.User.Username, c.Now())
 		}
 		// A refused command must not fail the transaction: the comment is
 		// handled, with a reply that says why.

@@ -58,8 +58,12 @@ func (n *Notifier) lock(key string) func() {
 	return l.Unlock
 }
 
-// Notify updates GitLab for preview events and ignores the others.
+// Notify updates GitLab for preview events, comments on the merge
+// requests of a build refused for its .shipbot.yaml, and ignores the others.
 func (n *Notifier) Notify(ctx context.Context, e deployer.Event) error {
+	if e.Reason == deployer.ReasonConfigRefused {
+		return n.refused(ctx, e)
+	}
 	if e.Preview == nil {
 		return nil
 	}

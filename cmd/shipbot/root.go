@@ -5,15 +5,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
-	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/templates"
+	"github.com/shipbot/shipbot/templates/source"
 )
 
 func rootCmd() *cobra.Command {
@@ -24,7 +23,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringP("config", "c", "shipbot.yaml", "path to shipbot.yaml")
-	root.AddCommand(serveCmd(), renderCmd(), checkCmd(), releasesCmd(), deploymentsCmd(), previewsCmd())
+	root.AddCommand(serveCmd(), renderCmd(), planCmd(), checkCmd(), releasesCmd(), deploymentsCmd(), previewsCmd())
 	return root
 }
 
@@ -65,7 +64,7 @@ func checkCmd() *cobra.Command {
 				return err
 			}
 			for _, a := range cfg.Apps {
-				if err := deployer.CheckSource(a); err != nil {
+				if err := (deployer.Sources{}).CheckSource(a); err != nil {
 					return err
 				}
 			}
@@ -79,34 +78,21 @@ func checkCmd() *cobra.Command {
 }
 
 func renderCmd() *cobra.Command {
-	var appName, env, ref, sha string
+	var f appFlags
 	cmd := &cobra.Command{
-		Use:   "render --app NAME --env ENV",
+		Use:   "render --app NAME --env ENV [--repo-dir DIR]",
 		Short: "Print the manifests an app would get in an environment, applying nothing",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
+			_, a, files, d, err := f.load(cmd)
 			if err != nil {
 				return err
 			}
-			a, ok := cfg.App(appName)
+			params, ok := a.ParamsFor(f.env)
 			if !ok {
-				return fmt.Errorf("no app %q in %s", appName, cfg.File())
+				return fmt.Errorf("app %s does not deploy to environment %s", a.Name, f.env)
 			}
-			e, ok := cfg.Environment(env)
-			if !ok {
-				return fmt.Errorf("no environment %q in %s", env, cfg.File())
-			}
-			image, err := a.ImageFor(config.ImageData{Project: a.Project, App: a.Name, SHA: sha, ShortSHA: sha[:min(8, len(sha))], Ref: ref, Environment: env})
-			if err != nil {
-				return err
-			}
-			d := store.Deployment{ID: "render", App: a.Name, Project: a.Project, Environment: env, Namespace: e.Namespace, Ref: ref, SHA: sha, Image: image, User: "render"}
-			params, ok := a.ParamsFor(env)
-			if !ok {
-				return fmt.Errorf("app %s does not deploy to environment %s", a.Name, env)
-			}
-			objs, err := deployer.RenderApp(cmd.Context(), a, params, d)
+			objs, err := deployer.Sources{Charts: &source.Charts{}}.RenderApp(cmd.Context(), files, a, params, d)
 			if err != nil {
 				return err
 			}
@@ -118,12 +104,7 @@ func renderCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&appName, "app", "", "app name (required)")
-	cmd.Flags().StringVar(&env, "env", "", "environment name (required)")
-	cmd.Flags().StringVar(&ref, "ref", "main", "ref to render for")
-	cmd.Flags().StringVar(&sha, "sha", strings.Repeat("0", 40), "commit sha to render for")
-	_ = cmd.MarkFlagRequired("app")
-	_ = cmd.MarkFlagRequired("env")
+	f.register(cmd)
 	return cmd
 }
 

@@ -40,7 +40,9 @@ type Config struct {
 	Clusters     []Cluster     `yaml:"clusters"`
 	Environments []Environment `yaml:"environments"`
 	Apps         []App         `yaml:"apps"`
-	Previews     Previews      `yaml:"previews"`
+	// Projects say what each project's own .shipbot.yaml may declare.
+	Projects []Project `yaml:"projects"`
+	Previews Previews  `yaml:"previews"`
 	// PublicURL is shipbot's own address as users reach it, the base of links in chat.
 	PublicURL string    `yaml:"publicURL"`
 	API       API       `yaml:"api"`

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"io/fs"
+	"net/url"
+	"path"
 	"slices"
 	"strings"
 
@@ -8,8 +11,12 @@ import (
 )
 
 // Source is where an app's manifests come from: exactly one kind. Paths are
-// read from the local file system, relative to shipbot's working directory.
+// read from the local file system, relative to shipbot's working directory,
+// or with From "repo" from the app's repository at the commit deployed.
 type Source struct {
+	// From says where paths are read: FromLocal (the default in shipbot's
+	// own config) or FromRepo. A repository's .shipbot.yaml reads its own.
+	From        string           `yaml:"from"`
 	Template    string           `yaml:"template"`    // a built-in template
 	TemplateDir string           `yaml:"templateDir"` // a folder of shipbot templates
 	Helm        *HelmSource      `yaml:"helm"`
@@ -17,9 +24,17 @@ type Source struct {
 	Manifests   *ManifestsSource `yaml:"manifests"`
 }
 
-// HelmSource is a Helm chart folder and its values.
+// HelmSource is a Helm chart, a folder or a remote chart, and its values.
 type HelmSource struct {
-	Chart       string         `yaml:"chart"`
+	// Chart is the chart's folder; with Repository, the chart's name
+	// there; or oci://host/path/name, a chart in an OCI registry.
+	Chart string `yaml:"chart"`
+	// Repository is a chart repository's http(s) URL, which serves index.yaml.
+	Repository string `yaml:"repository"`
+	// Version pins a remote chart's version.
+	Version string `yaml:"version"`
+	// PlainHTTP reaches an OCI registry without TLS (helm --plain-http).
+	PlainHTTP   bool           `yaml:"plainHTTP"`
 	ValuesFiles []string       `yaml:"valuesFiles"` // merged in order over the chart's values.yaml
 	Values      map[string]any `yaml:"values"`      // merged over the files
 	// ImageValues are the dotted value paths of the image's repository and
@@ -57,6 +72,23 @@ type HelmOverride struct {
 	ValuesFiles []string       `yaml:"valuesFiles"` // after the app's
 	Values      map[string]any `yaml:"values"`      // deep-merged over the app's
 }
+
+// Where a source's paths are read.
+const (
+	FromLocal = "local"
+	FromRepo  = "repo"
+)
+
+// Remote reports whether the chart is downloaded rather than read from files.
+func (h HelmSource) Remote() bool {
+	return h.Repository != "" || strings.HasPrefix(h.Chart, OCIPrefix)
+}
+
+// OCIPrefix starts a chart in an OCI registry.
+const OCIPrefix = "oci://"
+
+// FromRepo reports whether the source reads its paths from the app's repository.
+func (s Source) FromRepo() bool { return s.From == FromRepo }
 
 // Source kinds, as the keys under source.
 const (
@@ -133,6 +165,9 @@ func (a App) validateSource(v *validator, path []any) {
 		return
 	}
 	s := *a.Source
+	if s.From != "" && s.From != FromLocal && s.From != FromRepo {
+		v.failf(at(src, "from"), "%q is not one of %s, %s", s.From, FromLocal, FromRepo)
+	}
 	switch {
 	case s.Template != "" && !slices.Contains(templates.BuiltinNames(), s.Template):
 		v.failf(at(src, "template"), "no built-in template %q (have %s); use templateDir for your own", s.Template, strings.Join(templates.BuiltinNames(), ", "))
@@ -143,13 +178,71 @@ func (a App) validateSource(v *validator, path []any) {
 	case s.Manifests != nil && s.Manifests.Path == "":
 		v.failf(at(src, "manifests", "path"), "required: the folder of manifests")
 	}
+	if s.FromRepo() {
+		for _, p := range s.paths(src) {
+			if !RepoPathValid(p.value) {
+				v.failf(p.at, "%q is not a path in the repository: write it relative to the repository's root, without ..", p.value)
+			}
+		}
+	}
+}
+
+// keyedPath is a path a source reads, and where the config gives it.
+type keyedPath struct {
+	at    []any
+	value string
+}
+
+// paths lists the file paths the source names.
+func (s Source) paths(src []any) []keyedPath {
+	var out []keyedPath
+	switch {
+	case s.TemplateDir != "":
+		out = append(out, keyedPath{at(src, "templateDir"), s.TemplateDir})
+	case s.Helm != nil:
+		if !s.Helm.Remote() {
+			out = append(out, keyedPath{at(src, "helm", "chart"), s.Helm.Chart})
+		}
+		for i, f := range s.Helm.ValuesFiles {
+			out = append(out, keyedPath{at(src, "helm", "valuesFiles", i), f})
+		}
+	case s.Kustomize != nil:
+		out = append(out, keyedPath{at(src, "kustomize", "path"), s.Kustomize.Path})
+	case s.Manifests != nil:
+		out = append(out, keyedPath{at(src, "manifests", "path"), s.Manifests.Path})
+	}
+	return out
+}
+
+// RepoPathValid reports whether p names a path inside a repository: a
+// relative path that stays under its root once cleaned.
+func RepoPathValid(p string) bool {
+	c := path.Clean(strings.TrimPrefix(p, "./"))
+	return p != "" && fs.ValidPath(c) && !strings.HasPrefix(p, "/")
 }
 
 func (h *HelmSource) validate(v *validator, path []any) {
-	if h.Chart == "" {
-		v.failf(at(path, "chart"), "required: the chart's folder")
+	oci := strings.HasPrefix(h.Chart, OCIPrefix)
+	switch {
+	case h.Chart == "":
+		v.failf(at(path, "chart"), "required: the chart's folder, its name in repository, or oci://host/path/name")
+	case oci && h.Repository != "":
+		v.failf(at(path, "repository"), "an oci:// chart names its registry itself; drop repository")
+	case h.Repository != "" && !httpURL(h.Repository):
+		v.failf(at(path, "repository"), "%q is not an http(s) URL of a chart repository", h.Repository)
+	case h.Remote() && h.Version == "":
+		v.failf(at(path, "version"), "required for a remote chart: pin the version, so a deploy never picks up a chart nobody chose")
+	case !h.Remote() && h.Version != "":
+		v.failf(at(path, "version"), "only a remote chart (repository or oci://) has a version; a folder's is in its Chart.yaml")
+	case h.PlainHTTP && !oci:
+		v.failf(at(path, "plainHTTP"), "only for an oci:// chart")
 	}
 	validateFiles(v, at(path, "valuesFiles"), h.ValuesFiles)
+}
+
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func validateFiles(v *validator, path []any, files []string) {

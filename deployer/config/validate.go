@@ -67,7 +67,11 @@ func (c *Config) validate(v *validator) {
 	apps := map[string]bool{}
 	for i, a := range c.Apps {
 		a.validate(v, []any{"apps", i}, apps, envs)
+		if a.Source != nil && a.Source.FromRepo() && c.GitLab.Token.IsZero() {
+			v.failf([]any{"apps", i, "source", "from"}, "app %q reads its repository through the GitLab API: set gitlab.token", a.Name)
+		}
 	}
+	c.validateProjects(v, envs)
 	c.validatePreviews(v, clusters)
 	c.validateSurfaces(v)
 	if c.Dashboard != nil {

@@ -30,6 +30,10 @@ import (
 // capabilities of Helm's client-only mode, no hooks and no crds/ folder.
 type Helm struct {
 	Chart string // the chart's folder in Input.Files; dependencies must be in its charts/
+	// Remote, when set, is where the chart comes from instead of Chart;
+	// Charts downloads it.
+	Remote *RemoteChart
+	Charts *Charts
 	// ValuesFiles are values files in Input.Files, merged in order over the
 	// chart's values.yaml, as `helm -f` does.
 	ValuesFiles []string
@@ -65,7 +69,7 @@ func (h Helm) Render(ctx context.Context, in Input) ([]templates.Object, error) 
 	if err := in.validate(); err != nil {
 		return nil, err
 	}
-	chrt, err := h.load(in.Files)
+	chrt, err := h.chart(ctx, in.Files)
 	if err != nil {
 		return nil, err
 	}
@@ -79,30 +83,56 @@ func (h Helm) Render(ctx context.Context, in Input) ([]templates.Object, error) 
 	inst.Namespace = in.Params.Namespace
 	rel, err := inst.RunWithContext(ctx, chrt, vals)
 	if err != nil {
-		return nil, fmt.Errorf("helm chart %s: %w", h.Chart, err)
+		return nil, fmt.Errorf("helm chart %s: %w", h.name(), err)
 	}
 	r, ok := rel.(*hrelease.Release)
 	if !ok {
-		return nil, fmt.Errorf("helm chart %s: unexpected release type %T", h.Chart, rel)
+		return nil, fmt.Errorf("helm chart %s: unexpected release type %T", h.name(), rel)
 	}
 	objs, err := decodeManifest(r.Manifest, in.Params.Namespace)
 	if err != nil {
-		return nil, fmt.Errorf("helm chart %s: %w", h.Chart, err)
+		return nil, fmt.Errorf("helm chart %s: %w", h.name(), err)
 	}
 	how := fmt.Sprintf("in values %s and %s", h.imageValues().Repository, h.imageValues().Tag)
 	if err := requireImage(objs, in.Params.Image, how); err != nil {
-		return nil, fmt.Errorf("helm chart %s: %w", h.Chart, err)
+		return nil, fmt.Errorf("helm chart %s: %w", h.name(), err)
 	}
 	return objs, nil
 }
 
-// Check loads the chart and reads the values files.
+// Check loads the chart and reads the values files. A remote chart is not
+// downloaded: Check reads files only.
 func (h Helm) Check(files fs.FS) error {
-	if _, err := h.load(files); err != nil {
-		return err
+	if h.Remote == nil {
+		if _, err := h.load(files); err != nil {
+			return err
+		}
 	}
 	_, err := h.fileValues(files)
 	return err
+}
+
+// chart loads the remote chart, or the folder's.
+func (h Helm) chart(ctx context.Context, files fs.FS) (*chart.Chart, error) {
+	if h.Remote == nil {
+		return h.load(files)
+	}
+	chrt, err := h.Charts.Load(ctx, *h.Remote)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDependencies(chrt); err != nil {
+		return nil, fmt.Errorf("helm chart %s: %w", h.Remote, err)
+	}
+	return chrt, nil
+}
+
+// name is how errors name the chart.
+func (h Helm) name() string {
+	if h.Remote != nil {
+		return h.Remote.String()
+	}
+	return h.Chart
 }
 
 func (h Helm) imageValues() ImageValues {
@@ -127,11 +157,11 @@ func (h Helm) values(in Input) (map[string]any, error) {
 		// and a copy that the settings below can change.
 		b, err := yaml.Marshal(layer)
 		if err != nil {
-			return nil, fmt.Errorf("helm chart %s: values: %w", h.Chart, err)
+			return nil, fmt.Errorf("helm chart %s: values: %w", h.name(), err)
 		}
 		m, err := loader.LoadValues(bytes.NewReader(b))
 		if err != nil {
-			return nil, fmt.Errorf("helm chart %s: values: %w", h.Chart, err)
+			return nil, fmt.Errorf("helm chart %s: values: %w", h.name(), err)
 		}
 		vals = loader.MergeMaps(vals, m)
 	}
@@ -144,13 +174,13 @@ func (h Helm) values(in Input) (map[string]any, error) {
 	set := []string{iv.Repository + "=" + escapeValue(repo), iv.Tag + "=" + escapeValue(tag)}
 	for _, kv := range set {
 		if err := strvals.ParseIntoString(kv, vals); err != nil {
-			return nil, fmt.Errorf("helm chart %s: set %s: %w", h.Chart, kv, err)
+			return nil, fmt.Errorf("helm chart %s: set %s: %w", h.name(), kv, err)
 		}
 	}
 	if in.Replicas != nil {
 		kv := cmp.Or(h.ReplicasValue, DefaultReplicasValue) + "=" + strconv.Itoa(int(*in.Replicas))
 		if err := strvals.ParseInto(kv, vals); err != nil { // as --set: a number
-			return nil, fmt.Errorf("helm chart %s: set %s: %w", h.Chart, kv, err)
+			return nil, fmt.Errorf("helm chart %s: set %s: %w", h.name(), kv, err)
 		}
 	}
 	return vals, nil
@@ -167,11 +197,11 @@ func (h Helm) fileValues(files fs.FS) (map[string]any, error) {
 	for _, f := range h.ValuesFiles {
 		b, err := fs.ReadFile(files, f)
 		if err != nil {
-			return nil, fmt.Errorf("helm chart %s: values file: %w", h.Chart, err)
+			return nil, fmt.Errorf("helm chart %s: values file: %w", h.name(), err)
 		}
 		m, err := loader.LoadValues(bytes.NewReader(b))
 		if err != nil {
-			return nil, fmt.Errorf("helm chart %s: values file %s: %w", h.Chart, f, err)
+			return nil, fmt.Errorf("helm chart %s: values file %s: %w", h.name(), f, err)
 		}
 		vals = loader.MergeMaps(vals, m)
 	}
@@ -228,14 +258,19 @@ func (h Helm) load(files fs.FS) (*chart.Chart, error) {
 	if err != nil {
 		return nil, fmt.Errorf("helm chart %s: %w", h.Chart, err)
 	}
+	if err := checkDependencies(chrt); err != nil {
+		return nil, fmt.Errorf("helm chart %s: %w", h.Chart, err)
+	}
+	return chrt, nil
+}
+
+// checkDependencies checks that the chart carries the charts it depends on.
+func checkDependencies(chrt *chart.Chart) error {
 	var reqs []ci.Dependency
 	for _, d := range chrt.Metadata.Dependencies {
 		reqs = append(reqs, d)
 	}
-	if err := action.CheckDependencies(chrt, reqs); err != nil {
-		return nil, fmt.Errorf("helm chart %s: %w", h.Chart, err)
-	}
-	return chrt, nil
+	return action.CheckDependencies(chrt, reqs)
 }
 
 // sourceHeader starts each manifest in a Helm release, naming its template.

@@ -37,6 +37,8 @@ type env struct {
 	Trigger        string
 	CPURequest     string
 	StorePath      string
+	// Source, when set, is the app's source, a YAML flow map.
+	Source string
 	// Previews, when set, turns merge request previews on against a fake GitLab.
 	Previews *previewEnv
 }
@@ -112,6 +114,9 @@ previews:
   gcInterval: 1s
   quota: {cpu: "4", memory: 4Gi, pods: "10"}
 `, p.Prefix, or(p.TTL, "0s"))
+	}
+	if e.Source != "" {
+		text = strings.Replace(text, "    params:\n", "    source: "+e.Source+"\n    params:\n", 1)
 	}
 	cfg, err := config.Parse("e2e.yaml", []byte(text))
 	if err != nil {

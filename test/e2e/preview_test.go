@@ -33,7 +33,15 @@ type previewRig struct {
 
 func newPreviewRig(t *testing.T, ttl string, now func() time.Time) *previewRig {
 	t.Helper()
+	return newPreviewRigWith(t, ttl, now, "", nil)
+}
+
+// newPreviewRigWith is newPreviewRig with the app's source, and a fake
+// GitLab set up before shipbot starts.
+func newPreviewRigWith(t *testing.T, ttl string, now func() time.Time, source string, setup func(*fakegitlab.Server)) *previewRig {
+	t.Helper()
 	e := newEnv(t)
+	e.Source = source
 	gl := fakegitlab.New(t, gitlabToken)
 	prefix := fmt.Sprintf("p%d-", time.Now().UnixNano()%1_000_000)
 	e.Previews = &previewEnv{GitLabURL: gl.URL(), Prefix: prefix, TTL: ttl}
@@ -42,6 +50,9 @@ func newPreviewRig(t *testing.T, ttl string, now func() time.Time) *previewRig {
 			SourceBranch: "feature-login", HeadSHA: sha('1'), Username: "alice", UserID: 501}}
 	r.ns = deployer.PreviewNamespace(prefix, "shop/web", projectID, 12)
 	gl.SetMergeRequest(fakegitlab.MergeRequest{ProjectID: projectID, IID: 12, State: "opened", SourceBranch: "feature-login", HeadSHA: sha('1')})
+	if setup != nil {
+		setup(gl)
+	}
 	r.m = startAt(t, e.config(t), now)
 	t.Cleanup(func() { deleteNamespace(r.ns) })
 	return r

@@ -109,6 +109,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+p+"/deployments/{deployment_id}", s.getDeployment)
 	s.mux.HandleFunc("PUT "+p+"/deployments/{deployment_id}", s.updateDeployment)
 	s.mux.HandleFunc("POST "+p+"/statuses/{sha}", s.setCommitStatus)
+	s.mux.HandleFunc("GET "+p+"/repository/archive.tar.gz", s.archive)
 	s.directoryRoutes()
 	s.oauthRoutes()
 }

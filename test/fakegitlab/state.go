@@ -75,6 +75,7 @@ type project struct {
 	envs        []*envState
 	deployments []*deployment
 	statuses    []*status
+	trees       map[string]map[string]string // sha -> path -> content: repository.go
 }
 
 type mrState struct {

@@ -44,8 +44,12 @@ type previewRef struct {
 
 func previewNoteKey(previewKey string) string { return "slack/preview/" + previewKey }
 
-// Notify shows preview ready and failed events; it ignores every other event.
+// Notify shows preview ready and failed events, and builds refused for
+// their .shipbot.yaml; it ignores every other event.
 func (p *previewNotifier) Notify(ctx context.Context, e deployer.Event) error {
+	if e.Reason == deployer.ReasonConfigRefused {
+		return p.refused(ctx, e)
+	}
 	if e.Preview == nil || (e.Reason != deployer.ReasonPreviewReady && e.Reason != deployer.ReasonPreviewFailed) {
 		return nil
 	}
@@ -58,6 +62,27 @@ func (p *previewNotifier) Notify(ctx context.Context, e deployer.Event) error {
 		return fmt.Errorf("slack: preview %s: %w", pv.Key, err)
 	}
 	return nil
+}
+
+// refused posts, in the default channel, that a build deployed nothing
+// and why: the people who push may never open the merge request.
+func (p *previewNotifier) refused(ctx context.Context, e deployer.Event) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	if _, _, err := p.api.PostMessageContext(ctx, p.route.channel(""), slack.MsgOptionText(refusedText(e), false)); err != nil {
+		return fmt.Errorf("slack: refused build: %w", wrap("chat.postMessage", err))
+	}
+	return nil
+}
+
+// refusedText says which build was refused and every problem of its file.
+func refusedText(e deployer.Event) string {
+	d := e.Deployment
+	where := fmt.Sprintf("*%s* `%s` at `%s`", esc(d.Project), esc(d.Ref), esc(d.SHA[:min(len(d.SHA), 8)]))
+	if e.MergeRequest != 0 {
+		where += fmt.Sprintf(" (!%d)", e.MergeRequest)
+	}
+	return ":no_entry: Not deployed · " + where + ": its .shipbot.yaml was refused, nothing was applied\n" + codeBlock(truncate(e.Message, maxReply))
 }
 
 // show edits the merge request's message to say text, or posts it when there

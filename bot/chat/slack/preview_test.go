@@ -174,3 +174,25 @@ func TestPreviewConcurrentAppsPostOnce(t *testing.T) {
 		t.Errorf("want 1 message never edited, got %+v", msgs)
 	}
 }
+
+// TestRefusedBuildIsAnnounced: a build refused for its .shipbot.yaml is
+// posted in the default channel with the build and every problem, escaped.
+func TestRefusedBuildIsAnnounced(t *testing.T) {
+	e := newEnv(t, ModeHTTP)
+	ev := deployer.Event{Reason: deployer.ReasonConfigRefused, MergeRequest: 5, Deployment: store.Deployment{
+		Project: "shop/site", Ref: "dev", SHA: "cccccccccccccccccccccccccccccccccccccccc", PipelineID: 201,
+	}, Message: `.shipbot.yaml:8: apps[0].environments.canary: environment "canary" is not open <here>` + "\n" + `.shipbot.yaml:3: apps[0].release: may not set release`}
+	if err := e.app.Previews().Notify(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	msgs := e.slack.Channel(testChannel)
+	if len(msgs) != 1 {
+		t.Fatalf("want one message in the default channel; got %+v", msgs)
+	}
+	for _, want := range []string{"Not deployed", "*shop/site* `dev` at `cccccccc` (!5)", "nothing was applied",
+		".shipbot.yaml:8: apps[0].environments.canary", "&lt;here&gt;", ".shipbot.yaml:3: apps[0].release"} {
+		if !strings.Contains(msgs[0].Text, want) {
+			t.Errorf("message %q does not contain %q", msgs[0].Text, want)
+		}
+	}
+}

@@ -44,14 +44,21 @@ func (m *Main) registerDashboard(e *echo.Echo) {
 	d.Register(e)
 }
 
-// projects are the apps' GitLab projects, each once: a reporter on any of
-// them may read the dashboard with access: gitlab.
+// projects are the apps' GitLab projects, and those whose .shipbot.yaml
+// may declare apps, each once: a reporter on any of them may read the
+// dashboard with access: gitlab.
 func (m *Main) projects() []string {
 	var out []string
-	for _, a := range m.Config.Apps {
-		if !slices.Contains(out, a.Project) {
-			out = append(out, a.Project)
+	add := func(p string) {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
 		}
+	}
+	for _, a := range m.Config.Apps {
+		add(a.Project)
+	}
+	for _, p := range m.Config.Projects {
+		add(p.Path)
 	}
 	return out
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/shipbot/shipbot/deployer/kube"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
+	"github.com/shipbot/shipbot/templates/source"
 )
 
 // Main is one running shipbot.
@@ -52,7 +53,10 @@ type Main struct {
 	signin      *signin.SignIn       // nil without a signin section
 	tracer      *gitlabstatus.Tracer // commit statuses and environments; nil without a GitLab token
 	notifier    deployer.Notifier
+	deployNote  deployer.Notifier // everyone told of deploys, previews and refused builds
+	sources     deployer.Sources  // apps' repositories and remote charts
 	engine      *deployer.DeployRunner
+	planner     *mergerequest.Planner // merge request plans; nil without a GitLab token
 	worker      *inbox.Worker
 	echo        *echo.Echo
 	listener    net.Listener
@@ -107,13 +111,21 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.buildActors(); err != nil {
 		return err
 	}
+	apps := deployer.Apps{Config: m.Config, Sources: m.sources}
 	var notes inbox.Notes
+	var plan func(projectID int64, project string, iid int64)
 	if m.gitlab != nil {
+		mp := deployer.MergePlanner{Apps: apps, Clusters: m.clusters}
+		m.planner = mergerequest.NewPlanner(mergerequest.Planner{API: m.gitlab, Store: m.store, Plan: mp.Plan, Log: m.Log})
+		plan = func(projectID int64, project string, iid int64) {
+			m.planner.Schedule(mergerequest.PlanRequest{ProjectID: projectID, Project: project, IID: iid})
+		}
 		notes = &mergerequest.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config},
-			Ops: m.surfaces.ops, Releases: m.releases, Log: m.Log, Now: m.Now}
+			Ops: m.surfaces.ops, Releases: m.releases, Plans: m.planner, Apps: apps, Log: m.Log, Now: m.Now}
 	}
 	m.worker = inbox.NewWorker(inbox.Worker{Config: m.Config, Store: m.store, Deploys: m.engine,
-		Releases: m.releases, Notes: notes, Log: m.Log, Now: m.Now})
+		Releases: m.releases, Notes: notes, Log: m.Log, Now: m.Now,
+		Apps: apps, Notifier: m.deployNote, Plan: plan})
 	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", m.Config.Listen, err)
 	}
@@ -131,9 +143,10 @@ func (m *Main) buildEngines() (err error) {
 	if m.notifier != nil {
 		deployNotifiers = append([]deployer.Notifier{m.notifier}, deployNotifiers...)
 	}
+	m.deployNote = deployFanout(deployNotifiers)
 	m.engine, err = deployer.NewDeployRunner(deployer.Options{
-		Config: m.Config, Store: m.store, Clusters: m.clusters, Log: m.Log, Now: m.Now, Registry: m.registry,
-		Notifier: deployFanout(deployNotifiers),
+		Config: m.Config, Store: m.store, Clusters: m.clusters, Sources: m.sources, Log: m.Log, Now: m.Now, Registry: m.registry,
+		Notifier: m.deployNote,
 	})
 	if err != nil {
 		return err
@@ -146,7 +159,7 @@ func (m *Main) buildEngines() (err error) {
 		audience = append(audience, release.Listener{Name: "custom", Notifier: n})
 	}
 	stepper, err := release.NewStepper(release.Options{Store: m.store, Clusters: m.staged, Log: m.Log,
-		Notifier: audience, Renderer: deployer.ReleaseRenderer{Config: m.Config},
+		Notifier: audience, Renderer: deployer.ReleaseRenderer{Config: m.Config, Sources: m.sources},
 		Clock: clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
 	if err != nil {
 		return err
@@ -175,14 +188,16 @@ func connect(cfg *config.Config) (map[string]*kube.Client, release.ClusterMap, e
 // connectGitLab sets up the API client and what needs it: the merge request
 // comments and environments. Without a token shipbot deploys but stays mute.
 func (m *Main) connectGitLab() error {
+	m.sources = deployer.Sources{Repos: deployer.NewRepos(nil), Charts: &source.Charts{}}
 	if m.Config.GitLab.Token.IsZero() {
-		m.Log.Warn("no gitlab.token: merge request comments, environments and commands are off")
+		m.Log.Warn("no gitlab.token: merge request comments, environments, commands and sources from repositories are off")
 		return nil
 	}
 	var err error
 	if m.gitlab, err = gitlab.New(m.Config.GitLab.BaseURL, m.Config.GitLab.Token.Value()); err != nil {
 		return err
 	}
+	m.sources.Repos = deployer.NewRepos(m.gitlab)
 	m.tracer = gitlabstatus.New(gitlabstatus.Options{
 		API: m.gitlab, GitLabURL: m.Config.GitLab.BaseURL,
 		PublicURL: m.Config.PublicURL, Host: gitlabstatus.ConfigHost(m.Config),
@@ -202,6 +217,10 @@ func (m *Main) start(ctx context.Context) {
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); f() }()
 	})
+	if m.planner != nil {
+		m.wg.Add(1)
+		go func() { defer m.wg.Done(); m.planner.Run(ctx) }()
+	}
 	m.wg.Add(1)
 	go func() { defer m.wg.Done(); m.releases.Stepper.RunRetire(ctx, time.Minute) }()
 	if r := m.Config.Notify.RemindPaused; !r.Off {

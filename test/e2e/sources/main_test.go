@@ -65,6 +65,13 @@ func testdata(t *testing.T, rel string) string {
 // indented for the app, with bluegreen's more keys for the environment.
 func start(t *testing.T, source, bluegreen string) *rig {
 	t.Helper()
+	return startWith(t, source, bluegreen, "{baseURL: http://127.0.0.1:1, webhookSecret: "+secret+"}", "")
+}
+
+// startWith is start with the config's gitlab section, and more top-level
+// sections after the apps.
+func startWith(t *testing.T, source, bluegreen, gitlab, more string) *rig {
+	t.Helper()
 	cluster.Require(t, kc)
 	ic, err := istio.NewForConfig(kc.RESTConfig())
 	if err != nil {
@@ -81,7 +88,7 @@ func start(t *testing.T, source, bluegreen string) *rig {
 		fmt.Fprintf(&envText, "  - {name: %s, clusters: [local], namespace: %s, refs: %s}\n", e, r.ns[e], refs)
 	}
 	text := fmt.Sprintf(`listen: 127.0.0.1:0
-gitlab: {baseURL: http://127.0.0.1:1, webhookSecret: %s}
+gitlab: %s
 store: {path: %s}
 clusters:
   - {name: local, kubeconfig: %s}
@@ -101,7 +108,7 @@ environments:
       bluegreen:
         replicas: 2
         release: {strategy: blue-green, pauseAfter: [100], scaleDownDelay: 0s}
-%s`, secret, filepath.Join(t.TempDir(), "shipbot.db"), kc.KubeconfigPath(), envText.String(), source, bluegreen)
+%s%s`, gitlab, filepath.Join(t.TempDir(), "shipbot.db"), kc.KubeconfigPath(), envText.String(), source, bluegreen, more)
 	cfg, err := config.Parse("sources.yaml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
@@ -297,9 +304,5 @@ func (r *rig) selects(env, service string) string {
 // greeting reads what the Helm chart's ConfigMap says, from its values.
 func greeting(r *rig, env string) string {
 	r.t.Helper()
-	cm, err := kc.Client().CoreV1().ConfigMaps(r.ns[env]).Get(context.Background(), "web-demo", metav1.GetOptions{})
-	if err != nil {
-		r.t.Fatalf("%s: %v", env, err)
-	}
-	return cm.Data["greeting"]
+	return greetingOf(r, env, "web-demo")
 }

@@ -76,7 +76,11 @@ func (r *rig) deployName(env, workload string) string {
 // run deploys branch dev in one go, then releases v1.0.0 and v1.1.0 by
 // canary and then by blue-green, checking the cluster after each stage.
 func run(t *testing.T, k kind) {
-	r := start(t, k.source, k.bluegreen)
+	runWith(t, start(t, k.source, k.bluegreen), k)
+}
+
+// runWith is run on a shipbot already started.
+func runWith(t *testing.T, r *rig, k kind) {
 	extra := func(env string) {
 		if k.extra != nil {
 			k.extra(r, env)
