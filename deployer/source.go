@@ -166,7 +166,7 @@ var _ release.Renderer = ReleaseRenderer{}
 // where they come from, as a plain deploy stamps its objects.
 func (rr ReleaseRenderer) Render(ctx context.Context, r *release.Release, rev release.Revision) ([]*unstructured.Unstructured, error) {
 	// The app as its release's commit declares it, for both revisions.
-	app, err := (Apps{Config: rr.Config, Sources: rr.Sources}).App(ctx, r.App, r.Project, r.To.SHA)
+	app, err := Apps(rr).App(ctx, r.App, r.Project, r.To.SHA)
 	if errors.Is(err, ErrRepoFiles) {
 		return nil, err // GitLab may answer on the next step
 	}

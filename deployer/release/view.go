@@ -32,9 +32,6 @@ func newView(sp *space, c *Cluster, ns string) *view {
 	return &view{sp: sp, ns: ns, kube: c.Kube.Kube, istio: c.Istio}
 }
 
-// cached reports whether reads of k come from an informer.
-func (v *view) cached(ctx context.Context, k kind) bool { return v.sp.of(ctx, k) != nil }
-
 func (v *view) deployment(ctx context.Context, name string) (*appsv1.Deployment, error) {
 	if obj, ok := v.sp.of(ctx, kindDeployment).get(v.ns, name); ok {
 		if d, ok := obj.(*appsv1.Deployment); ok {
