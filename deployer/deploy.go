@@ -43,6 +43,7 @@ func (e *DeployRunner) deploy(ctx context.Context, d store.Deployment) {
 	}
 	if d.Status == store.StatusPending {
 		d.Started = e.now()
+		d.Reason = "" // what held it, if anything, is over
 		err := d.Transition(store.StatusRunning)
 		if err == nil {
 			err = e.store.PutDeployment(d)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/kube"
+	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
@@ -24,6 +25,7 @@ type DeployRunner struct {
 	clusters map[string]*kube.Client
 	sources  Sources
 	notifier Notifier
+	freezes  release.Freezes // nil: no freezes
 	log      *slog.Logger
 	now      func() time.Time
 	metrics  *engineMetrics
@@ -50,6 +52,8 @@ type Options struct {
 	// Sources reads apps' files: their repositories, remote charts.
 	Sources  Sources
 	Notifier Notifier // may be nil
+	// Freezes hold pending deployments of frozen environments; none when nil.
+	Freezes  release.Freezes
 	Log      *slog.Logger
 	Now      func() time.Time // the clock; time.Now when nil
 	Registry prometheus.Registerer
@@ -59,7 +63,7 @@ type Options struct {
 // chart fails at start rather than at the first deploy.
 func NewDeployRunner(o Options) (*DeployRunner, error) {
 	e := &DeployRunner{
-		cfg: o.Config, store: o.Store, clusters: o.Clusters, sources: o.Sources, notifier: o.Notifier, log: o.Log, now: o.Now,
+		cfg: o.Config, store: o.Store, clusters: o.Clusters, sources: o.Sources, notifier: o.Notifier, freezes: o.Freezes, log: o.Log, now: o.Now,
 		wake:    make(chan struct{}, 1),
 		running: map[string]bool{},
 	}
@@ -150,6 +154,14 @@ func (e *DeployRunner) schedule(ctx context.Context) error {
 		newestFirst(ds)
 		for _, old := range ds[1:] {
 			e.supersede(ctx, old, ds[0])
+		}
+		if why, err := e.held(ctx, ds[0]); why != "" || err != nil {
+			if err != nil {
+				e.log.Warn("check locks and freezes; the deployment waits", "id", ds[0].ID, "err", err)
+				continue
+			}
+			e.hold(ds[0], why)
+			continue
 		}
 		e.running[target] = true
 		e.wg.Add(1)

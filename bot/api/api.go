@@ -45,8 +45,10 @@ type Options struct {
 	// their actions then go through Ops, with their GitLab role checked.
 	People People
 	Ops    Acter
-	Log    *slog.Logger     // slog.Default() when nil
-	Now    func() time.Time // for summaries; time.Now when nil
+	// Deploys serves POST /environments/:env/deploy; it answers 404 when nil.
+	Deploys VersionDeployer
+	Log     *slog.Logger     // slog.Default() when nil
+	Now     func() time.Time // for summaries; time.Now when nil
 }
 
 // API serves /api/v1.
@@ -61,12 +63,13 @@ type API struct {
 	peopleAPI People
 	ops       Acter
 	people    people
+	deploys   VersionDeployer
 }
 
 // New builds an API.
 func New(opts Options) *API {
 	a := &API{releases: opts.Releases, records: opts.Records, enabled: opts.Token != "", log: opts.Log, now: opts.Now,
-		peopleAPI: opts.People, ops: opts.Ops}
+		peopleAPI: opts.People, ops: opts.Ops, deploys: opts.Deploys}
 	if a.ops == nil {
 		a.peopleAPI = nil // a person's action must go through the role check
 	}
@@ -90,6 +93,12 @@ func (a *API) Register(e *echo.Echo) {
 	for _, name := range actions {
 		g.POST("/releases/:id/"+name, a.control(name))
 	}
+	g.GET("/locks", a.locks)
+	g.POST("/environments/:env/lock", a.lock(false))
+	g.POST("/environments/:env/unlock", a.lock(true))
+	g.POST("/environments/:env/deploy", a.deploy)
+	g.GET("/rollback/last-good", a.planLastGood)
+	g.POST("/rollback/last-good", a.restoreLastGood)
 	if a.records != nil {
 		g.GET("/deployments", a.deployments)
 		g.GET("/previews", a.previews)
@@ -156,6 +165,12 @@ func (a *API) allow(path string) string {
 	switch {
 	case (parts[0] == "deployments" || parts[0] == "previews") && len(parts) == 1 && a.records != nil:
 		return http.MethodGet
+	case parts[0] == "locks" && len(parts) == 1:
+		return http.MethodGet
+	case parts[0] == "rollback" && len(parts) == 2 && parts[1] == "last-good":
+		return http.MethodGet + ", " + http.MethodPost
+	case parts[0] == "environments" && len(parts) == 3 && slices.Contains([]string{"lock", "unlock", "deploy"}, parts[2]):
+		return http.MethodPost
 	case parts[0] != "releases":
 		return ""
 	case len(parts) <= 2:

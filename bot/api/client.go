@@ -259,3 +259,53 @@ func statusError(code int, raw []byte) error {
 	}
 	return &StatusError{Code: code, Message: msg}
 }
+
+// Lock locks env for the client's actor; reason says why.
+func (c *Client) Lock(ctx context.Context, env string, req LockRequest) (release.Lock, error) {
+	var l release.Lock
+	err := c.do(ctx, http.MethodPost, "/environments/"+url.PathEscape(env)+"/lock", &req, &l)
+	return l, err
+}
+
+// Unlock removes env's lock and returns it; req.Force breaks another's.
+func (c *Client) Unlock(ctx context.Context, env string, req LockRequest) (release.Lock, error) {
+	var l release.Lock
+	err := c.do(ctx, http.MethodPost, "/environments/"+url.PathEscape(env)+"/unlock", &req, &l)
+	return l, err
+}
+
+// Locks lists every environment lock.
+func (c *Client) Locks(ctx context.Context) ([]release.Lock, error) {
+	var out struct {
+		Locks []release.Lock `json:"locks"`
+	}
+	err := c.do(ctx, http.MethodGet, "/locks", nil, &out)
+	return out.Locks, err
+}
+
+// Deploy releases req.Ref of req.Project to env; it needs a personal
+// GitLab token as the client's Token.
+func (c *Client) Deploy(ctx context.Context, env string, req DeployRequest) (Deployed, error) {
+	var out Deployed
+	err := c.do(ctx, http.MethodPost, "/environments/"+url.PathEscape(env)+"/deploy", &req, &out)
+	return out, err
+}
+
+// PlanLastGood asks what going back to the last good versions of project
+// (in env, when set) would change.
+func (c *Client) PlanLastGood(ctx context.Context, project, env string) (LastGoodPlan, error) {
+	q := url.Values{"project": {project}}
+	if env != "" {
+		q.Set("environment", env)
+	}
+	var out LastGoodPlan
+	err := c.do(ctx, http.MethodGet, "/rollback/last-good?"+q.Encode(), nil, &out)
+	return out, err
+}
+
+// RestoreLastGood applies the plan req.Digest confirms.
+func (c *Client) RestoreLastGood(ctx context.Context, req RestoreRequest) (Restored, error) {
+	var out Restored
+	err := c.do(ctx, http.MethodPost, "/rollback/last-good", &req, &out)
+	return out, err
+}

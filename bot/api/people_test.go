@@ -31,6 +31,12 @@ const (
 // authz, as a chat click does.
 func peopleRig(t *testing.T) (*rig, *fakegitlab.Server) {
 	t.Helper()
+	return peopleRigWith(t, nil)
+}
+
+// peopleRigWith is peopleRig, with more lets a test add to the API's options.
+func peopleRigWith(t *testing.T, more func(*api.Options, *gitlab.Client, *ops.Service)) (*rig, *fakegitlab.Server) {
+	t.Helper()
 	r := newRig(t, token)
 	gl := fakegitlab.New(t, botToken)
 	gl.SetProjectPath(42, "shop/web")
@@ -52,8 +58,12 @@ func peopleRig(t *testing.T) (*rig, *fakegitlab.Server) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	z := authz.New(authz.Options{GitLab: c, Now: r.clock.Now, Log: log})
 	e := echo.New()
-	api.New(api.Options{Releases: r.engine, Records: r.store, Token: token, Log: log, Now: r.clock.Now,
-		People: c, Ops: &ops.Service{Releases: r.engine, Authz: z, Log: log}}).Register(e)
+	door := &ops.Service{Releases: r.engine, Authz: z, Log: log}
+	opts := api.Options{Releases: r.engine, Records: r.store, Token: token, Log: log, Now: r.clock.Now, People: c, Ops: door}
+	if more != nil {
+		more(&opts, c, door)
+	}
+	api.New(opts).Register(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	r.srv = srv

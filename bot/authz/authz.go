@@ -124,6 +124,10 @@ func (z *Authorizer) Authorize(ctx context.Context, a ops.Actor, r release.Relea
 			a.Username, verb(kind), a.Username))
 	}
 	need := z.required(r.Environment)
+	if kind == release.IntentOverrideFreeze {
+		// Releasing into a freeze is a Maintainer's decision wherever it is.
+		need = max(need, gitlab.Maintainer)
+	}
 	have, err := z.role(ctx, a, r, kind)
 	if err != nil {
 		return err
@@ -250,3 +254,28 @@ func roleName(l gitlab.AccessLevel) string {
 	s := strings.ReplaceAll(l.String(), "_", " ")
 	return strings.ToUpper(s[:1]) + s[1:]
 }
+
+// AuthorizeEnvironment lets a take action on env, judged by a's role on
+// project: the environment's access, and at least Maintainer to break
+// someone else's lock.
+func (z *Authorizer) AuthorizeEnvironment(ctx context.Context, a ops.Actor, project, env string, action ops.EnvAction) error {
+	r := release.Release{Project: project, Environment: env}
+	kind := release.IntentKind(action)
+	if a.Username == "" {
+		return z.refuse(a, r, kind, "shipbot does not know who you are on GitLab")
+	}
+	need := z.required(env)
+	if action == ops.EnvBreakLock {
+		need = max(need, gitlab.Maintainer)
+	}
+	have, err := z.role(ctx, a, r, kind)
+	if err != nil {
+		return err
+	}
+	if have < need {
+		return z.refuse(a, r, kind, fmt.Sprintf("%s; %s needs %s to %s", standing(a.Username, have, project), env, roleName(need), strings.ReplaceAll(string(action), "-", " a ")))
+	}
+	return nil
+}
+
+var _ ops.EnvironmentAuthorizer = (*Authorizer)(nil)

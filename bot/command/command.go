@@ -26,13 +26,17 @@ const (
 	NameStatus      Name = "status"
 	NameHelp        Name = "help"
 	NamePlan        Name = "plan"
+	NameLock        Name = "lock"    // lock an environment for the commenter
+	NameUnlock      Name = "unlock"  // release, or break, an environment's lock
+	NameRelease     Name = "release" // /release --force-freeze: release through a freeze
+	NameDeploy      Name = "deploy"  // release a given tag or commit to an environment
 )
 
 // Known reports whether n is one of the command names above.
 func (n Name) Known() bool {
 	switch n {
 	case NamePreview, NamePreviewStop, NamePromote, NameContinue, NamePause,
-		NameRollback, NameAbort, NameStatus, NameHelp, NamePlan:
+		NameRollback, NameAbort, NameStatus, NameHelp, NamePlan, NameLock, NameUnlock, NameRelease, NameDeploy:
 		return true
 	}
 	return false
@@ -44,6 +48,9 @@ type Command struct {
 	Percent int    `json:"percent,omitempty"` // promote only: 1..100, and 100 when Full
 	Full    bool   `json:"full,omitempty"`    // promote only: /promote full
 	Target  string `json:"target,omitempty"`  // environment or release id; empty means the merge request's own
+	Reason  string `json:"reason,omitempty"`  // lock and release --force-freeze: why, kept in the audit history
+	Ref     string `json:"ref,omitempty"`     // deploy only: the tag or commit to release
+	Digest  string `json:"digest,omitempty"`  // rollback last-good only: the plan confirmed
 }
 
 // String returns the canonical comment for c, e.g. "/promote 50 prod1";
@@ -61,12 +68,28 @@ func (c Command) String() string {
 		} else {
 			b.WriteString(strconv.Itoa(c.Percent))
 		}
+	case NameDeploy:
+		b.WriteString("deploy " + c.Ref + " to " + c.Target)
+		return b.String()
+	case NameRelease:
+		b.WriteString("release")
+		if c.Target != "" {
+			b.WriteString(" " + c.Target)
+		}
+		b.WriteString(` --force-freeze "` + c.Reason + `"`)
+		return b.String()
 	default:
 		b.WriteString(string(c.Name))
 	}
 	if c.Target != "" {
 		b.WriteByte(' ')
 		b.WriteString(c.Target)
+	}
+	if c.Reason != "" {
+		b.WriteString(` "` + c.Reason + `"`)
+	}
+	if c.Digest != "" {
+		b.WriteString(" " + c.Digest)
 	}
 	return b.String()
 }
@@ -108,10 +131,15 @@ var commands = []entry{
 		"- `/promote full [target]` — promote the new version all the way", parsePromote},
 	{"continue", "- `/continue [target]` — resume a paused release", targeted(NameContinue)},
 	{"pause", "- `/pause [target]` — hold the release at its current step", targeted(NamePause)},
-	{"rollback", "- `/rollback [target]` — go back to the previous version", targeted(NameRollback)},
+	{"rollback", "- `/rollback [target]` — go back to the previous version\n" +
+		"- `/rollback last-good` — show what putting back each environment's last good version changes; `/rollback last-good <digest>` does it", parseRollback},
 	{"abort", "- `/abort [target]` — stop the release and send all traffic back to the stable version", targeted(NameAbort)},
 	{"status", "- `/status [target]` — show where the release stands", targeted(NameStatus)},
 	{"plan", "- `/plan` — show what merging this merge request would change in each environment its target branch deploys to", parsePlan},
+	{"lock", "- `/lock <environment> \"reason\"` — hold the environment: only you can deploy or move releases there until you unlock it", parseLock},
+	{"unlock", "- `/unlock <environment>` — release your lock; a Maintainer can break someone else's", parseUnlock},
+	{"release", "- `/release [target] --force-freeze \"reason\"` — release through a freeze (Maintainer; kept in the release's history)", parseRelease},
+	{"deploy", "- `/deploy <tag or commit> to <environment>` — release that build, whose pipeline must have succeeded", parseDeploy},
 	{"help", "- `/help` — show this list", parseHelp},
 }
 

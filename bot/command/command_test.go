@@ -75,6 +75,29 @@ var parseCases = []parseCase{
 	{in: "\n\n/rollback prod1\r\nerror rate is up\n/promote 100", want: OutcomeRun, cmd: Command{Name: NameRollback, Target: "prod1"}},
 	{in: "/pause\r\n", want: OutcomeRun, cmd: Command{Name: NamePause}},
 
+	// Governance: locks, freeze overrides, deploying a version.
+	{in: `/lock prod2 "db migration"`, want: OutcomeRun, cmd: Command{Name: NameLock, Target: "prod2", Reason: "db migration"}},
+	{in: "/lock prod2 db   migration", want: OutcomeRun, cmd: Command{Name: NameLock, Target: "prod2", Reason: "db migration"}},
+	{in: "/lock prod2 “incident 42”", want: OutcomeRun, cmd: Command{Name: NameLock, Target: "prod2", Reason: "incident 42"}},
+	{in: "/lock prod2", want: OutcomeRun, cmd: Command{Name: NameLock, Target: "prod2"}},
+	{in: "/unlock prod2", want: OutcomeRun, cmd: Command{Name: NameUnlock, Target: "prod2"}},
+	{in: `/release --force-freeze "hotfix for INC-7"`, want: OutcomeRun, cmd: Command{Name: NameRelease, Reason: "hotfix for INC-7"}},
+	{in: `/release prod2 --force-freeze "hotfix"`, want: OutcomeRun, cmd: Command{Name: NameRelease, Target: "prod2", Reason: "hotfix"}},
+	{in: "/rollback last-good", want: OutcomeRun, cmd: Command{Name: NameRollback, Target: "last-good"}},
+	{in: "/rollback last-good 0a1b2c3d4e5f", want: OutcomeRun, cmd: Command{Name: NameRollback, Target: "last-good", Digest: "0a1b2c3d4e5f"}},
+	{in: "/rollback last-good yes", want: OutcomeHelp, cmd: Command{Name: NameRollback}, reply: "`yes` is not a plan digest"},
+	{in: "/deploy v1.3.0 to prod2", want: OutcomeRun, cmd: Command{Name: NameDeploy, Ref: "v1.3.0", Target: "prod2"}},
+	{in: "/shipbot deploy 1a2b3c4d TO prod1", want: OutcomeRun, cmd: Command{Name: NameDeploy, Ref: "1a2b3c4d", Target: "prod1"}},
+	{in: "/lock", want: OutcomeHelp, cmd: Command{Name: NameLock}, reply: "`/lock` needs an environment"},
+	{in: `/lock prod2 "ask @ops"`, want: OutcomeHelp, cmd: Command{Name: NameLock}, reply: "A reason may not contain"},
+	{in: "/lock prod2 " + strings.Repeat("x", 201), want: OutcomeHelp, cmd: Command{Name: NameLock}, reply: "The reason is too long"},
+	{in: "/unlock", want: OutcomeHelp, cmd: Command{Name: NameUnlock}, reply: "`/unlock` takes one environment"},
+	{in: "/release", want: OutcomeHelp, cmd: Command{Name: NameRelease}, reply: "takes `--force-freeze"},
+	{in: "/release --force-freeze", want: OutcomeHelp, cmd: Command{Name: NameRelease}, reply: "needs a reason"},
+	{in: "/deploy v1.3.0 prod2", want: OutcomeHelp, cmd: Command{Name: NameDeploy}, reply: "e.g. `/deploy v1.3.0 to prod2`"},
+	{in: "/deploy v1.3.0$ to prod2", want: OutcomeHelp, cmd: Command{Name: NameDeploy}, reply: "is not a tag or commit"},
+	{in: "/shipbot deploy", want: OutcomeHelp, cmd: Command{Name: NameDeploy}, reply: "`/deploy` takes a tag or commit"},
+
 	// Help, asked for.
 	{in: "/help", want: OutcomeHelp, cmd: Command{Name: NameHelp}, reply: "**shipbot commands.**"},
 	{in: "/shipbot help", want: OutcomeHelp, cmd: Command{Name: NameHelp}, reply: "`/promote full [target]`"},
@@ -86,7 +109,7 @@ var parseCases = []parseCase{
 	{in: "/shipbot stauts", want: OutcomeHelp, reply: "Did you mean `/shipbot status`?"},
 	{in: "/shipbot ROLBACK prod1", want: OutcomeHelp, reply: "Did you mean `/shipbot rollback prod1`?"},
 	{in: "/shipbot preview-stop", want: OutcomeHelp, reply: "Did you mean `/shipbot preview stop`?"},
-	{in: "/shipbot deploy", want: OutcomeHelp, reply: "Unknown command `deploy`.\n\n**shipbot"},
+	{in: "/shipbot frobnicate", want: OutcomeHelp, reply: "Unknown command `frobnicate`.\n\n**shipbot"},
 	{in: "/shipbot @all", want: OutcomeHelp, reply: "Unknown command.\n\n"},
 	{in: "/shipbot:", want: OutcomeHelp, reply: "Remove the `:` after `/shipbot`."},
 
@@ -163,6 +186,9 @@ func TestString(t *testing.T) {
 		{Name: NamePromote, Percent: 100, Full: true, Target: "prod2"}: "/promote full prod2",
 		{Name: NameRollback, Target: "r000000000012"}:                  "/rollback r000000000012",
 		{Name: NameHelp}:                                               "/help",
+		{Name: NameLock, Target: "prod2", Reason: "db migration"}:      `/lock prod2 "db migration"`,
+		{Name: NameRelease, Reason: "hotfix"}:                          `/release --force-freeze "hotfix"`,
+		{Name: NameDeploy, Ref: "v1.3.0", Target: "prod2"}:             "/deploy v1.3.0 to prod2",
 	} {
 		if got := c.String(); got != want {
 			t.Errorf("%+v.String() = %q, want %q", c, got, want)
@@ -176,12 +202,13 @@ func TestNames(t *testing.T) {
 		NamePreview: "preview", NamePreviewStop: "preview-stop", NamePromote: "promote",
 		NameContinue: "continue", NamePause: "pause", NameRollback: "rollback",
 		NameAbort: "abort", NameStatus: "status", NameHelp: "help",
+		NameLock: "lock", NameUnlock: "unlock", NameRelease: "release", NameDeploy: "deploy",
 	} {
 		if string(n) != want || !n.Known() {
 			t.Errorf("name %q: want %q and known", n, want)
 		}
 	}
-	for _, n := range []Name{"", "preview stop", "Promote", "deploy"} {
+	for _, n := range []Name{"", "preview stop", "Promote", "freeze"} {
 		if n.Known() {
 			t.Errorf("Name(%q).Known() = true", n)
 		}

@@ -35,6 +35,12 @@ type Records interface {
 	Previews(keep func(store.Preview) bool) ([]store.Preview, error)
 }
 
+// LockLister is what Releases may also do: list environment locks, which
+// the overview shows on their environments' columns.
+type LockLister interface {
+	Locks(ctx context.Context) ([]release.Lock, error)
+}
+
 // Releases is what the dashboard reads of the release engine.
 type Releases interface {
 	List(ctx context.Context, f release.Filter) ([]release.Release, error)
@@ -153,6 +159,12 @@ func (d *Dashboard) overview(c echo.Context) error {
 	if err != nil {
 		d.opts.Log.Error("dashboard: read the store", "err", err)
 		return d.errorPage(c, http.StatusInternalServerError, errkind.InternalText)
+	}
+	if lk, ok := d.opts.Releases.(LockLister); ok {
+		if in.Locks, err = lk.Locks(ctx); err != nil {
+			d.opts.Log.Error("dashboard: read the locks", "err", err)
+			return d.errorPage(c, http.StatusInternalServerError, errkind.InternalText)
+		}
 	}
 	in.Environments = d.opts.Environments
 	return d.render(c, http.StatusOK, "overview", "shipbot", Build(in, d.opts.Now()), true)

@@ -20,14 +20,18 @@ type Input struct {
 	// Environments orders the matrix's columns, as in shipbot.yaml;
 	// environments that only the records name follow, sorted.
 	Environments []string
+	Locks        []release.Lock // any order
 }
 
 // Overview is the dashboard's front page.
 type Overview struct {
 	Environments []string
-	Rows         []Row
-	InFlight     []Progress
-	Previews     []PreviewRow
+	// Locks says, by environment, who holds it and why, e.g.
+	// `prod2 is locked by mia: "db migration"`.
+	Locks    map[string]string
+	Rows     []Row
+	InFlight []Progress
+	Previews []PreviewRow
 }
 
 // Row is one app of one project, with a cell per environment.
@@ -128,6 +132,10 @@ func Build(in Input, now time.Time) Overview {
 		if c := cells[[2]string{p.App, p.Environment}]; c.Releasing == nil {
 			c.Releasing = p
 		}
+	}
+	o.Locks = map[string]string{}
+	for _, l := range in.Locks {
+		o.Locks[l.Environment] = l.String()
 	}
 	o.Environments = columns(in.Environments, envSeen)
 	for _, r := range rows {

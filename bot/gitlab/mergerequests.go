@@ -67,3 +67,19 @@ func derefTime(t *time.Time) time.Time {
 	}
 	return *t
 }
+
+// MergeRequestApprovers lists who has approved a merge request, in the
+// order GitLab gives.
+func (c *Client) MergeRequestApprovers(ctx context.Context, projectID, iid int64) ([]string, error) {
+	a, _, err := c.gl.MergeRequestApprovals.GetConfiguration(projectID, iid, gl.WithContext(ctx))
+	if err != nil {
+		return nil, wrap(err, "approvals of merge request !%d in project %d", iid, projectID)
+	}
+	var out []string
+	for _, u := range a.ApprovedBy {
+		if u != nil && u.User != nil {
+			out = append(out, u.User.Username)
+		}
+	}
+	return out, nil
+}

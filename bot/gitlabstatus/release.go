@@ -88,6 +88,10 @@ func ReleaseStatus(e release.Event) (state, description string) {
 	if !started(r) {
 		running = gitlab.StatePending
 	}
+	if r.Hold != nil && !r.Phase.Terminal() {
+		// A lock or freeze says why nothing moves, e.g. "frozen until …".
+		return running, fmt.Sprintf("%s: held, %s", at, r.Hold.Message)
+	}
 	switch r.Phase {
 	case release.Pending:
 		if e.Reason == release.ReasonQueued && e.Message != "" {

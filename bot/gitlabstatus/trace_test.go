@@ -233,6 +233,9 @@ func TestReleaseStatus(t *testing.T) {
 		desc  string
 	}{
 		{"pending", func(*release.Release) {}, "pending", "waiting to start"},
+		{"frozen", func(r *release.Release) {
+			r.Hold = &release.Hold{Kind: release.HoldFreeze, Message: "frozen until 2026-03-02 06:00 UTC (shipbot.yaml: weekend)"}
+		}, "pending", "stage 1/3: held, frozen until 2026-03-02 06:00 UTC (shipbot.yaml: weekend)"},
 		{"before gate", func(r *release.Release) {
 			started(r)
 			r.Stage, r.Percent = 1, 10

@@ -11,6 +11,7 @@ import (
 	"github.com/shipbot/shipbot/bot/gitlabevent"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/config"
+	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
@@ -150,7 +151,12 @@ func (w *Worker) changes(ctx context.Context, ev gitlabevent.Event, key string) 
 	previews := deployer.Previewer{Config: w.Config}
 	switch e := ev.(type) {
 	case *gitlabevent.MergeRequest:
-		return func(tx *store.Tx) error { return previews.ObserveMR(tx, mergeRequestOf(e), e.Action, now) }, nil
+		return func(tx *store.Tx) error {
+			if err := previews.ObserveMR(tx, mergeRequestOf(e), e.Action, now); err != nil {
+				return err
+			}
+			return recheckApprovals(tx, e)
+		}, nil
 	}
 	b, ok := BuildOf(ev)
 	if !ok {
@@ -211,6 +217,18 @@ func (w *Worker) configAt(ctx context.Context, b deployer.Build, iid int64) (*co
 			w.Log.Warn("notify", "reason", ev.Reason, "project", b.Project, "sha", b.SHA, "err", err)
 		}
 	}
+}
+
+// recheckApprovals makes release gates that wait for merge request
+// approvals due now when GitLab reports one: approving in GitLab moves the
+// release on, without waiting for the gate's next poll. GitLab says
+// "approval" for each approval and "approved" once all rules are met.
+func recheckApprovals(tx *store.Tx, e *gitlabevent.MergeRequest) error {
+	if e.Action != "approval" && e.Action != "approved" {
+		return nil
+	}
+	_, err := release.RecheckApprovals(tx, e.Project.Path)
+	return err
 }
 
 func mergeRequestOf(e *gitlabevent.MergeRequest) deployer.MergeRequest {

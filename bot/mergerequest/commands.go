@@ -32,8 +32,10 @@ type Commands struct {
 	// Apps gives /preview the apps of the merge request's head, its
 	// .shipbot.yaml's included; without a Config, Previews' config serves.
 	Apps deployer.Apps
-	Log  *slog.Logger
-	Now  func() time.Time
+	// Deploys answers /deploy; nil turns it off.
+	Deploys VersionDeployer
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Emojis shipbot reacts with.

@@ -73,8 +73,17 @@ func (c *Commands) answer(ctx context.Context, n *gitlabevent.Note, cmd command.
 		log.Info("release command from a non-member", "command", cmd.String())
 		return false, fmt.Sprintf("❌ @%s is not a member of this project; shipbot answers release commands from members only.", n.User.Username), nil
 	}
-	if cmd.Name == command.NameStatus {
+	switch cmd.Name {
+	case command.NameStatus:
 		return c.status(ctx, n, cmd)
+	case command.NameLock, command.NameUnlock:
+		return c.environmentCommand(ctx, n, cmd, log)
+	case command.NameDeploy:
+		return c.deployCommand(ctx, n, cmd, log)
+	case command.NameRollback:
+		if cmd.Target == command.LastGood {
+			return c.lastGoodCommand(ctx, n, cmd, log)
+		}
 	}
 	rels, err := c.targets(ctx, n, cmd, false)
 	if err != nil {
@@ -281,6 +290,8 @@ func intentOf(cmd command.Command) release.Intent {
 		return release.Intent{Kind: release.IntentPromoteFull}
 	case cmd.Name == command.NamePromote:
 		return release.Intent{Kind: release.IntentPromote, Percent: cmd.Percent}
+	case cmd.Name == command.NameRelease:
+		return release.Intent{Kind: release.IntentOverrideFreeze, Comment: cmd.Reason}
 	}
 	return release.Intent{Kind: release.IntentKind(cmd.Name)}
 }
@@ -292,6 +303,8 @@ func verb(k release.IntentKind) string {
 		return "promote"
 	case release.IntentRollback:
 		return "roll back"
+	case release.IntentOverrideFreeze:
+		return "release through the freeze of"
 	}
 	return string(k)
 }

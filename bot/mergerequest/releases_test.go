@@ -52,6 +52,9 @@ type rig struct {
 	gl     *fakegitlab.Server
 	client *gitlab.Client
 	eng    *release.Stepper
+	st     *store.Store
+	door   *ops.Service
+	clock  *clock
 	cmds   *mergerequest.Commands
 }
 
@@ -86,7 +89,7 @@ func newRig(t *testing.T) *rig {
 		RequiredAccess: func(string) gitlab.AccessLevel { return gitlab.Maintainer },
 	})}
 	cmds := &mergerequest.Commands{API: client, Ops: door, Releases: eng, Log: quiet, Now: clk.Now}
-	return &rig{t: t, gl: fake, client: client, eng: eng, cmds: cmds}
+	return &rig{t: t, gl: fake, client: client, eng: eng, st: st, door: door, clock: clk, cmds: cmds}
 }
 
 // release creates a release of app to env for the commit sha; paused

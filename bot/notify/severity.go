@@ -48,6 +48,8 @@ func ParseSeverity(s string) (Severity, error) {
 // severities lists the reasons above Info; every other reason is Info.
 var severities = map[release.Reason]Severity{
 	release.ReasonPaused:         Warning,
+	release.ReasonHeld:           Warning,
+	release.ReasonFreezeOverride: Warning,
 	release.ReasonStillPaused:    Warning,
 	release.ReasonGateFailed:     Warning,
 	release.ReasonNotReady:       Warning,

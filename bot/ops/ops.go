@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/release"
@@ -68,14 +69,20 @@ type Service struct {
 // release.ErrConflict or release.ErrInvalid. Where the Authorizer's
 // ApprovalPolicy wants several people to ask, Act keeps a's approval in
 // the release's history and records the intent only once enough distinct
-// people have approved it; until then it returns an *ApprovalError.
+// people have approved it; until then it returns an *ApprovalError. In an
+// environment someone else has locked, Act refuses all but a pause with a
+// *LockedError.
 func (s *Service) Act(ctx context.Context, a Actor, id string, in release.Intent) (release.Release, error) {
 	r, err := s.Releases.Get(ctx, id)
 	if err != nil {
 		return release.Release{}, err
 	}
 	in.Actor, in.Surface = a.Username, a.Surface
-	if err := s.Authz.Authorize(ctx, a, r, in.Kind); err != nil {
+	err = s.checkLock(ctx, a, r, in.Kind)
+	if err == nil {
+		err = s.Authz.Authorize(ctx, a, r, in.Kind)
+	}
+	if err != nil {
 		s.log().Warn("release action refused", "release", id, "actor", a.Username, "chat_id", a.ChatID, "surface", a.Surface, "intent", in.Kind, "err", err)
 		if errkind.Of(err) == errkind.Forbidden {
 			r = s.keepRefusal(ctx, r, release.Refusal{Intent: in, ChatID: a.ChatID, Reason: errkind.Text(err)})
@@ -114,3 +121,6 @@ func (s *Service) log() *slog.Logger {
 	}
 	return s.Log
 }
+
+// sameUser compares GitLab usernames, which GitLab matches without case.
+func sameUser(a, b string) bool { return strings.EqualFold(a, b) }

@@ -24,6 +24,7 @@ func rootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringP("config", "c", "shipbot.yaml", "path to shipbot.yaml")
 	root.AddCommand(serveCmd(), renderCmd(), planCmd(), checkCmd(), releasesCmd(), deploymentsCmd(), previewsCmd())
+	root.AddCommand(governCmds()...)
 	return root
 }
 

@@ -105,6 +105,9 @@ type Environment struct {
 	// Approvals is how many different people must continue or promote a
 	// stage here before it moves on; 1 when 0.
 	Approvals int `yaml:"approvals"`
+	// Freezes are recurring windows in which releases here wait; GitLab's
+	// own freeze periods of each app's project apply as well.
+	Freezes []release.FreezeWindow `yaml:"freezes"`
 
 	branches []*regexp.Regexp
 	tags     []*regexp.Regexp

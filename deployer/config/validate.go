@@ -106,6 +106,9 @@ func (cl Cluster) validate(v *validator, path []any, seen map[string]bool) {
 
 func (e *Environment) validate(v *validator, path []any, seen, clusters map[string]bool) {
 	checkName(v, at(path, "name"), e.Name, seen)
+	for i, w := range e.Freezes {
+		validateFreeze(v, at(path, "freezes", i), e.Name, w)
+	}
 	if len(e.Clusters) == 0 {
 		v.failf(at(path, "clusters"), "environment %q needs at least one cluster", e.Name)
 	}

@@ -10,6 +10,14 @@ import (
 // "stage 2/3 · 10 % · waiting for approval 12m". It reads only the release
 // and now, so chat messages, MR comments and the dashboard all agree.
 func Describe(r Release, now time.Time) string {
+	s := describe(r, now)
+	if r.Hold != nil && !r.Phase.Terminal() {
+		s += " · " + r.Hold.Message
+	}
+	return s
+}
+
+func describe(r Release, now time.Time) string {
 	n := len(r.Stages)
 	where := fmt.Sprintf("stage %d/%d · %d %%", min(r.Stage+1, n), n, r.Percent) + routesInEffect(r)
 	switch r.Phase {

@@ -39,7 +39,10 @@ type Gate struct {
 	Name       string          `json:"name" yaml:"name"`
 	HTTP       *HTTPGate       `json:"http,omitempty" yaml:"http,omitempty"`
 	Prometheus *PrometheusGate `json:"prometheus,omitempty" yaml:"prometheus,omitempty"`
-	OnFailure  FailureAction   `json:"onFailure,omitempty" yaml:"onFailure,omitempty"`
+	// MergeRequestApproval waits for approvals in GitLab of the merge
+	// request that produced the build.
+	MergeRequestApproval *MergeRequestApprovalGate `json:"mergeRequestApproval,omitempty" yaml:"mergeRequestApproval,omitempty"`
+	OnFailure            FailureAction             `json:"onFailure,omitempty" yaml:"onFailure,omitempty"`
 }
 
 // HTTPGate POSTs a JSON description of the release and stage. A 2xx answer
@@ -143,8 +146,10 @@ func (e *Stepper) evaluate(ctx context.Context, r *Release, g Gate, c *Check) {
 		e.evalHTTP(ctx, r, g, c, now)
 	case g.Prometheus != nil:
 		e.evalPrometheus(ctx, g.Prometheus, c, now)
+	case g.MergeRequestApproval != nil:
+		e.evalMRApproval(ctx, r, g.MergeRequestApproval, c, now)
 	default:
-		c.Status, c.Message = CheckFailed, "gate has neither http nor prometheus"
+		c.Status, c.Message = CheckFailed, "gate has no kind: http, prometheus or mergeRequestApproval"
 	}
 }
 

@@ -42,6 +42,7 @@ type harness struct {
 	tc      *cluster.Cluster // the control plane the test runs on
 	st      *store.Store
 	e       *Stepper
+	freezes Freezes // the engine's; set it, then reopen
 
 	mu       sync.Mutex
 	events   []Event
@@ -81,7 +82,7 @@ func (h *harness) open() {
 	}
 	e, err := NewStepper(Options{
 		Store: st, Clusters: ClusterMap{"local": h.cluster}, Clock: h.clock, Renderer: TemplateRenderer{Template: builtin},
-		Notifier: NotifierFunc(h.notify), Log: testLogger(),
+		Notifier: NotifierFunc(h.notify), Log: testLogger(), Freezes: h.freezes,
 	})
 	if err != nil {
 		h.t.Fatal(err)
@@ -236,7 +237,13 @@ func (h *harness) record(id string, kind IntentKind, percent int) {
 // replicas reads a Deployment's desired replicas; -1 if it does not exist.
 func (h *harness) replicas(name string) int32 {
 	h.t.Helper()
-	d, err := h.tc.Client().AppsV1().Deployments(h.ns).Get(h.t.Context(), name, metav1.GetOptions{})
+	return h.replicasIn(h.ns, name)
+}
+
+// replicasIn is replicas in namespace ns.
+func (h *harness) replicasIn(ns, name string) int32 {
+	h.t.Helper()
+	d, err := h.tc.Client().AppsV1().Deployments(ns).Get(h.t.Context(), name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return -1
 	}
@@ -290,4 +297,14 @@ func (h *harness) subsets() []string {
 		out = append(out, s.Name+"="+s.Labels[LabelVersion])
 	}
 	return out
+}
+
+// image is the first container image of Deployment name.
+func (h *harness) image(name string) string {
+	h.t.Helper()
+	d, err := testCluster.Client().AppsV1().Deployments(h.ns).Get(h.t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return d.Spec.Template.Spec.Containers[0].Image
 }

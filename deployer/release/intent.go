@@ -87,6 +87,10 @@ func (r *Release) Record(in Intent) error {
 func (in Intent) validate() error {
 	switch in.Kind {
 	case IntentContinue, IntentPause, IntentPromoteFull, IntentRollback, IntentAbort:
+	case IntentOverrideFreeze:
+		if strings.TrimSpace(in.Comment) == "" {
+			return fmt.Errorf("%w: overriding a freeze needs a reason", ErrInvalid)
+		}
 	case IntentPromote:
 		if in.Percent < 1 || in.Percent > 100 {
 			return fmt.Errorf("%w: percent %d is not in 1..100", ErrInvalid, in.Percent)
@@ -129,6 +133,10 @@ func (r *Release) allows(in Intent) error {
 	case IntentPromote, IntentPromoteFull:
 		_, _, err := r.promoteStage(in)
 		return err
+	case IntentOverrideFreeze:
+		if r.Override != nil {
+			return fmt.Errorf("%w: %s already overrode freezes for it: %s", ErrConflict, r.Override.By, r.Override.Reason)
+		}
 	case IntentRollback:
 		if r.Phase == RollingBack {
 			return fmt.Errorf("%w: it is already rolling back", ErrConflict)
@@ -283,6 +291,9 @@ func (r *Release) apply(in *Intent) error {
 	case IntentAbort:
 		r.Reason = why
 		return r.Transition(Aborted, why)
+	case IntentOverrideFreeze:
+		r.applyOverride(in)
+		return nil
 	}
 	return fmt.Errorf("%w: unknown intent %q", ErrInvalid, in.Kind)
 }

@@ -47,6 +47,9 @@ func (s *stepper) start(ctx context.Context) (*Result, error) {
 			return nil, s.transition(ctx, Aborted, r.Reason, ReasonAborted, r.Reason)
 		}
 	}
+	if wait, err := s.held(ctx); wait != nil || err != nil {
+		return wait, err
+	}
 	if r.ResolveFrom {
 		if err := s.resolveFrom(ctx); err != nil || r.Phase != Pending {
 			return nil, err

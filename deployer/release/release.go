@@ -137,16 +137,21 @@ type Release struct {
 	Workload string `json:"workload,omitempty"`
 	Service  string `json:"service,omitempty"`
 
-	Stages  []Stage   `json:"stages"`
-	Stage   int       `json:"stage"`   // stage being worked on or waiting to start; len(Stages) once all are done
-	Percent int       `json:"percent"` // share of traffic or replicas on To last fully in effect
-	Phase   Phase     `json:"phase"`
-	Intents []Intent  `json:"intents,omitempty"`
-	Checks  []Check   `json:"checks,omitempty"`
-	History []Entry   `json:"history,omitempty"`
-	Reason  string    `json:"reason,omitempty"` // why it failed, rolled back or was aborted
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
+	Stages  []Stage  `json:"stages"`
+	Stage   int      `json:"stage"`   // stage being worked on or waiting to start; len(Stages) once all are done
+	Percent int      `json:"percent"` // share of traffic or replicas on To last fully in effect
+	Phase   Phase    `json:"phase"`
+	Intents []Intent `json:"intents,omitempty"`
+	Checks  []Check  `json:"checks,omitempty"`
+	History []Entry  `json:"history,omitempty"`
+	Reason  string   `json:"reason,omitempty"` // why it failed, rolled back or was aborted
+	// Hold is the lock or freeze that keeps it from starting or moving on
+	// now; nil when nothing does.
+	Hold *Hold `json:"hold,omitempty"`
+	// Override, once a person asked for it, releases it through freezes.
+	Override *Override `json:"override,omitempty"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
 
 	clock func() time.Time // the engine's clock, for history entries
 	by    string           // actor of the intent being applied, for history entries

@@ -237,3 +237,40 @@ func (rr *Scheduler) Refused(ctx context.Context, id string, f Refusal) (Release
 func (rr *Scheduler) Approved(ctx context.Context, id string, a Approval) (Release, []string, error) {
 	return rr.Stepper.Approved(ctx, id, a)
 }
+
+// LockEnvironment locks an environment (see Stepper.LockEnvironment).
+func (rr *Scheduler) LockEnvironment(ctx context.Context, l Lock) (Lock, error) {
+	return rr.Stepper.LockEnvironment(ctx, l)
+}
+
+// Unlock removes an environment's lock and wakes the releases it held.
+func (rr *Scheduler) Unlock(ctx context.Context, env, by string, via Surface, force bool) (Lock, error) {
+	l, err := rr.Stepper.Unlock(ctx, env, by, via, force)
+	if err == nil {
+		rr.Wake()
+	}
+	return l, err
+}
+
+// EnvironmentLock reads an environment's lock.
+func (rr *Scheduler) EnvironmentLock(ctx context.Context, env string) (Lock, bool, error) {
+	return rr.Stepper.EnvironmentLock(ctx, env)
+}
+
+// Locks lists every environment lock.
+func (rr *Scheduler) Locks(ctx context.Context) ([]Lock, error) { return rr.Stepper.Locks(ctx) }
+
+// PlanLastGood plans going back to the last good versions (see Stepper.PlanLastGood).
+func (rr *Scheduler) PlanLastGood(ctx context.Context, project, env string) ([]Restore, error) {
+	return rr.Stepper.PlanLastGood(ctx, project, env)
+}
+
+// RestoreLastGood applies a confirmed plan and steps what it touched.
+func (rr *Scheduler) RestoreLastGood(ctx context.Context, q RestoreRequest) ([]Release, error) {
+	out, err := rr.Stepper.RestoreLastGood(ctx, q)
+	for _, r := range out {
+		rr.Kick(r.ID)
+	}
+	rr.Wake()
+	return out, err
+}

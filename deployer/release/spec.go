@@ -202,11 +202,13 @@ func (g GateSpec) validate(p *field.Path, steps []int) field.ErrorList {
 	if g.Name == "" {
 		errs = append(errs, field.Required(p.Child("name"), ""))
 	}
-	switch {
-	case g.HTTP == nil && g.Prometheus == nil:
-		errs = append(errs, field.Required(p, "one of http or prometheus"))
-	case g.HTTP != nil && g.Prometheus != nil:
-		errs = append(errs, field.Forbidden(p.Child("prometheus"), "a gate is either http or prometheus"))
+	switch kinds := countTrue(g.HTTP != nil, g.Prometheus != nil, g.MergeRequestApproval != nil); {
+	case kinds == 0:
+		errs = append(errs, field.Required(p, "one of http, prometheus or mergeRequestApproval"))
+	case kinds > 1:
+		errs = append(errs, field.Forbidden(p, "a gate is exactly one of http, prometheus and mergeRequestApproval"))
+	case g.MergeRequestApproval != nil:
+		errs = append(errs, g.MergeRequestApproval.validate(p.Child("mergeRequestApproval"))...)
 	case g.HTTP != nil:
 		errs = append(errs, validateURL(p.Child("http", "url"), g.HTTP.URL)...)
 		errs = append(errs, nonNegative(p.Child("http"), map[string]time.Duration{"timeout": g.HTTP.Timeout, "interval": g.HTTP.Interval})...)
@@ -229,6 +231,16 @@ func (g GateSpec) validate(p *field.Path, steps []int) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+func countTrue(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 func (pg *PrometheusGate) validate(p *field.Path) field.ErrorList {

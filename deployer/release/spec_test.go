@@ -42,8 +42,10 @@ func TestSpecValidate(t *testing.T) {
 		{"router without a canary", Spec{Strategy: Groups, Steps: Weights(100), Router: RouterIstio}, []string{"router: Invalid value: \"istio\": only a canary is routed"}},
 		{"on newer supersede", Spec{Strategy: Canary, Steps: Weights(100), OnNewer: OnNewerSupersede}, nil},
 		{"on newer unknown", Spec{Strategy: Rolling, OnNewer: "cancel"}, []string{`onNewer: Unsupported value: "cancel": supported values: "queue", "supersede"`}},
-		{"gate without kind", Spec{Strategy: Canary, Steps: Weights(100), Gates: []GateSpec{{Gate: Gate{Name: "g"}}}}, []string{"gates[0]: Required value: one of http or prometheus"}},
-		{"gate with both kinds", Spec{Strategy: Canary, Steps: Weights(100), Gates: []GateSpec{{Gate: Gate{Name: "g", HTTP: &HTTPGate{URL: "http://x"}, Prometheus: prom}}}}, []string{"gates[0].prometheus: Forbidden"}},
+		{"gate without kind", Spec{Strategy: Canary, Steps: Weights(100), Gates: []GateSpec{{Gate: Gate{Name: "g"}}}}, []string{"gates[0]: Required value: one of http, prometheus or mergeRequestApproval"}},
+		{"gate with both kinds", Spec{Strategy: Canary, Steps: Weights(100), Gates: []GateSpec{{Gate: Gate{Name: "g", HTTP: &HTTPGate{URL: "http://x"}, Prometheus: prom}}}}, []string{"gates[0]: Forbidden: a gate is exactly one of"}},
+		{"approval gate with no count", Spec{Strategy: Canary, Steps: Weights(100), Gates: []GateSpec{{Gate: Gate{Name: "g", MergeRequestApproval: &MergeRequestApprovalGate{}}}}},
+			[]string{"gates[0].mergeRequestApproval.approvals: Invalid value: 0: must be between 1 and 20"}},
 		{"gate problems", Spec{Strategy: Canary, Steps: Weights(10, 100), Gates: []GateSpec{
 			{Gate: Gate{Name: "a", HTTP: &HTTPGate{URL: "ftp://x?token=secret"}, OnFailure: "ignore"}, When: "during", Steps: []int{20}},
 			{Gate: Gate{Name: "a", Prometheus: &PrometheusGate{Address: "http://p", Op: "=~", FailureLimit: -1}}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,9 +41,6 @@ func (s *stepper) run(ctx context.Context) (Result, error) {
 	if s.r.Phase == Paused || (s.r.Phase.Terminal() && !s.r.draining()) {
 		return s.e.result(s.r, 0), nil // nothing to do on the cluster
 	}
-	if err := s.connect(ctx); err != nil {
-		return s.e.result(s.r, 0), err
-	}
 	for range maxHops {
 		wait, err := s.phase(ctx)
 		if err != nil && permanent(err) && ctx.Err() == nil {
@@ -70,9 +68,17 @@ func (s *stepper) connect(ctx context.Context) error {
 }
 
 func (s *stepper) phase(ctx context.Context) (*Result, error) {
-	switch s.r.Phase {
-	case Pending:
+	if s.r.Phase == Pending {
+		// Starting reads only the store, so a release queued or held in
+		// Pending needs no cluster yet.
 		return s.start(ctx)
+	}
+	if s.d == nil {
+		if err := s.connect(ctx); err != nil {
+			return nil, err
+		}
+	}
+	switch s.r.Phase {
 	case Progressing:
 		return s.progress(ctx)
 	case Verifying:
@@ -155,6 +161,9 @@ func (s *stepper) applyIntents(ctx context.Context) error {
 		case in.Kind == IntentAbort:
 			in.Outcome = OutcomeApplied
 			s.e.emit(ctx, s.r, ReasonAborted, s.r.Reason)
+		case in.Kind == IntentOverrideFreeze:
+			in.Outcome = OutcomeApplied
+			s.emitOverride(ctx, in)
 		default:
 			in.Outcome = OutcomeApplied
 		}
@@ -177,6 +186,13 @@ func (s *stepper) progress(ctx context.Context) (*Result, error) {
 	}
 	if r.Stage >= len(r.Stages) {
 		return s.finalize(ctx)
+	}
+	if r.Stage > 0 && !r.begun() {
+		// A running release stops at its next stage while a lock or a
+		// freeze holds its environment.
+		if wait, err := s.held(ctx); wait != nil || err != nil {
+			return wait, err
+		}
 	}
 	if err := s.act(ctx, "ensure", s.d.Ensure); err != nil {
 		return nil, err
@@ -211,6 +227,11 @@ func (s *stepper) progress(ctx context.Context) (*Result, error) {
 	c.Status, c.Message = CheckPassed, label+" in effect"
 	r.Percent = target
 	return nil, s.transition(ctx, Verifying, fmt.Sprintf("stage %d/%d at %s", r.Stage+1, len(r.Stages), label), "", "")
+}
+
+// begun reports whether the current stage has started: it has a check.
+func (r *Release) begun() bool {
+	return slices.ContainsFunc(r.Checks, func(c Check) bool { return c.Stage == r.Stage })
 }
 
 // passed reports whether the current stage's check of a kind has passed.

@@ -27,11 +27,15 @@ func (systemClock) Now() time.Time { return time.Now() }
 type Options struct {
 	Store    *store.Store
 	Clusters Clusters
-	Renderer Renderer     // renders each app's source; when nil, a release that renders fails
-	Notifier Notifier     // may be nil
-	Clock    Clock        // the system clock when nil
-	HTTP     *http.Client // for gates; http.DefaultClient when nil (each call has its own timeout)
-	Log      *slog.Logger // slog.Default() when nil
+	Renderer Renderer // renders each app's source; when nil, a release that renders fails
+	Notifier Notifier // may be nil
+	Freezes  Freezes  // when environments are frozen; none when nil
+	// MRApprovals reads merge request approvals for mergeRequestApproval
+	// gates; such a gate fails when nil.
+	MRApprovals MergeRequestApprovals
+	Clock       Clock        // the system clock when nil
+	HTTP        *http.Client // for gates; http.DefaultClient when nil (each call has its own timeout)
+	Log         *slog.Logger // slog.Default() when nil
 	// Poll is how soon to step again while pods or routes are settling; 2s when 0.
 	Poll time.Duration
 }
@@ -44,10 +48,13 @@ type Stepper struct {
 	clusters Clusters
 	render   Renderer
 	notifier Notifier
-	clock    Clock
-	http     *http.Client
-	log      *slog.Logger
-	poll     time.Duration
+	freezes  Freezes
+	// mrApprovals reads GitLab's approvals for mergeRequestApproval gates.
+	mrApprovals MergeRequestApprovals
+	clock       Clock
+	http        *http.Client
+	log         *slog.Logger
+	poll        time.Duration
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // one Step per release at a time
@@ -74,7 +81,7 @@ func NewStepper(o Options) (*Stepper, error) {
 		return nil, fmt.Errorf("release engine: %w: a store and clusters are required", ErrInvalid)
 	}
 	e := &Stepper{
-		store: o.Store, clusters: o.Clusters, render: o.Renderer, notifier: o.Notifier,
+		store: o.Store, clusters: o.Clusters, render: o.Renderer, notifier: o.Notifier, freezes: o.Freezes, mrApprovals: o.MRApprovals,
 		clock: o.Clock, http: o.HTTP, log: o.Log, poll: o.Poll,
 		locks: map[string]*sync.Mutex{}, targets: map[target]*sync.Mutex{},
 	}
@@ -222,6 +229,10 @@ func (e *Stepper) Record(ctx context.Context, id string, in Intent) (Release, er
 	}
 	if in.At.IsZero() {
 		in.At = e.clock.Now()
+	}
+	// The lock is read first: bbolt wants no read inside the write below.
+	if err := e.lockAllows(ctx, id, in); err != nil {
+		return Release{}, err
 	}
 	var out Release
 	err := e.store.UpdateRelease(id, func(stored []byte) ([]byte, error) {

@@ -112,6 +112,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+p+"/repository/archive.tar.gz", s.archive)
 	s.directoryRoutes()
 	s.oauthRoutes()
+	s.governanceRoutes()
 }
 
 // URL is the base URL to hand to the client, without /api/v4: the SDK

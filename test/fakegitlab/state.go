@@ -76,6 +76,7 @@ type project struct {
 	deployments []*deployment
 	statuses    []*status
 	trees       map[string]map[string]string // sha -> path -> content: repository.go
+	gov         governance                   // freeze periods, MR approvals, tags, pipelines: governance.go
 }
 
 type mrState struct {

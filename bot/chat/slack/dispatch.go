@@ -27,6 +27,8 @@ var errIdentity = errors.New("unknown identity")
 type click struct {
 	releaseID   string
 	intent      release.Intent
+	project     string // a last-good button: the project it is about
+	digest      string // the confirming last-good button: the plan's digest
 	userID      string
 	channelID   string
 	responseURL string
@@ -42,6 +44,14 @@ func clicks(cb slack.InteractionCallback) ([]click, error) {
 	for _, a := range cb.ActionCallback.BlockActions {
 		if a.ActionID == ratioAction {
 			continue // opens a modal; its submission is the click (ratio.go)
+		}
+		if a.ActionID == actionLastGood || a.ActionID == actionLastGoodConfirm {
+			project, digest, err := parseLastGood(a.ActionID, a.Value)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, click{project: project, digest: digest, userID: cb.User.ID, channelID: cb.Channel.ID, responseURL: cb.ResponseURL})
+			continue
 		}
 		id, in, err := parseAction(a.ActionID, a.Value)
 		if errors.Is(err, errNotOurs) {
@@ -91,6 +101,10 @@ func (d *dispatcher) dispatch(ctx context.Context, cb slack.InteractionCallback)
 		cs = append(cs, c)
 	}
 	for _, c := range cs {
+		if c.project != "" {
+			d.lastGood(ctx, c)
+			continue
+		}
 		r, err := d.act(ctx, c)
 		d.followUp(ctx, c, r, err)
 	}
@@ -139,12 +153,7 @@ func (d *dispatcher) email(ctx context.Context, userID string) (string, error) {
 // followUp, in the background, refreshes the message after a recorded
 // intent or tells the clicker why nothing was recorded.
 func (d *dispatcher) followUp(ctx context.Context, c click, r release.Release, actErr error) {
-	ctx = context.WithoutCancel(ctx)
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		ctx, cancel := context.WithTimeout(ctx, d.timeout)
-		defer cancel()
+	d.background(ctx, func(ctx context.Context) {
 		if actErr == nil {
 			if err := d.notifier.refresh(ctx, r); err != nil {
 				d.log.Warn("slack: refresh release message", "release", c.releaseID, "err", err)
@@ -159,6 +168,19 @@ func (d *dispatcher) followUp(ctx context.Context, c click, r release.Release, a
 		if err := d.tell(ctx, c, explain(c, actErr)); err != nil {
 			d.log.Warn("slack: reply to click", "release", c.releaseID, "user", c.userID, "err", err)
 		}
+	})
+}
+
+// background runs fn after the click is answered, within d.timeout, and
+// outlives the request's context; wait waits for it.
+func (d *dispatcher) background(ctx context.Context, fn func(context.Context)) {
+	ctx = context.WithoutCancel(ctx)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		ctx, cancel := context.WithTimeout(ctx, d.timeout)
+		defer cancel()
+		fn(ctx)
 	}()
 }
 

@@ -24,6 +24,7 @@ type fakeSlack struct {
 	seq        int
 	messages   []*fakeMessage        // top-level messages and thread replies, in post order
 	ephemerals []string              // texts only the clicker saw, via chat.postEphemeral or a response URL
+	ephBlocks  []slack.Blocks        // the blocks of response-URL replies, in order
 	emails     map[string]string     // Slack user id → profile email
 	failPost   string                // when set, chat.postMessage answers this error
 	hold       chan struct{}         // when set, response URLs wait for it to close
@@ -154,6 +155,9 @@ func (f *fakeSlack) response(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.ephemerals = append(f.ephemerals, msg.Text)
+	if msg.Blocks != nil {
+		f.ephBlocks = append(f.ephBlocks, *msg.Blocks)
+	}
 	f.mu.Unlock()
 	_, _ = io.WriteString(w, "ok")
 }

@@ -165,7 +165,11 @@ func buttons(r release.Release) []*slack.ButtonBlockElement {
 		}
 		out = append(out, b)
 	}
-	return appendRatio(out, r)
+	out = appendRatio(out, r)
+	if b := lastGoodButton(r); b != nil {
+		out = append(out, b)
+	}
+	return out
 }
 
 // appendRatio adds the "Set ratio…" button, once, after the forward ones.

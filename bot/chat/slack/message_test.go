@@ -44,9 +44,9 @@ func TestButtonsPerPhase(t *testing.T) {
 			}
 		}, []string{"Continue", "Promote to 10%", "Promote to 100%", "Rollback", "Abort"}},
 		{"succeeded", func(r *release.Release) { r.Phase = release.Succeeded }, nil},
-		{"rolled back", func(r *release.Release) { r.Phase = release.RolledBack }, nil},
-		{"aborted", func(r *release.Release) { r.Phase = release.Aborted }, nil},
-		{"failed", func(r *release.Release) { r.Phase = release.Failed }, nil},
+		{"rolled back", func(r *release.Release) { r.Phase = release.RolledBack }, []string{"Back to last good…"}},
+		{"aborted", func(r *release.Release) { r.Phase = release.Aborted }, []string{"Back to last good…"}},
+		{"failed", func(r *release.Release) { r.Phase = release.Failed }, []string{"Back to last good…"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -194,6 +194,8 @@ var threaded = map[release.Reason]string{
 	release.ReasonRolledBack:     ":leftwards_arrow_with_hook: Rolled back",
 	release.ReasonIntentRejected: ":no_entry: Request not applied",
 	release.ReasonStillPaused:    ":hourglass: Still waiting for approval",
+	release.ReasonHeld:           ":lock: Held",
+	release.ReasonFreezeOverride: ":unlock: Released through a freeze",
 }
 
 // maxReply keeps a thread reply under Slack's 4,000 characters of text.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/shipbot/shipbot/bot/gitlab"
 	"github.com/shipbot/shipbot/bot/gitlabstatus"
+	"github.com/shipbot/shipbot/bot/govern"
 	"github.com/shipbot/shipbot/bot/inbox"
 	"github.com/shipbot/shipbot/bot/mergerequest"
 	"github.com/shipbot/shipbot/bot/signin"
@@ -121,7 +122,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.planner.Schedule(mergerequest.PlanRequest{ProjectID: projectID, Project: project, IID: iid})
 		}
 		notes = &mergerequest.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config},
-			Ops: m.surfaces.ops, Releases: m.releases, Plans: m.planner, Apps: apps, Log: m.Log, Now: m.Now}
+			Ops: m.surfaces.ops, Releases: m.releases, Plans: m.planner, Apps: apps, Deploys: m.surfaces.deploys, Log: m.Log, Now: m.Now}
 	}
 	m.worker = inbox.NewWorker(inbox.Worker{Config: m.Config, Store: m.store, Deploys: m.engine,
 		Releases: m.releases, Notes: notes, Log: m.Log, Now: m.Now,
@@ -145,7 +146,7 @@ func (m *Main) buildEngines() (err error) {
 	}
 	m.deployNote = deployFanout(deployNotifiers)
 	m.engine, err = deployer.NewDeployRunner(deployer.Options{
-		Config: m.Config, Store: m.store, Clusters: m.clusters, Sources: m.sources, Log: m.Log, Now: m.Now, Registry: m.registry,
+		Config: m.Config, Store: m.store, Clusters: m.clusters, Sources: m.sources, Log: m.Log, Now: m.Now, Registry: m.registry, Freezes: m.freezes(),
 		Notifier: m.deployNote,
 	})
 	if err != nil {
@@ -159,13 +160,32 @@ func (m *Main) buildEngines() (err error) {
 		audience = append(audience, release.Listener{Name: "custom", Notifier: n})
 	}
 	stepper, err := release.NewStepper(release.Options{Store: m.store, Clusters: m.staged, Log: m.Log,
-		Notifier: audience, Renderer: deployer.ReleaseRenderer{Config: m.Config, Sources: m.sources},
+		Notifier: audience, Renderer: deployer.ReleaseRenderer{Config: m.Config, Sources: m.sources}, Freezes: m.freezes(), MRApprovals: m.mrApprovals(),
 		Clock: clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
 	if err != nil {
 		return err
 	}
 	m.releases = &release.Scheduler{Stepper: stepper, Log: m.Log}
 	return nil
+}
+
+// freezes are the config's freeze windows and, with a GitLab token, the
+// freeze periods of each release's GitLab project.
+func (m *Main) freezes() release.Freezes {
+	all := release.AllFreezes{m.Config.FreezeCalendar()}
+	if m.gitlab != nil {
+		all = append(all, &govern.GitLabFreezes{GitLab: m.gitlab})
+	}
+	return all
+}
+
+// mrApprovals reads merge request approvals for mergeRequestApproval
+// gates; nil without a GitLab token, which fails such gates.
+func (m *Main) mrApprovals() release.MergeRequestApprovals {
+	if m.gitlab == nil {
+		return nil
+	}
+	return govern.MRApprovals{GitLab: m.gitlab}
 }
 
 func connect(cfg *config.Config) (map[string]*kube.Client, release.ClusterMap, error) {

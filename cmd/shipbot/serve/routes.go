@@ -38,7 +38,7 @@ func (m *Main) routes() *echo.Echo {
 	apiOpts := api.Options{Releases: m.releases, Records: m.store, Token: m.Config.API.Token.Value(), Log: m.Log, Now: m.Now}
 	if m.gitlab != nil && m.surfaces.ops != nil {
 		// People may use their own GitLab tokens, with their roles checked.
-		apiOpts.People, apiOpts.Ops = m.gitlab, m.surfaces.ops
+		apiOpts.People, apiOpts.Ops, apiOpts.Deploys = m.gitlab, m.surfaces.ops, m.surfaces.deploys
 	}
 	api.New(apiOpts).Register(e)
 	if m.signin != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/shipbot/shipbot/bot/chat/dingtalk"
 	"github.com/shipbot/shipbot/bot/chat/slack"
 	"github.com/shipbot/shipbot/bot/gitlab"
+	"github.com/shipbot/shipbot/bot/govern"
 	"github.com/shipbot/shipbot/bot/notify"
 	"github.com/shipbot/shipbot/bot/notify/outgoing"
 	"github.com/shipbot/shipbot/bot/ops"
@@ -32,6 +33,7 @@ type surfaces struct {
 
 	// Built once the release scheduler exists, since they act on it.
 	ops      *ops.Service      // nil without a GitLab token
+	deploys  *govern.Deploys   // /deploy and its API; nil without a GitLab token
 	authz    *authz.Authorizer // GitLab roles, for ops and the dashboard's readers
 	resolver *authz.Resolver   // chat identities → GitLab users
 	slack    *slack.App        // the Poster's messages with their buttons live
@@ -107,6 +109,7 @@ func (m *Main) buildActors() error {
 		Now:                m.Now, Log: m.Log,
 	})
 	s.ops, s.authz = &ops.Service{Releases: m.releases, Authz: z, Log: m.Log}, z
+	s.deploys = &govern.Deploys{GitLab: m.gitlab, Ops: s.ops, Config: cfg, Store: m.store, Wake: m.releases.Wake, Now: m.Now, Log: m.Log}
 	s.resolver = authz.NewResolver(authz.ResolverOptions{GitLab: m.gitlab, Users: mappings(cfg.Users), Now: m.Now})
 	if s.slackPoster != nil {
 		var err error
