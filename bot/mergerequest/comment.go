@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/shipbot/shipbot/bot/markup"
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
@@ -30,8 +31,7 @@ func Comment(p store.Preview) string {
 		fmt.Fprintf(&b, "✅ **Preview ready**: %s\n\n", p.URL)
 		fmt.Fprintf(&b, "| commit | namespace |\n|---|---|\n| `%s` | `%s` |", short(p.DeployedSHA), p.Namespace)
 	case p.Status == store.PreviewFailed:
-		fence := codeFence(p.Reason)
-		fmt.Fprintf(&b, "❌ **Preview failed** for `%s`:\n\n%s\n%s\n%s\n\nPush a fix or comment `/preview` to retry.", sha, fence, p.Reason, fence)
+		fmt.Fprintf(&b, "❌ **Preview failed** for `%s`:\n\n%s\n\nPush a fix or comment `/preview` to retry.", sha, markup.Block(p.Reason))
 	case p.Status == store.PreviewDeploying:
 		fmt.Fprintf(&b, "🚀 **Deploying preview** of `%s` to namespace `%s`…", sha, p.Namespace)
 	default:
@@ -41,23 +41,6 @@ func Comment(p store.Preview) string {
 		b.WriteString("\n\n<sub>shipbot · `/preview` redeploys · `/preview stop` removes it · `/help`</sub>")
 	}
 	return b.String()
-}
-
-// codeFence is a fence no run of backticks in text can close: one longer
-// than the longest, and at least three, as CommonMark and GitLab read it.
-// Failure text comes from the cluster and the app's own manifests; it must
-// not end the block and write markdown of its own into the comment.
-func codeFence(text string) string {
-	longest, run := 0, 0
-	for _, r := range text {
-		if r == '`' {
-			run++
-			longest = max(longest, run)
-		} else {
-			run = 0
-		}
-	}
-	return strings.Repeat("`", max(3, longest+1))
 }
 
 func stopText(reason string) string {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shipbot/shipbot/bot/command"
 	"github.com/shipbot/shipbot/bot/gitlabevent"
+	"github.com/shipbot/shipbot/bot/markup"
 	"github.com/shipbot/shipbot/bot/ops"
 	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/release"
@@ -39,14 +40,14 @@ func (c *Commands) deployCommand(ctx context.Context, n *gitlabevent.Note, cmd c
 	switch kind := errkind.Of(err); {
 	case err == nil:
 	case kind == errkind.Forbidden, kind == errkind.Conflict, kind == errkind.Invalid:
-		return false, fmt.Sprintf("❌ Cannot deploy `%s` to %s: %s. Nothing was recorded.", cmd.Ref, cmd.Target, errkind.Text(err)), nil
+		return false, fmt.Sprintf("❌ Cannot deploy %s to %s: %s. Nothing was recorded.", markup.Code(cmd.Ref), markup.Markdown(cmd.Target), because(err)), nil
 	default:
 		return false, "", err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "🚀 Deploying `%s` to %s, asked by %s:\n", cmd.Ref, cmd.Target, a.Username)
+	fmt.Fprintf(&b, "🚀 Deploying %s to %s, asked by %s:\n", markup.Code(cmd.Ref), markup.Markdown(cmd.Target), a.Username)
 	for _, r := range rels {
-		fmt.Fprintf(&b, "\n- %s: %s", name(r), release.Describe(r, c.Now()))
+		fmt.Fprintf(&b, "\n- %s: %s", name(r), describe(r, c.Now()))
 	}
 	return true, b.String(), nil
 }
@@ -69,13 +70,13 @@ func (c *Commands) environmentCommand(ctx context.Context, n *gitlabevent.Note, 
 	log.Info("environment command", "command", cmd.String(), "err", err)
 	switch kind := errkind.Of(err); {
 	case err == nil && cmd.Name == command.NameLock:
-		return true, fmt.Sprintf("🔒 Locked: %s. Until `/unlock %s`, releases there start and move on only for %s.", l, l.Environment, l.Holder), nil
+		return true, fmt.Sprintf("🔒 Locked: %s. Until %s, releases there start and move on only for %s.", markup.Markdown(l.String()), markup.Code("/unlock "+l.Environment), markup.Markdown(l.Holder)), nil
 	case err == nil && sameHolder(l, a.Username):
-		return true, fmt.Sprintf("🔓 Unlocked %s.", l.Environment), nil
+		return true, fmt.Sprintf("🔓 Unlocked %s.", markup.Markdown(l.Environment)), nil
 	case err == nil:
-		return true, fmt.Sprintf("🔓 Broke %s's lock on %s (%q). This is kept in the history of its releases.", l.Holder, l.Environment, l.Reason), nil
+		return true, fmt.Sprintf("🔓 Broke %s's lock on %s (%s). This is kept in the history of its releases.", markup.Markdown(l.Holder), markup.Markdown(l.Environment), markup.Markdown(fmt.Sprintf("%q", l.Reason))), nil
 	case kind == errkind.Forbidden, kind == errkind.Conflict, kind == errkind.Invalid:
-		return false, fmt.Sprintf("❌ Cannot %s %s: %s. Nothing was done.", cmd.Name, cmd.Target, errkind.Text(err)), nil
+		return false, fmt.Sprintf("❌ Cannot %s %s: %s. Nothing was done.", cmd.Name, markup.Markdown(cmd.Target), because(err)), nil
 	}
 	return false, "", err
 }
@@ -111,14 +112,14 @@ func (c *Commands) lastGoodCommand(ctx context.Context, n *gitlabevent.Note, cmd
 	switch kind := errkind.Of(err); {
 	case err == nil:
 	case kind == errkind.Forbidden, kind == errkind.Conflict, kind == errkind.Invalid:
-		return false, "❌ Cannot go back to the last good versions: " + errkind.Text(err) + ". Nothing was recorded.", nil
+		return false, "❌ Cannot go back to the last good versions: " + because(err) + ". Nothing was recorded.", nil
 	default:
 		return false, "", err
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "⏪ Going back to the last good versions, asked by %s:\n", a.Username)
 	for _, r := range rels {
-		fmt.Fprintf(&b, "\n- %s: %s", name(r), release.Describe(r, c.Now()))
+		fmt.Fprintf(&b, "\n- %s: %s", name(r), describe(r, c.Now()))
 	}
 	return true, b.String(), nil
 }
@@ -129,7 +130,7 @@ func planText(plan []release.Restore) string {
 	b.WriteString("⏪ **Back to last good**: what it would change\n")
 	work := false
 	for _, rs := range plan {
-		fmt.Fprintf(&b, "\n- %s on %s: %s `%s` → `%s`", rs.Environment, rs.Cluster, rs.App, rs.Current.Name, rs.Good.Name)
+		fmt.Fprintf(&b, "\n- %s on %s: %s %s → %s", markup.Markdown(rs.Environment), markup.Markdown(rs.Cluster), markup.Markdown(rs.App), markup.Code(rs.Current.Name), markup.Code(rs.Good.Name))
 		switch rs.Path {
 		case release.PathNone:
 			b.WriteString(" (already serving it)")
@@ -142,7 +143,7 @@ func planText(plan []release.Restore) string {
 		work = true
 		for _, line := range append(append([]string{rs.Diff.Image}, rs.Diff.Params...), rs.Diff.Objects...) {
 			if line != "" {
-				fmt.Fprintf(&b, "\n  - `%s`", strings.ReplaceAll(line, "`", "'"))
+				fmt.Fprintf(&b, "\n  - %s", markup.Code(line))
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shipbot/shipbot/bot/gitlab"
+	"github.com/shipbot/shipbot/bot/markup"
 	"github.com/shipbot/shipbot/deployer"
 	"github.com/shipbot/shipbot/deployer/store"
 )
@@ -124,7 +125,7 @@ func PlanComment(mr gitlab.MergeRequest, diffs []deployer.ClusterDiff, err error
 	fmt.Fprintf(&b, "<!-- shipbot:plan -->\n### shipbot plan\nMerging `%s` into `%s`:\n\n", mr.HeadSHA[:min(len(mr.HeadSHA), 8)], mr.TargetBranch)
 	switch {
 	case err != nil:
-		fmt.Fprintf(&b, "❌ No plan: \n\n```\n%s\n```\n", strings.ReplaceAll(err.Error(), "```", "'''"))
+		fmt.Fprintf(&b, "❌ No plan: \n\n%s\n", markup.Block(err.Error()))
 	case len(diffs) == 0:
 		fmt.Fprintf(&b, "deploys nothing: no app of this project deploys `%s`.\n", mr.TargetBranch)
 	default:

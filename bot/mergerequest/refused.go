@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/shipbot/shipbot/bot/markup"
 	"github.com/shipbot/shipbot/deployer"
 )
 
@@ -43,11 +44,11 @@ func (n *Notifier) refused(ctx context.Context, e deployer.Event) error {
 func RefusedComment(e deployer.Event) string {
 	d := e.Deployment
 	var b strings.Builder
-	fmt.Fprintf(&b, ":no_entry: **Not deployed**: `%s` at `%s`", d.Ref, d.SHA[:min(len(d.SHA), 8)])
+	fmt.Fprintf(&b, ":no_entry: **Not deployed**: %s at `%s`", markup.Code(d.Ref), d.SHA[:min(len(d.SHA), 8)])
 	if d.PipelineID != 0 {
 		fmt.Fprintf(&b, " (pipeline #%d)", d.PipelineID)
 	}
-	fmt.Fprintf(&b, ": its `.shipbot.yaml` stops it, and nothing was applied.\n\n```\n%s\n```\n\n", strings.ReplaceAll(e.Message, "```", "'''"))
+	fmt.Fprintf(&b, ": its `.shipbot.yaml` stops it, and nothing was applied.\n\n%s\n\n", markup.Block(e.Message))
 	b.WriteString("Fix the file and push again. What a repository may set is shipbot's config's `projects` (environments, allowedOverrides).")
 	return b.String()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/shipbot/shipbot/bot/command"
 	"github.com/shipbot/shipbot/bot/gitlab"
 	"github.com/shipbot/shipbot/bot/gitlabevent"
+	"github.com/shipbot/shipbot/bot/markup"
 	"github.com/shipbot/shipbot/bot/ops"
 	"github.com/shipbot/shipbot/deployer/errkind"
 	"github.com/shipbot/shipbot/deployer/release"
@@ -51,7 +52,7 @@ func (c *Commands) releaseCommand(ctx context.Context, n *gitlabevent.Note, cmd 
 	}
 	ok, text, err := c.answer(ctx, n, cmd, log)
 	if err != nil {
-		ok, text = false, "❌ "+errkind.Text(err)
+		ok, text = false, "❌ "+because(err)
 		if errors.Is(err, errNoRelease) {
 			text = "❌ No release: " + noRelease(err)
 		} else {
@@ -99,17 +100,17 @@ func (c *Commands) answer(ctx context.Context, n *gitlabevent.Note, cmd command.
 	switch kind := errkind.Of(err); {
 	case err == nil:
 	case kind == errkind.NeedsApproval:
-		return true, fmt.Sprintf("🗳️ Approval counted for %s: %s. It is kept in the release's history; the %s itself is recorded once enough people ask.", name(r), errkind.Text(err), verb(in.Kind)), nil
+		return true, fmt.Sprintf("🗳️ Approval counted for %s: %s. It is kept in the release's history; the %s itself is recorded once enough people ask.", name(r), because(err), verb(in.Kind)), nil
 	case kind == errkind.Forbidden:
 		return false, fmt.Sprintf("❌ %s may not %s %s: %s. Nothing was recorded; the refusal is kept in the release's history.",
-			n.User.Username, verb(in.Kind), name(r), errkind.Text(err)), nil
+			n.User.Username, verb(in.Kind), name(r), because(err)), nil
 	case kind == errkind.Conflict, kind == errkind.Invalid:
-		return false, fmt.Sprintf("❌ Cannot %s %s: %s. Nothing was recorded.", verb(in.Kind), name(r), errkind.Text(err)), nil
+		return false, fmt.Sprintf("❌ Cannot %s %s: %s. Nothing was recorded.", verb(in.Kind), name(r), because(err)), nil
 	default:
 		return false, "", err
 	}
 	return true, fmt.Sprintf("✅ Recorded: %s of %s, asked by %s. shipbot acts on it at the release's next step; it was at: %s.",
-		asked(in), name(r), n.User.Username, release.Describe(out, c.Now())), nil
+		asked(in), name(r), n.User.Username, describe(out, c.Now())), nil
 }
 
 // status answers /status with where each release the target names stands.
@@ -123,7 +124,7 @@ func (c *Commands) status(ctx context.Context, n *gitlabevent.Note, cmd command.
 	}
 	lines := make([]string, 0, len(rels))
 	for _, r := range rels {
-		lines = append(lines, fmt.Sprintf("- %s: %s", name(r), release.Describe(r, c.Now())))
+		lines = append(lines, fmt.Sprintf("- %s: %s", name(r), describe(r, c.Now())))
 	}
 	return true, "ℹ️ **Release status**\n\n" + strings.Join(lines, "\n"), nil
 }
@@ -259,21 +260,23 @@ func started(rels []release.Release) []release.Release {
 // ambiguous asks the commenter to pick one of rels.
 func ambiguous(cmd command.Command, rels []release.Release, now time.Time) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "`%s` could mean %d releases, so nothing was done. Name one:\n", cmd, len(rels))
+	fmt.Fprintf(&b, "%s could mean %d releases, so nothing was done. Name one:\n", markup.Code(cmd.String()), len(rels))
 	for _, r := range rels {
 		pick := cmd
 		pick.Target = r.ID
-		fmt.Fprintf(&b, "\n- `%s`: %s · %s", pick, where(r), release.Describe(r, now))
+		fmt.Fprintf(&b, "\n- %s: %s · %s", markup.Code(pick.String()), where(r), describe(r, now))
 	}
 	return b.String()
 }
 
 // name says which release r is, e.g. "release `r000000000012` (web `v1-1-0` in prod1 on prod1-cluster)".
-func name(r release.Release) string { return fmt.Sprintf("release `%s` (%s)", r.ID, where(r)) }
+func name(r release.Release) string {
+	return fmt.Sprintf("release %s (%s)", markup.Code(r.ID), where(r))
+}
 
 // where says what r moves where, e.g. "web `v1-1-0` in prod1 on prod1-cluster".
 func where(r release.Release) string {
-	return fmt.Sprintf("%s `%s` in %s on %s", r.App, r.To.Name, r.Environment, r.Cluster)
+	return fmt.Sprintf("%s %s in %s on %s", markup.Markdown(r.App), markup.Code(r.To.Name), markup.Markdown(r.Environment), markup.Markdown(r.Cluster))
 }
 
 // asked says what an intent asks for, e.g. "promote to 50 %".
@@ -308,3 +311,13 @@ func verb(k release.IntentKind) string {
 	}
 	return string(k)
 }
+
+// describe is release.Describe as Markdown: a hold's message and a
+// rollback's reason are people's words.
+func describe(r release.Release, now time.Time) string {
+	return markup.Markdown(release.Describe(r, now))
+}
+
+// because is an error's text for people as Markdown: it may quote a
+// command's argument or a gate's answer.
+func because(err error) string { return markup.Markdown(errkind.Text(err)) }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shipbot/shipbot/bot/markup"
 	"github.com/shipbot/shipbot/deployer/release"
 )
 
@@ -21,16 +22,17 @@ type Card struct {
 func NewCard(e release.Event) Card {
 	r := e.Release
 	var b strings.Builder
-	fmt.Fprintf(&b, "### %s %s → %s · %s\n\n", r.App, revision(r.From), r.To.Name, r.Environment)
+	md := markup.Markdown
+	fmt.Fprintf(&b, "### %s %s → %s · %s\n\n", md(r.App), md(revision(r.From)), md(r.To.Name), md(r.Environment))
 	// Describe's summary already says stage n/m and the percentage.
 	summary := e.Summary
 	if summary == "" {
 		n := len(r.Stages)
 		summary = fmt.Sprintf("stage %d/%d · %d %%", min(r.Stage+1, n), n, r.Percent)
 	}
-	fmt.Fprintf(&b, "**%s** · %s\n\n", r.Phase, summary)
+	fmt.Fprintf(&b, "**%s** · %s\n\n", r.Phase, md(summary))
 	if e.Message != "" {
-		fmt.Fprintf(&b, "> %s: %s\n\n", e.Reason, e.Message)
+		fmt.Fprintf(&b, "> %s: %s\n\n", e.Reason, md(e.Message))
 	} else {
 		fmt.Fprintf(&b, "> %s\n\n", e.Reason)
 	}
@@ -45,6 +47,9 @@ func NewCard(e release.Event) Card {
 		Actions: Actions(r, e.At),
 	}
 }
+
+// linkTarget keeps a URL inside the parentheses of a Markdown link.
+var linkTarget = strings.NewReplacer("(", "%28", ")", "%29", " ", "%20", "<", "%3C", ">", "%3E")
 
 func revision(v release.Revision) string {
 	if v.IsZero() {
@@ -69,9 +74,9 @@ func gates(r release.Release) string {
 		case release.CheckFailed:
 			mark = "❌"
 		}
-		s := fmt.Sprintf("%s %s %s", mark, c.When, c.Gate)
+		s := fmt.Sprintf("%s %s %s", mark, c.When, markup.Markdown(c.Gate))
 		if c.Status == release.CheckFailed && c.Message != "" {
-			s += " (" + c.Message + ")"
+			s += " (" + markup.Markdown(c.Message) + ")"
 		}
 		out = append(out, s)
 	}
@@ -79,13 +84,13 @@ func gates(r release.Release) string {
 }
 
 func origin(r release.Release) []string {
-	out := []string{"project " + r.Project, "cluster " + r.Cluster}
+	out := []string{"project " + markup.Markdown(r.Project), "cluster " + markup.Markdown(r.Cluster)}
 	if r.TriggeredBy != "" {
-		out = append(out, "by "+r.TriggeredBy)
+		out = append(out, "by "+markup.Markdown(r.TriggeredBy))
 	}
 	switch {
 	case r.PipelineID != 0 && r.WebURL != "":
-		out = append(out, fmt.Sprintf("[pipeline #%d](%s)", r.PipelineID, r.WebURL))
+		out = append(out, fmt.Sprintf("[pipeline #%d](%s)", r.PipelineID, linkTarget.Replace(r.WebURL)))
 	case r.PipelineID != 0:
 		out = append(out, fmt.Sprintf("pipeline #%d", r.PipelineID))
 	}

@@ -64,3 +64,24 @@ func TestCardGolden(t *testing.T) {
 		})
 	}
 }
+
+// A gate's answer and a release's reason come from outside shipbot (a test
+// platform, a person): the card shows them, but they cannot add a link or a
+// mention to it.
+func TestCardShowsOutsideTextAsWritten(t *testing.T) {
+	r := testRelease("r000000000011", "web")
+	r.Phase, r.Percent, r.Reason = release.RollingBack, 10, "after gate smoke failed"
+	r.WebURL = "https://gitlab.example/p/-/pipelines/1) [x](https://evil.example"
+	r.Checks = []release.Check{{Stage: 0, When: release.After, Gate: "smoke", Status: release.CheckFailed, Message: "see [logs](https://evil.example/a) @all"}}
+	card := NewCard(release.Event{Reason: release.ReasonGateFailed, Release: r, Message: "![img](https://evil.example/p.png)\n# big"})
+	for _, bad := range []string{"[logs](", "![img](", " @all", "\n# big", "1) [x]("} {
+		if strings.Contains(card.Text, bad) {
+			t.Errorf("card has %q as markup:\n%s", bad, card.Text)
+		}
+	}
+	for _, shown := range []string{`see \[logs\](https://evil.example/a) \@all`, `\!\[img\](https://evil.example/p.png) \# big`} {
+		if !strings.Contains(card.Text, shown) {
+			t.Errorf("card lacks %q:\n%s", shown, card.Text)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/shipbot/shipbot/bot/markup"
 	"github.com/shipbot/shipbot/deployer/release"
 )
 
@@ -252,7 +253,7 @@ func plain(s string) *slack.TextBlockObject {
 
 // esc escapes the three characters Slack's mrkdwn reserves.
 func esc(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	return markup.Slack(s)
 }
 
 // codeBlock puts text in a Slack code block it cannot leave: Slack ends a
