@@ -55,6 +55,11 @@ func (s *stepper) start(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 	}
+	if s.d == nil {
+		if err := s.connect(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.e.ensureNamespace(ctx, s.w.kube, r.Namespace); err != nil {
 		return nil, err
 	}
