@@ -25,7 +25,7 @@ type Apps struct {
 // problems, each with its line; failing to read the repository returns an
 // error wrapping ErrRepoFiles.
 func (a Apps) At(ctx context.Context, project, sha string) (*config.Config, error) {
-	if _, ok := a.Config.Project(project); !ok {
+	if p, ok := a.Config.Project(project); !ok || !p.OpensRepo() {
 		return a.Config, nil
 	}
 	files, err := a.Sources.Repos.Files(ctx, project, sha)

@@ -146,6 +146,8 @@ func (e Environment) RequiredAccess() string {
 type App struct {
 	Name    string `yaml:"name"`
 	Project string `yaml:"project"`
+	// ProjectID pins Project to its GitLab id, as projects[].id does.
+	ProjectID int64 `yaml:"projectID"`
 	// Source is where the app's manifests come from. Template and
 	// TemplateDir are its shorthand, kept for the configs that use them;
 	// once loaded, Source is set to whichever was written.

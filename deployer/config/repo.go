@@ -20,7 +20,15 @@ const RepoFile = ".shipbot.yaml"
 type Project struct {
 	// Path is the project's path with namespace, e.g. shop/web.
 	Path string `yaml:"path"`
-	// Environments are the only environments the repository's apps may list.
+	// ID is the project's GitLab id. Set, it pins the path: a webhook that
+	// names the path with another id is refused, as a forged one would.
+	ID int64 `yaml:"id"`
+	// WebhookSecret, when set, is the only X-Gitlab-Token a webhook naming
+	// this project (by path or by id) is admitted with; the global
+	// gitlab.webhookSecret then no longer admits it.
+	WebhookSecret Secret `yaml:"webhookSecret"`
+	// Environments are the only environments the repository's apps may
+	// list; none, and its .shipbot.yaml is not read at all.
 	Environments []string `yaml:"environments"`
 	// AllowedOverrides are the app keys the repository may set, besides
 	// name and environments: e.g. source, params, params.replicas, release.
@@ -37,7 +45,11 @@ var Overridable = []string{
 	"params.resources", "params.values", "release", "image", "registry", "trigger", "job", "rolloutTimeout",
 }
 
-// Project returns the policy for a project's .shipbot.yaml, if it has one.
+// OpensRepo reports whether the project's .shipbot.yaml is read: an entry
+// that lists no environments only pins the project or gives it a secret.
+func (p Project) OpensRepo() bool { return len(p.Environments) > 0 }
+
+// Project returns the projects[] entry of a project, if it has one.
 func (c *Config) Project(path string) (Project, bool) {
 	for _, p := range c.Projects {
 		if strings.EqualFold(p.Path, path) {
@@ -62,7 +74,7 @@ func (c *Config) validateProjects(v *validator, envs map[string]bool) {
 			v.failf(at(path, "path"), "project %q is listed twice", p.Path)
 		}
 		seen[strings.ToLower(p.Path)] = true
-		if len(p.Environments) == 0 {
+		if !p.OpensRepo() && ((p.ID == 0 && p.WebhookSecret.IsZero()) || len(p.AllowedOverrides)+len(p.Apps) > 0) {
 			v.failf(at(path, "environments"), "list the environments the repository's apps may deploy to")
 		}
 		for j, e := range p.Environments {
@@ -97,7 +109,7 @@ type repoFile struct {
 // *Error naming the file, the line and what is wrong.
 func (c *Config) ParseRepo(project string, data []byte) ([]App, error) {
 	pol, ok := c.Project(project)
-	if !ok {
+	if !ok || !pol.OpensRepo() {
 		return nil, &Error{File: RepoFile, Msg: fmt.Sprintf("shipbot's config lets project %s declare no apps (add it under projects)", project)}
 	}
 	var root yaml.Node
@@ -201,7 +213,7 @@ func (p Project) check(v *validator, root *yaml.Node) {
 // appKeys maps an app's keys, and an environment's, to the override that
 // allows them; "" is always allowed, and a key absent here is a param.
 var appKeys = map[string]string{
-	"name": "", "environments": "", "project": "project", "source": "source", "template": "source",
+	"name": "", "environments": "", "project": "project", "projectID": "project", "source": "source", "template": "source",
 	"templateDir": "source", "release": "release", "image": "image", "registry": "registry",
 	"trigger": "trigger", "job": "job", "rolloutTimeout": "rolloutTimeout", "helm": "source",
 }
@@ -216,8 +228,8 @@ func (p Project) checkKeys(v *validator, n *yaml.Node, path []any, in string) {
 		key := n.Content[j].Value
 		over, known := appKeys[key]
 		switch {
-		case key == "project":
-			v.failf(at(path, key), "a repository's apps belong to its own project; drop project")
+		case key == "project", key == "projectID":
+			v.failf(at(path, key), "a repository's apps belong to its own project; drop %s", key)
 			continue
 		case key == "params" && in == "":
 			for _, pk := range mappingKeys(n.Content[j+1]) {

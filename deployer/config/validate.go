@@ -72,6 +72,7 @@ func (c *Config) validate(v *validator) {
 		}
 	}
 	c.validateProjects(v, envs)
+	c.validateHooks(v)
 	c.validatePreviews(v, clusters)
 	c.validateSurfaces(v)
 	if c.Dashboard != nil {
