@@ -7,7 +7,6 @@ package intake
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shipbot/shipbot/bot/gitlabevent"
+	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
@@ -32,8 +32,11 @@ type Inbox interface {
 
 // Handler receives GitLab webhooks.
 type Handler struct {
-	Secret  string
-	MaxBody int64
+	// Secret is the X-Gitlab-Token of projects without one of their own.
+	Secret string
+	// Projects are those with their own secret or a pinned id; see admit.
+	Projects []config.HookProject
+	MaxBody  int64
 	Inbox   Inbox
 	Log     *slog.Logger
 	Now     func() time.Time
@@ -52,6 +55,7 @@ const (
 	resultDuplicate = "duplicate"
 	resultIgnored   = "ignored"
 	resultToken     = "rejected_token"
+	resultProject   = "rejected_project"
 	resultTooLarge  = "rejected_too_large"
 	resultMalformed = "rejected_malformed"
 	resultError     = "error"
@@ -89,11 +93,8 @@ func (h *Handler) Receive(c echo.Context) error {
 	if !gitlabevent.Supported(event) {
 		label = "other"
 	}
-	// GitLab sends the secret verbatim; compare in constant time so response
-	// timing does not reveal how much of a guess was right.
-	if subtle.ConstantTimeCompare([]byte(r.Header.Get("X-Gitlab-Token")), []byte(h.Secret)) != 1 {
-		return h.answer(c, label, resultToken, http.StatusUnauthorized, reply{Status: "rejected", Error: "missing or wrong X-Gitlab-Token"})
-	}
+	// The body is read before the token is checked: which secret admits a
+	// delivery depends on the project it names.
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, h.MaxBody))
 	var tooLarge *http.MaxBytesError
 	switch {
@@ -101,6 +102,14 @@ func (h *Handler) Receive(c echo.Context) error {
 		return h.answer(c, label, resultTooLarge, http.StatusRequestEntityTooLarge, reply{Status: "rejected", Error: "body exceeds the size limit"})
 	case err != nil:
 		return h.answer(c, label, resultError, http.StatusBadRequest, reply{Status: "rejected", Error: "could not read body"})
+	}
+	named := namedIn(body)
+	if !h.admit(r.Header.Get("X-Gitlab-Token"), named) {
+		return h.answer(c, label, resultToken, http.StatusUnauthorized, reply{Status: "rejected", Error: "missing or wrong X-Gitlab-Token"})
+	}
+	if pinned, ok := h.pinned(named); ok {
+		h.Log.Warn("webhook refused: its project id is not the one pinned to its path", "event", event, "project", named.Path, "id", named.ID, "pinned", pinned)
+		return h.answer(c, label, resultProject, http.StatusForbidden, reply{Status: "rejected", Error: "the project id does not match the one configured for its path"})
 	}
 	if !gitlabevent.Supported(event) {
 		h.Log.Debug("ignoring webhook event", "event", event)

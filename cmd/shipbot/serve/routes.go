@@ -32,7 +32,7 @@ func (m *Main) routes() *echo.Echo {
 	e.Server.ReadHeaderTimeout, e.Server.ReadTimeout, e.Server.IdleTimeout = readHeaderTimeout, readTimeout, idleTimeout
 	e.Use(middleware.Recover(), m.track)
 	intake.NewHandler(intake.Handler{
-		Secret: m.Config.GitLab.WebhookSecret.Value(), MaxBody: m.Config.Webhook.MaxBodyBytes,
+		Secret: m.Config.GitLab.WebhookSecret.Value(), Projects: m.Config.HookProjects(), MaxBody: m.Config.Webhook.MaxBodyBytes,
 		Inbox: m.store, Log: m.Log, Now: m.Now, Accepted: m.worker.Wake,
 	}, m.registry).Register(e)
 	apiOpts := api.Options{Releases: m.releases, Records: m.store, Token: m.Config.API.Token.Value(), Log: m.Log, Now: m.Now}

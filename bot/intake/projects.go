@@ -1,0 +1,67 @@
+package intake
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"strings"
+)
+
+// named is the project a body names, as gitlabevent reads it: every hook
+// shipbot acts on carries project.id and project.path_with_namespace.
+type named struct {
+	ID   int64
+	Path string
+}
+
+// namedIn reads the project out of a body that may be anything; a body
+// that names none names the zero project, which only the global secret
+// admits. On a wrong type elsewhere it keeps what it read, as the
+// decoder does, so the two never disagree about the project.
+func namedIn(body []byte) named {
+	var head struct {
+		Project struct {
+			ID   int64  `json:"id"`
+			Path string `json:"path_with_namespace"`
+		} `json:"project"`
+	}
+	_ = json.Unmarshal(body, &head) // a body that does not parse is refused later
+	return named{ID: head.Project.ID, Path: head.Project.Path}
+}
+
+// admit checks token against the secrets that apply to p: those of every
+// configured project p names by path or by id that has its own, else the
+// global one. A project's own secret replaces the global one, and a body
+// naming project A's path and B's id needs both secrets, which no sender
+// has. Compared in constant time: response timing does not reveal how
+// much of a guess was right.
+func (h *Handler) admit(token string, p named) bool {
+	var own []string
+	for _, hp := range h.Projects {
+		if hp.Secret.IsZero() {
+			continue
+		}
+		if (p.Path != "" && strings.EqualFold(hp.Path, p.Path)) || (p.ID != 0 && hp.ID == p.ID) {
+			own = append(own, hp.Secret.Value())
+		}
+	}
+	if len(own) == 0 {
+		own = []string{h.Secret}
+	}
+	ok := true
+	for _, s := range own {
+		ok = subtle.ConstantTimeCompare([]byte(token), []byte(s)) == 1 && ok
+	}
+	return ok
+}
+
+// pinned reports the id p's path is pinned to when p names another: a
+// payload that names a pinned project's path under another project's id
+// is forged, or the project was replaced by another of the same path.
+func (h *Handler) pinned(p named) (int64, bool) {
+	for _, hp := range h.Projects {
+		if hp.ID != 0 && p.Path != "" && strings.EqualFold(hp.Path, p.Path) && hp.ID != p.ID {
+			return hp.ID, true
+		}
+	}
+	return 0, false
+}
