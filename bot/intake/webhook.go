@@ -37,9 +37,9 @@ type Handler struct {
 	// Projects are those with their own secret or a pinned id; see admit.
 	Projects []config.HookProject
 	MaxBody  int64
-	Inbox   Inbox
-	Log     *slog.Logger
-	Now     func() time.Time
+	Inbox    Inbox
+	Log      *slog.Logger
+	Now      func() time.Time
 	// Accepted is called after a new delivery is stored, to wake the worker.
 	Accepted func()
 	metrics  *metrics
