@@ -242,7 +242,7 @@ func (w *CommandWorker) prune(t time.Time) {
 
 func (w *CommandWorker) tooMany(n *gitlabevent.Note, wait time.Duration) string {
 	return fmt.Sprintf("❌ @%s, shipbot takes at most %d commands a minute from one person (%d at once), and you are over that: "+
-		"this one was not run. Repeat it in %s or later.", n.User.Username, w.PerMinute, w.Burst, wait.Round(time.Second)+time.Second)
+		"this one was not run. Repeat it in %s or later.", n.User.Username, w.PerMinute, w.Burst, (wait + time.Second - 1).Truncate(time.Second))
 }
 
 // noteOf decodes the comment a command was recorded from.
