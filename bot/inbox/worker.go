@@ -46,6 +46,12 @@ type Worker struct {
 	Notifier deployer.Notifier
 	// Plan is asked to plan a merge request whose pipeline succeeded; may be nil.
 	Plan func(projectID int64, project string, iid int64)
+	// RepoTimeout bounds the wait for a project's .shipbot.yaml at a
+	// build's commit, the one GitLab call the inbox makes; 30s when 0. A
+	// build whose file does not come in time is refused, as one whose file
+	// cannot be read; the download goes on, and the next build of that
+	// commit finds it.
+	RepoTimeout time.Duration
 
 	wake chan struct{}
 }
@@ -58,6 +64,9 @@ func NewWorker(w Worker) *Worker {
 	}
 	if w.Apps.Config == nil {
 		w.Apps.Config = w.Config
+	}
+	if w.RepoTimeout == 0 {
+		w.RepoTimeout = 30 * time.Second
 	}
 	w.wake = make(chan struct{}, 1)
 	return &w
@@ -79,7 +88,7 @@ const batch = 64
 // is half-applied. A comment's command is only recorded here, for its own
 // worker to run; the one network call left is, for a project with its own
 // .shipbot.yaml, reading that file at the build's commit (once per commit,
-// within repoFileTimeout).
+// within RepoTimeout).
 func (w *Worker) Run(ctx context.Context) error {
 	for {
 		pending, err := w.Store.Pending(batch)
@@ -208,7 +217,9 @@ func (w *Worker) mergeRequestBuild(ctx context.Context, ev gitlabevent.Event, ke
 // once the delivery is done instead: log, and tell the build's author
 // (the merge request, the commit's status, chat). Nothing is applied.
 func (w *Worker) configAt(ctx context.Context, b deployer.Build, iid int64) (*config.Config, func(error)) {
-	cfg, err := w.Apps.At(ctx, b.Project, b.SHA)
+	actx, cancel := context.WithTimeout(ctx, w.RepoTimeout)
+	defer cancel()
+	cfg, err := w.Apps.At(actx, b.Project, b.SHA)
 	if err == nil {
 		return cfg, nil
 	}
