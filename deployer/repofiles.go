@@ -69,7 +69,7 @@ func (r *Repos) Files(ctx context.Context, project, sha string) (fs.FS, error) {
 	if f, ok := r.cached(key); ok {
 		return f, nil
 	}
-	v, err, _ := r.group.Do(key, func() (any, error) {
+	ch := r.group.DoChan(key, func() (any, error) {
 		// Detached from the caller: the download is shared with others.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
 		defer cancel()
@@ -84,10 +84,18 @@ func (r *Repos) Files(ctx context.Context, project, sha string) (fs.FS, error) {
 		r.keep(key, f)
 		return f, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s at %s: %w", ErrRepoFiles, project, short(sha), err)
+	// A caller out of time leaves; the download goes on, and is kept for
+	// the next reader of this commit.
+	var res singleflight.Result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		res.Err = ctx.Err()
 	}
-	return v.(fs.FS), nil
+	if res.Err != nil {
+		return nil, fmt.Errorf("%w: %s at %s: %w", ErrRepoFiles, project, short(sha), res.Err)
+	}
+	return res.Val.(fs.FS), nil
 }
 
 func (r *Repos) cached(key string) (fs.FS, bool) {

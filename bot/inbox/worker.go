@@ -18,11 +18,14 @@ import (
 // Waker is the part of the deploy engine the worker needs.
 type Waker interface{ Wake() }
 
-// Notes handles merge request comments. It may call GitLab (authorize,
-// react) and returns the store changes the command asks for, and what to do
-// once they are committed (reply). Either may be nil.
+// Notes takes merge request comments. Record returns the changes that
+// record a comment's command, raw as delivered, in the delivery's own
+// transaction (nil for a comment that is none) and calls nothing: the
+// command's own worker, woken by Wake, runs it, so the inbox never waits
+// on what a command asks of GitLab.
 type Notes interface {
-	Handle(ctx context.Context, n *gitlabevent.Note) (changes func(*store.Tx) error, after func(committed error))
+	Record(d store.Delivery, n *gitlabevent.Note) func(*store.Tx) error
+	Wake()
 }
 
 // Worker processes deliveries one at a time, oldest first.
@@ -43,6 +46,12 @@ type Worker struct {
 	Notifier deployer.Notifier
 	// Plan is asked to plan a merge request whose pipeline succeeded; may be nil.
 	Plan func(projectID int64, project string, iid int64)
+	// RepoTimeout bounds the wait for a project's .shipbot.yaml at a
+	// build's commit, the one GitLab call the inbox makes; 30s when 0. A
+	// build whose file does not come in time is refused, as one whose file
+	// cannot be read; the download goes on, and the next build of that
+	// commit finds it.
+	RepoTimeout time.Duration
 
 	wake chan struct{}
 }
@@ -55,6 +64,9 @@ func NewWorker(w Worker) *Worker {
 	}
 	if w.Apps.Config == nil {
 		w.Apps.Config = w.Config
+	}
+	if w.RepoTimeout == 0 {
+		w.RepoTimeout = 30 * time.Second
 	}
 	w.wake = make(chan struct{}, 1)
 	return &w
@@ -73,9 +85,10 @@ const batch = 64
 
 // Run drains the inbox until ctx ends. Shutdown waits for the delivery in
 // hand: processing one is a local decision plus one transaction, so nothing
-// is half-applied. Its only network calls are a comment's (authorization)
-// and, for a project with its own .shipbot.yaml, reading that file at the
-// build's commit (once per commit).
+// is half-applied. A comment's command is only recorded here, for its own
+// worker to run; the one network call left is, for a project with its own
+// .shipbot.yaml, reading that file at the build's commit (once per commit,
+// within RepoTimeout).
 func (w *Worker) Run(ctx context.Context) error {
 	for {
 		pending, err := w.Store.Pending(batch)
@@ -111,7 +124,13 @@ func (w *Worker) process(ctx context.Context, d store.Delivery) {
 	var changes func(*store.Tx) error
 	var after func(error)
 	if n, ok := ev.(*gitlabevent.Note); ok && w.Notes != nil {
-		changes, after = w.Notes.Handle(ctx, n)
+		if changes = w.Notes.Record(d, n); changes != nil {
+			after = func(committed error) {
+				if committed == nil {
+					w.Notes.Wake()
+				}
+			}
+		}
 	} else if err == nil {
 		changes, after = w.changes(ctx, ev, d.Key)
 	}
@@ -198,7 +217,9 @@ func (w *Worker) mergeRequestBuild(ctx context.Context, ev gitlabevent.Event, ke
 // once the delivery is done instead: log, and tell the build's author
 // (the merge request, the commit's status, chat). Nothing is applied.
 func (w *Worker) configAt(ctx context.Context, b deployer.Build, iid int64) (*config.Config, func(error)) {
-	cfg, err := w.Apps.At(ctx, b.Project, b.SHA)
+	actx, cancel := context.WithTimeout(ctx, w.RepoTimeout)
+	defer cancel()
+	cfg, err := w.Apps.At(actx, b.Project, b.SHA)
 	if err == nil {
 		return cfg, nil
 	}

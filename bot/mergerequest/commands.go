@@ -48,14 +48,21 @@ const (
 // previewAccess is the role `/preview` needs: the one that may push to the branch.
 const previewAccess = gitlab.Developer
 
-// Handle implements inbox.Notes. Network calls happen here, before the store
-// transaction; the returned changes are pure; after replies once they are
-// committed.
-func (c *Commands) Handle(ctx context.Context, n *gitlabevent.Note) (func(*store.Tx) error, func(error)) {
+// Wants reports whether a comment may be a command: its payload says it
+// is a new, human comment on a merge request that parses as one. It calls
+// nothing, so the inbox asks it.
+func Wants(n *gitlabevent.Note) bool {
 	if n.Action == "update" || n.System || n.MergeRequest == nil || strings.Contains(n.Body, "<!-- shipbot") {
-		return nil, nil // edits, system notes and shipbot's own notes
+		return false // edits, system notes and shipbot's own notes
 	}
-	if command.Parse(n.Body).Outcome == command.OutcomeIgnore {
+	return command.Parse(n.Body).Outcome != command.OutcomeIgnore
+}
+
+// Handle runs a comment's command; the CommandWorker calls it. Network
+// calls happen here, before the store transaction; the returned changes
+// are pure; after replies once they are committed.
+func (c *Commands) Handle(ctx context.Context, n *gitlabevent.Note) (func(*store.Tx) error, func(error)) {
+	if !Wants(n) {
 		return nil, nil
 	}
 	// The payload is only what its sender says: who wrote the comment, and

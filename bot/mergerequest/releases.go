@@ -42,12 +42,12 @@ const recentEnded = 10
 
 var releaseID = regexp.MustCompile(`^r[0-9]{12,}$`)
 
-// releaseCommand runs a release command once its delivery is done with: a
-// command that moves production runs at most once, so a redelivery after a
-// crash never continues a release twice. Until then nothing is recorded.
+// releaseCommand runs a release command once the worker has forgotten it:
+// a command that moves production runs at most once, so a restart never
+// continues a release twice. Until then nothing is recorded.
 func (c *Commands) releaseCommand(ctx context.Context, n *gitlabevent.Note, cmd command.Command, committed error, log *slog.Logger) {
 	if committed != nil {
-		log.Error("command not run: the delivery stays in the inbox and is retried", "command", cmd.String(), "err", committed)
+		log.Error("command not run: the store did not take it off the queue", "command", cmd.String(), "err", committed)
 		return
 	}
 	ok, text, err := c.answer(ctx, n, cmd, log)

@@ -43,6 +43,8 @@ type Config struct {
 	// Projects say what each project's own .shipbot.yaml may declare.
 	Projects []Project `yaml:"projects"`
 	Previews Previews  `yaml:"previews"`
+	// Commands tunes the worker of merge request comment commands.
+	Commands Commands `yaml:"commands"`
 	// PublicURL is shipbot's own address as users reach it, the base of links in chat.
 	PublicURL string    `yaml:"publicURL"`
 	API       API       `yaml:"api"`
@@ -276,6 +278,7 @@ func (c *Config) setDefaults() {
 		c.Store.Path = "shipbot.db"
 	}
 	c.Previews.setDefaults()
+	c.Commands.setDefaults()
 	c.setSurfaceDefaults()
 	tagged := map[string]bool{}
 	for i := range c.Environments {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // hookProjects is releaseBase (app web of shop/web) with shop/web pinned to
@@ -94,5 +95,25 @@ func TestRepoMayNotPin(t *testing.T) {
 	_, err := cfg.ParseRepo("shop/site", []byte("apps:\n  - name: site\n    projectID: 9\n    environments:\n      dev: {}\n"))
 	if err == nil || !strings.Contains(err.Error(), ".shipbot.yaml:3: apps[0].projectID: a repository's apps belong to its own project; drop projectID") {
 		t.Errorf("error: %v", err)
+	}
+}
+
+func TestCommandsSettings(t *testing.T) {
+	cfg, err := Parse("shipbot.yaml", []byte(releaseBase("", "        replicas: 2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Commands; c.Timeout.Duration != 30*time.Second || c.PerUserPerMinute != 10 || c.Burst != 5 {
+		t.Errorf("defaults: %+v", c)
+	}
+	text := releaseBase("", "        replicas: 2") + "commands:\n  timeout: 0.1s\n  perUserPerMinute: -1\n"
+	_, err = Parse("shipbot.yaml", []byte(text))
+	for _, want := range []string{
+		fmt.Sprintf("shipbot.yaml:%d: commands.timeout: 100ms is not from 1s to 10m", lineOfText(t, text, "timeout: 0.1s")),
+		fmt.Sprintf("shipbot.yaml:%d: commands.perUserPerMinute: must be from 1 to 600, got -1", lineOfText(t, text, "perUserPerMinute")),
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error:\n%v\nwant it to contain\n%s", err, want)
+		}
 	}
 }

@@ -73,6 +73,7 @@ func (c *Config) validate(v *validator) {
 	}
 	c.validateProjects(v, envs)
 	c.validateHooks(v)
+	c.Commands.validate(v)
 	c.validatePreviews(v, clusters)
 	c.validateSurfaces(v)
 	if c.Dashboard != nil {

@@ -67,7 +67,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketInbox, bucketKeys, bucketDeployments, bucketPreviews, bucketReleases, bucketNotes, bucketClaims, bucketLocks} {
+		for _, b := range [][]byte{bucketInbox, bucketKeys, bucketDeployments, bucketPreviews, bucketReleases, bucketNotes, bucketClaims, bucketLocks, bucketCommands} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -59,6 +59,7 @@ type Main struct {
 	engine      *deployer.DeployRunner
 	planner     *mergerequest.Planner // merge request plans; nil without a GitLab token
 	worker      *inbox.Worker
+	commands    *mergerequest.CommandWorker // merge request comment commands; nil without a GitLab token
 	echo        *echo.Echo
 	listener    net.Listener
 	registry    *prometheus.Registry
@@ -121,8 +122,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		plan = func(projectID int64, project string, iid int64) {
 			m.planner.Schedule(mergerequest.PlanRequest{ProjectID: projectID, Project: project, IID: iid})
 		}
-		notes = &mergerequest.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config},
+		cmds := &mergerequest.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config},
 			Ops: m.surfaces.ops, Releases: m.releases, Plans: m.planner, Apps: apps, Deploys: m.surfaces.deploys, Log: m.Log, Now: m.Now}
+		c := m.Config.Commands
+		m.commands = mergerequest.NewCommandWorker(mergerequest.CommandWorker{Commands: cmds, Store: m.store,
+			Timeout: c.Timeout.Duration, PerMinute: c.PerUserPerMinute, Burst: c.Burst, Log: m.Log, Now: m.Now})
+		notes = m.commands
 	}
 	m.worker = inbox.NewWorker(inbox.Worker{Config: m.Config, Store: m.store, Deploys: m.engine,
 		Releases: m.releases, Notes: notes, Log: m.Log, Now: m.Now,
@@ -240,6 +245,10 @@ func (m *Main) start(ctx context.Context) {
 	if m.planner != nil {
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); m.planner.Run(ctx) }()
+	}
+	if m.commands != nil {
+		m.wg.Add(1)
+		go func() { defer m.wg.Done(); _ = m.commands.Run(ctx) }()
 	}
 	m.wg.Add(1)
 	go func() { defer m.wg.Done(); m.releases.Stepper.RunRetire(ctx, time.Minute) }()
