@@ -74,6 +74,7 @@ func (c *Config) validate(v *validator) {
 	c.validateProjects(v, envs)
 	c.validatePreviews(v, clusters)
 	c.validateSurfaces(v)
+	c.validateStore(v)
 	if c.Dashboard != nil {
 		c.Dashboard.validate(v, []any{"dashboard"}, c)
 	}
