@@ -181,3 +181,76 @@ func mustGet(t *testing.T, e *Stepper, id string) Release {
 	}
 	return r
 }
+
+// A listener that fails an event of one release hears that release's later
+// events only after it, in order, while other releases' events go on.
+func TestOutboxKeepsEachReleasesOrder(t *testing.T) {
+	clock := fakeclock.New(t0)
+	var mu sync.Mutex
+	var heard []string
+	down := true
+	chat := NotifierFunc(func(_ context.Context, e Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if down && e.Release.ID == "a" {
+			return errors.New("chat is down")
+		}
+		heard = append(heard, e.Release.ID+" "+e.Message)
+		return nil
+	})
+	st, e := outboxEngine(t, filepath.Join(t.TempDir(), "shipbot.db"), clock, Audience{{"chat", chat}}, nil)
+	defer st.Close()
+	var events []Event
+	for _, m := range []struct{ id, msg string }{{"a", "1"}, {"b", "1"}, {"a", "2"}, {"b", "2"}} {
+		events = append(events, Event{Reason: ReasonPaused, Release: Release{ID: m.id}, Message: m.msg, At: t0})
+	}
+	if _, err := st.Update(func(tx *store.Tx) error { return announce(tx, events) }); err != nil {
+		t.Fatal(err)
+	}
+	next, err := e.Deliver(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := t0.Add(time.Second); !next.Equal(want) {
+		t.Errorf("next retry at %s, want %s", next, want)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	if _, err := e.Deliver(context.Background()); err != nil { // not due yet
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	if _, err := e.Deliver(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(heard, ", "), "b 1, b 2, a 1, a 2"; got != want {
+		t.Errorf("chat heard %s, want %s", got, want)
+	}
+}
+
+// An event no listener will take is given up after deliveryAttempts, and
+// the history says so.
+func TestOutboxGivesUp(t *testing.T) {
+	clock := fakeclock.New(t0)
+	broken := NotifierFunc(func(context.Context, Event) error { return errors.New("channel_not_found") })
+	st, e := outboxEngine(t, filepath.Join(t.TempDir(), "shipbot.db"), clock, Audience{{"slack", broken}}, nil)
+	defer st.Close()
+	id := pendingRelease(t, st)
+	if err := announceNow(e, Event{Reason: ReasonPaused, Release: Release{ID: id}, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	for range deliveryAttempts {
+		clock.Advance(maxBackoff)
+		if _, err := e.Deliver(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left, err := st.Outbox(10); err != nil || len(left) != 0 {
+		t.Errorf("outbox holds %v (%v), want nothing", left, err)
+	}
+	h := mustGet(t, e, id).History
+	if n := len(h); n != deliveryAttempts || h[n-1].Message != "Paused announced to no one; failed: slack (channel_not_found) (attempt 6 of 6); gave up" {
+		t.Errorf("history %d entries, last %+v", n, h[len(h)-1])
+	}
+}
