@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -82,9 +84,10 @@ type Webhook struct {
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
 }
 
-// Store locates the bbolt file.
+// Store locates the bbolt file and says how long it keeps old records.
 type Store struct {
-	Path string `yaml:"path"`
+	Path      string    `yaml:"path"`
+	Retention Retention `yaml:"retention"`
 }
 
 // Cluster names a Kubernetes API shipbot deploys to.
@@ -220,12 +223,24 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if err := n.Decode(&s); err != nil {
 		return err
 	}
-	v, err := time.ParseDuration(s)
+	v, err := parseDuration(s)
 	if err != nil {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration such as 90s or 5m", n.Line, s)}}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration such as 90s, 5m or 7d", n.Line, s)}}
 	}
 	d.Duration = v
 	return nil
+}
+
+// parseDuration is time.ParseDuration, and whole days: "7d".
+func parseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100000 {
+			return 0, fmt.Errorf("bad number of days %q", days)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 // Load reads, decodes and validates a config file.
@@ -277,6 +292,7 @@ func (c *Config) setDefaults() {
 	if c.Store.Path == "" {
 		c.Store.Path = "shipbot.db"
 	}
+	c.Store.Retention.setDefaults()
 	c.Previews.setDefaults()
 	c.Commands.setDefaults()
 	c.setSurfaceDefaults()

@@ -78,7 +78,7 @@ func TestIdentityErrors(t *testing.T) {
 			"f.yaml:19: signin.clientID: required",
 			"f.yaml:19: signin.clientSecret: required",
 			"f.yaml:20: signin.sessionKey: is 12 bytes; use at least 32"}},
-		{"signin TTL in days", base + signinYAML + "  sessionTTL: 30d\n", []string{`f.yaml:24: "30d" is not a duration`}},
+		{"signin TTL in days", base + signinYAML + "  sessionTTL: 30d\n", []string{"f.yaml:24: signin.sessionTTL: must be from 1m to 168h, got 720h0m0s"}},
 		{"signin TTL out of range", base + signinYAML + "  sessionTTL: 10s\n", []string{
 			"f.yaml:24: signin.sessionTTL: must be from 1m to 168h, got 10s"}},
 	}

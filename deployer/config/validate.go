@@ -76,6 +76,7 @@ func (c *Config) validate(v *validator) {
 	c.Commands.validate(v)
 	c.validatePreviews(v, clusters)
 	c.validateSurfaces(v)
+	c.validateStore(v)
 	if c.Dashboard != nil {
 		c.Dashboard.validate(v, []any{"dashboard"}, c)
 	}

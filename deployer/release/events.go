@@ -27,6 +27,9 @@ const (
 
 // Event is something that happened to a release, for notifiers and the audit trail.
 type Event struct {
+	// ID names the event once: it is the same on every retry and after a
+	// restart, so a notifier that remembers what it sent can drop a repeat.
+	ID      string
 	Reason  Reason
 	Release Release // a copy, as it was when the event happened
 	Summary string  // Describe(Release) at the time

@@ -32,7 +32,7 @@ func TestAudienceTellsEveryoneAndSaysWho(t *testing.T) {
 		{"only unchanged", Audience{{"gitlab", same}}, "Paused announced to no one; unchanged: gitlab", ""},
 	}
 	for _, c := range cases {
-		msg, err := c.a.announce(context.Background(), ev)
+		msg, _, err := c.a.announceTo(context.Background(), ev, nil)
 		if msg != c.msg {
 			t.Errorf("%s: history says %q, want %q", c.name, msg, c.msg)
 		}
@@ -70,7 +70,7 @@ func TestStepperNotesWhoAnAudienceTold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := told.notify(context.Background(), Event{Reason: ReasonPaused, Release: Release{ID: id}, At: at}); err != nil {
+	if err := announceNow(told, Event{Reason: ReasonPaused, Release: Release{ID: id}, At: at}); err != nil {
 		t.Fatal(err)
 	}
 	h := history(told)
@@ -85,11 +85,20 @@ func TestStepperNotesWhoAnAudienceTold(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.notify(context.Background(), Event{Reason: ReasonPaused, Release: Release{ID: id}, At: at}); err != nil {
+		if err := announceNow(e, Event{Reason: ReasonPaused, Release: Release{ID: id}, At: at}); err != nil {
 			t.Fatal(err)
 		}
 		if got := len(history(e)); got != 1 {
 			t.Errorf("%s notifier: %d history entries, want still 1", name, got)
 		}
 	}
+}
+
+// announceNow puts ev in the outbox, as a save does, and delivers it.
+func announceNow(e *Stepper, ev Event) error {
+	if _, err := e.store.Update(func(tx *store.Tx) error { return announce(tx, []Event{ev}) }); err != nil {
+		return err
+	}
+	_, err := e.Deliver(context.Background())
+	return err
 }

@@ -156,6 +156,9 @@ type Release struct {
 	clock func() time.Time // the engine's clock, for history entries
 	by    string           // actor of the intent being applied, for history entries
 	via   Surface          // surface of the intent being applied, for history entries
+	// announce holds the events emitted since the release was last saved;
+	// the save puts them in the outbox in its own transaction (outbox.go).
+	announce []Event
 }
 
 // EntryKind says what a history entry records.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/shipbot/shipbot/deployer/store"
 )
 
 // ReasonStillPaused re-announces a release that has waited for a person for
@@ -67,10 +69,9 @@ func (s Reminders) due(r Release, now time.Time) (bool, time.Time) {
 }
 
 // Remind announces, once per slot of s, each paused release that has waited
-// past it: it appends a reminder to the release's history in one
-// transaction, then sends a StillPaused event. A crash between the two
-// loses that reminder rather than sending it twice. It returns the time of
-// the next reminder due, zero when none is.
+// past it: it appends a reminder to the release's history and puts a
+// StillPaused event in the outbox in one transaction, then delivers the
+// outbox. It returns the time of the next reminder due, zero when none is.
 func (e *Stepper) Remind(ctx context.Context, s Reminders) (time.Time, error) {
 	active, err := e.Active(ctx)
 	if err != nil {
@@ -78,6 +79,7 @@ func (e *Stepper) Remind(ctx context.Context, s Reminders) (time.Time, error) {
 	}
 	var next time.Time
 	var errs []error
+	reminded := false
 	for _, r := range active {
 		now := e.clock.Now()
 		ok, at := s.due(r, now)
@@ -88,20 +90,28 @@ func (e *Stepper) Remind(ctx context.Context, s Reminders) (time.Time, error) {
 			continue
 		}
 		var out Release
-		var waited time.Duration
-		err := e.store.UpdateRelease(r.ID, func(stored []byte) ([]byte, error) {
-			cur, err := e.decode(stored)
+		_, err := e.store.Update(func(tx *store.Tx) error {
+			err := tx.UpdateRelease(r.ID, func(stored []byte) ([]byte, error) {
+				cur, err := e.decode(stored)
+				if err != nil {
+					return nil, err
+				}
+				if ok, _ := s.due(cur, now); !ok {
+					return nil, errNotDue // it moved on, or another call reminded
+				}
+				waited := now.Sub(cur.pausedSince()).Round(time.Minute)
+				cur.History = append(cur.History, Entry{At: now, Actor: EngineActor, Kind: EntryReminder, Phase: cur.Phase, Stage: cur.Stage,
+					Message: fmt.Sprintf("still paused after %s; reminded", waited)})
+				out = cur
+				msg := fmt.Sprintf("waiting for a person for %s", waited)
+				e.log.Info("release "+string(ReasonStillPaused), "release", cur.ID, "app", cur.App, "env", cur.Environment, "waited", waited)
+				out.announce = []Event{{Reason: ReasonStillPaused, Release: cur.snapshot(), Summary: Describe(cur, now), Message: msg, At: now}}
+				return json.Marshal(cur)
+			})
 			if err != nil {
-				return nil, err
+				return err
 			}
-			if ok, _ := s.due(cur, now); !ok {
-				return nil, errNotDue // it moved on, or another call reminded
-			}
-			waited = now.Sub(cur.pausedSince()).Round(time.Minute)
-			cur.History = append(cur.History, Entry{At: now, Actor: EngineActor, Kind: EntryReminder, Phase: cur.Phase, Stage: cur.Stage,
-				Message: fmt.Sprintf("still paused after %s; reminded", waited)})
-			out = cur
-			return json.Marshal(cur)
+			return announce(tx, out.announce)
 		})
 		switch {
 		case errors.Is(err, errNotDue):
@@ -110,14 +120,14 @@ func (e *Stepper) Remind(ctx context.Context, s Reminders) (time.Time, error) {
 			errs = append(errs, fmt.Errorf("remind release %s: %w", r.ID, err))
 			continue
 		}
-		msg := fmt.Sprintf("waiting for a person for %s", waited)
-		e.log.Info("release "+string(ReasonStillPaused), "release", out.ID, "app", out.App, "env", out.Environment, "waited", waited)
-		ev := Event{Reason: ReasonStillPaused, Release: out.snapshot(), Summary: Describe(out, now), Message: msg, At: now}
-		if err := e.notify(ctx, ev); err != nil && !errors.Is(err, context.Canceled) {
-			e.log.Warn("notify release event", "release", out.ID, "reason", ReasonStillPaused, "err", err)
-		}
+		reminded = true
 		if _, at := s.due(out, now); !at.IsZero() && (next.IsZero() || at.Before(next)) {
 			next = at
+		}
+	}
+	if reminded {
+		if _, err := e.Deliver(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("deliver release events", "err", err)
 		}
 	}
 	return next, errors.Join(errs...)

@@ -42,6 +42,9 @@ func (rr *Scheduler) Run(ctx context.Context) error {
 	}
 	rr.mu.Unlock()
 	rr.Stepper.watch(ctx, rr.changed)
+	// Events a crash left in the outbox go out now; later ones as saved.
+	rr.wg.Add(1)
+	go func() { defer rr.wg.Done(); rr.Stepper.RunOutbox(ctx) }()
 	defer func() {
 		rr.mu.Lock()
 		for _, t := range rr.timers {

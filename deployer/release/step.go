@@ -122,11 +122,19 @@ func (s *stepper) save(ctx context.Context, action string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	announced := len(s.r.announce) > 0
 	if err := s.e.save(s.r); err != nil {
 		return fmt.Errorf("release %s: persist after %s: %w", s.r.ID, action, err)
 	}
 	if s.e.afterAction != nil {
 		s.e.afterAction(s.r, action)
+	}
+	if announced {
+		// Told now, as before the outbox; what fails here the outbox's
+		// dispatcher tries again.
+		if _, err := s.e.Deliver(ctx); err != nil && ctx.Err() == nil {
+			s.e.log.Warn("deliver release events", "release", s.r.ID, "err", err)
+		}
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package release
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -55,6 +54,9 @@ type Stepper struct {
 	http        *http.Client
 	log         *slog.Logger
 	poll        time.Duration
+
+	// outbox lets one Deliver at a time hand out events, in order.
+	outbox sync.Mutex
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // one Step per release at a time
@@ -251,20 +253,31 @@ func (e *Stepper) Record(ctx context.Context, id string, in Intent) (Release, er
 
 // save writes r, first taking in any intent or refusal recorded since r was
 // read, so that a step never loses one recorded while it ran. An ended
-// release keeps the time it ended as Updated, through its scale-down.
+// release keeps the time it ended as Updated, through its scale-down. The
+// events emitted since the last save go to the outbox in the same
+// transaction; if the save fails they are dropped with the change.
 func (e *Stepper) save(r *Release) error {
 	if !r.Phase.Terminal() {
 		r.Updated = e.clock.Now()
 	}
-	return e.store.UpdateRelease(r.ID, func(stored []byte) ([]byte, error) {
-		cur, err := e.decode(stored)
+	events := r.announce
+	r.announce = nil
+	_, err := e.store.Update(func(tx *store.Tx) error {
+		err := tx.UpdateRelease(r.ID, func(stored []byte) ([]byte, error) {
+			cur, err := e.decode(stored)
+			if err != nil {
+				return nil, err
+			}
+			r.mergeIntents(cur.Intents)
+			r.mergeRefusals(cur.History)
+			return json.Marshal(r)
+		})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		r.mergeIntents(cur.Intents)
-		r.mergeRefusals(cur.History)
-		return json.Marshal(r)
+		return announce(tx, events)
 	})
+	return err
 }
 
 func (e *Stepper) lock(id string) func() { return lockIn(&e.mu, e.locks, id) }
@@ -308,7 +321,8 @@ func (e *Stepper) result(r *Release, after time.Duration) Result {
 }
 
 // emit is the one funnel for what happens to a release: it appends to the
-// history, logs, and hands the event to the notifier.
+// history, logs, and keeps the event for the release's next save, which
+// puts it in the outbox with the change it announces.
 func (e *Stepper) emit(ctx context.Context, r *Release, reason Reason, msg string) {
 	r.note(EntryEvent, string(reason)+": "+msg)
 	now := e.clock.Now()
@@ -319,9 +333,7 @@ func (e *Stepper) emit(ctx context.Context, r *Release, reason Reason, msg strin
 	}
 	e.log.Log(ctx, level, "release "+string(reason), "release", r.ID, "app", r.App, "env", r.Environment,
 		"cluster", r.Cluster, "namespace", r.Namespace, "stage", r.Stage+1, "percent", r.Percent, "detail", msg)
-	if err := e.notify(ctx, ev); err != nil && !errors.Is(err, context.Canceled) {
-		e.log.Warn("notify release event", "release", r.ID, "reason", reason, "err", err)
-	}
+	r.announce = append(r.announce, ev) // sent once saved, by save
 }
 
 // snapshot copies a release deeply enough that a notifier keeping it is not
@@ -332,6 +344,7 @@ func (r *Release) snapshot() Release {
 	c.Intents = slices.Clone(r.Intents)
 	c.Checks = slices.Clone(r.Checks)
 	c.History = slices.Clone(r.History)
+	c.announce = nil
 	return c
 }
 

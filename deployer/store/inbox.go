@@ -88,6 +88,7 @@ func (s *Store) Pending(limit int) ([]Delivery, error) {
 // (it is processed again) or all of its changes, never a part.
 func (s *Store) Complete(seq uint64, changes func(*Tx) error) ([]Deployment, error) {
 	var added []Deployment
+	announced := false
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		inbox := btx.Bucket(bucketInbox)
 		if inbox.Get(itob(seq)) == nil {
@@ -102,11 +103,14 @@ func (s *Store) Complete(seq uint64, changes func(*Tx) error) ([]Deployment, err
 				return err
 			}
 		}
-		added = tx.added
+		added, announced = tx.added, tx.announced
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if announced {
+		s.signalAnnounced()
 	}
 	s.depth.Add(-1)
 	return added, nil

@@ -17,7 +17,12 @@ func (s *Store) PutNote(key string, value []byte) error {
 	if key == "" {
 		return fmt.Errorf("put note: empty key")
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketNotes).Put([]byte(key), value) })
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := stampNote(tx.Bucket(bucketNoteTimes), []byte(key), s.now()); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketNotes).Put([]byte(key), value)
+	})
 }
 
 // Note reads the value under key; it wraps ErrNotFound when there is none.
@@ -48,6 +53,9 @@ func (s *Store) PutNoteOnce(key string, value []byte) (bool, error) {
 			return nil
 		}
 		stored = true
+		if err := stampNote(tx.Bucket(bucketNoteTimes), []byte(key), s.now()); err != nil {
+			return err
+		}
 		return b.Put([]byte(key), value)
 	})
 	return stored, err
@@ -55,5 +63,10 @@ func (s *Store) PutNoteOnce(key string, value []byte) (bool, error) {
 
 // DeleteNote removes key; a missing key is not an error.
 func (s *Store) DeleteNote(key string) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketNotes).Delete([]byte(key)) })
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketNoteTimes).Delete([]byte(key)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketNotes).Delete([]byte(key))
+	})
 }

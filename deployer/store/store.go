@@ -37,8 +37,11 @@ var ErrLocked = errors.New("store is in use by another process")
 // Store is the bbolt-backed state of one shipbot instance.
 type Store struct {
 	db    *bolt.DB
+	now   func() time.Time
 	inbox *committer
 	depth atomic.Int64
+	// announced is buffered: "the outbox may be non-empty".
+	announced chan struct{}
 }
 
 // Options tune Open.
@@ -48,7 +51,21 @@ type Options struct {
 	LockTimeout time.Duration
 	// NoSync skips fsync; only for benchmarks that measure everything else.
 	NoSync bool
+	// Now is the clock notes are stamped with, and Open prunes by;
+	// time.Now when nil.
+	Now func() time.Time
+	// Retention, when set, is pruned by as the store opens, before it
+	// compacts.
+	Retention *Retention
+	// Compact rewrites the file as it opens when more than half of it is
+	// free and it is larger than CompactMin: bbolt reuses freed pages but
+	// never gives them back to the file system.
+	Compact bool
 }
+
+// CompactMin is the size below which Open never compacts: the rewrite is
+// not worth it.
+const CompactMin = 1 << 20
 
 // Open opens or creates the store file.
 func Open(path string, opts Options) (*Store, error) {
@@ -58,6 +75,29 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	db, err := openDB(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, now: opts.Now, announced: make(chan struct{}, 1)}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: init: %w", path, err)
+	}
+	if err := s.tidy(opts); err != nil {
+		if s.db != nil {
+			s.db.Close()
+		}
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	s.inbox = newCommitter(s.db)
+	return s, nil
+}
+
+func openDB(path string, opts Options) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("store %s: %w (waited %s for its lock; run one shipbot per store file)", path, ErrLocked, opts.LockTimeout)
@@ -65,9 +105,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	s := &Store{db: db}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketInbox, bucketKeys, bucketDeployments, bucketPreviews, bucketReleases, bucketNotes, bucketClaims, bucketLocks, bucketCommands} {
+	return db, nil
+}
+
+// init creates the buckets and counts the inbox.
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketInbox, bucketKeys, bucketDeployments, bucketPreviews, bucketReleases, bucketNotes, bucketClaims, bucketLocks, bucketCommands, bucketOutbox, bucketNoteTimes} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -75,12 +119,19 @@ func Open(path string, opts Options) (*Store, error) {
 		s.depth.Store(int64(tx.Bucket(bucketInbox).Stats().KeyN))
 		return nil
 	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store %s: init: %w", path, err)
+}
+
+// tidy prunes and compacts as Open was asked to.
+func (s *Store) tidy(opts Options) error {
+	if opts.Retention != nil {
+		if _, err := s.Prune(s.now(), *opts.Retention); err != nil {
+			return fmt.Errorf("prune: %w", err)
+		}
 	}
-	s.inbox = newCommitter(db)
-	return s, nil
+	if !opts.Compact {
+		return nil
+	}
+	return s.compact(opts)
 }
 
 // Close closes the file. Deliveries still waiting to be committed are

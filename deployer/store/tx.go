@@ -12,19 +12,25 @@ import (
 type Tx struct {
 	tx    *bolt.Tx
 	added []Deployment
+	// announced is set once the transaction adds to the outbox.
+	announced bool
 }
 
 // Update runs f in one write transaction.
 func (s *Store) Update(f func(*Tx) error) ([]Deployment, error) {
 	var added []Deployment
+	announced := false
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		tx := &Tx{tx: btx}
 		if err := f(tx); err != nil {
 			return err
 		}
-		added = tx.added
+		added, announced = tx.added, tx.announced
 		return nil
 	})
+	if err == nil && announced {
+		s.signalAnnounced()
+	}
 	return added, err
 }
 

@@ -116,7 +116,11 @@ type usedLink struct {
 	Done    bool      `json:"done"` // false while the claim is being acted on
 }
 
-func usedKey(nonce string) string { return "dingtalk/used/" + nonce }
+func usedKey(nonce string) string { return UsedNotes + nonce }
+
+// UsedNotes prefixes the store notes that say a one-time link was used;
+// they must be kept at least as long as a link works.
+const UsedNotes = "dingtalk/used/"
 
 // maxComment bounds the optional comment kept with the intent.
 const maxComment = 500

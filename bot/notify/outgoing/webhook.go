@@ -157,13 +157,13 @@ func (n *Notifier) register(reg prometheus.Registerer) error {
 
 // NotifyRelease queues a release event.
 func (n *Notifier) NotifyRelease(_ context.Context, e release.Event) error {
-	n.enqueue(FromRelease(e))
+	n.enqueue(FromRelease(e), e.ID)
 	return nil
 }
 
 // NotifyDeploy queues a deploy or preview event.
 func (n *Notifier) NotifyDeploy(_ context.Context, e deployer.Event) error {
-	n.enqueue(FromDeployer(e, n.o.Now()))
+	n.enqueue(FromDeployer(e, n.o.Now()), "")
 	return nil
 }
 
@@ -181,7 +181,11 @@ func (n *Notifier) Stats() Stats {
 	return Stats{n.delivered.Load(), n.rejected.Load(), n.gaveUp.Load(), n.dropped.Load()}
 }
 
-func (n *Notifier) enqueue(e Event) {
+// enqueue queues e for delivery. id, when set, is the engine's id of the
+// event, which it sends again after a restart if shipbot died before it
+// knew e was queued: the delivery goes by that id, so that a receiver that
+// drops repeated X-Shipbot-Delivery values drops that one too.
+func (n *Notifier) enqueue(e Event, id string) {
 	if !n.wants(e.Name()) {
 		return
 	}
@@ -190,7 +194,10 @@ func (n *Notifier) enqueue(e Event) {
 		n.o.Log.Error("outgoing webhook: encode event", "endpoint", n.o.Name, "event", e.Name(), "err", err)
 		return
 	}
-	d := delivery{id: newID(), event: e.Name(), body: body}
+	if id == "" {
+		id = newID()
+	}
+	d := delivery{id: id, event: e.Name(), body: body}
 	select {
 	case n.queue <- d:
 	default:

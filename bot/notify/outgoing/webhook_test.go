@@ -421,3 +421,26 @@ func TestRetryAfterBeyondADurationIsTooLong(t *testing.T) {
 		t.Errorf("a Retry-After of centuries: stats %+v, slept %v; want given up at once", s, g.sleeps)
 	}
 }
+
+// A release event the engine sends again (its outbox after a restart) is
+// delivered under the same X-Shipbot-Delivery, which receivers dedupe on.
+func TestARepeatedReleaseEventKeepsItsDeliveryID(t *testing.T) {
+	var g *rig
+	rc := newReceiver(t, func() time.Time { return g.clock() })
+	g = newRig(t, rc.URL, nil)
+	ctx := t.Context()
+	e := pausedEvent()
+	e.ID = "e000000000042"
+	g.n.Releases().Notify(ctx, e)
+	g.n.Releases().Notify(ctx, e)
+	g.deliverAll(ctx)
+	got := rc.requests()
+	if len(got) != 2 {
+		t.Fatalf("%d deliveries, want 2", len(got))
+	}
+	for i, r := range got {
+		if id := r.header.Get(HeaderDelivery); id != e.ID {
+			t.Errorf("delivery %d: %s %q, want the event's id %q", i, HeaderDelivery, id, e.ID)
+		}
+	}
+}

@@ -84,7 +84,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.Close()
 		}
 	}()
-	if m.store, err = store.Open(m.Config.Store.Path, store.Options{}); err != nil {
+	retention := m.retention()
+	if m.store, err = store.Open(m.Config.Store.Path, store.Options{Now: m.Now, Retention: &retention, Compact: true}); err != nil {
 		return err
 	}
 	if m.clusters, m.staged, err = connect(m.Config); err != nil {
@@ -250,8 +251,9 @@ func (m *Main) start(ctx context.Context) {
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); _ = m.commands.Run(ctx) }()
 	}
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go func() { defer m.wg.Done(); m.releases.Stepper.RunRetire(ctx, time.Minute) }()
+	go func() { defer m.wg.Done(); m.prune(ctx) }()
 	if r := m.Config.Notify.RemindPaused; !r.Off {
 		m.wg.Add(1)
 		go func() {

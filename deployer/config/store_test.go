@@ -1,0 +1,49 @@
+package config
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRetentionDefaultsAndDays(t *testing.T) {
+	cfg, err := Parse("f.yaml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Store.Retention
+	if r.Deliveries.Duration != 7*day || r.Records.Duration != 30*day || r.Notes.Duration != 30*day ||
+		r.UsedLinks.Duration != 7*day || r.Interval.Duration != time.Hour {
+		t.Errorf("defaults: %+v", r)
+	}
+	cfg, err = Parse("f.yaml", []byte(base+"store:\n  retention:\n    deliveries: 2d\n    records: 36h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.Store.Retention; r.Deliveries.Duration != 2*day || r.Records.Duration != 36*time.Hour {
+		t.Errorf("set: %+v, want deliveries 48h, records 36h", r)
+	}
+}
+
+func TestRetentionErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"not a duration", "store:\n  retention:\n    deliveries: a week",
+			[]string{`f.yaml:21:`, `"a week" is not a duration such as 90s, 5m or 7d`}},
+		{"bad days", "store:\n  retention:\n    notes: 1.5d",
+			[]string{`f.yaml:21:`, `"1.5d" is not a duration`}},
+		{"too short", "store:\n  retention:\n    records: 10m\n    interval: 1s",
+			[]string{"f.yaml:21: store.retention.records: 10m0s is too short; use at least 1h0m0s",
+				"f.yaml:22: store.retention.interval: 1s is too short; use at least 1m0s"}},
+		{"negative", "store:\n  retention:\n    deliveries: -1h",
+			[]string{"f.yaml:21: store.retention.deliveries: -1h0m0s is too short"}},
+		{"used links outlived by their links", "publicURL: https://s.example.com\ndingtalk:\n  webhookURL: https://oapi.dingtalk.com/robot/send\n  linkTTL: 48h\nstore:\n  retention:\n    usedLinks: 1d",
+			[]string{"f.yaml:25: store.retention.usedLinks: 24h0m0s is shorter than dingtalk.linkTTL (48h0m0s)"}},
+		{"unknown key", "store:\n  retention:\n    keys: 1d",
+			[]string{"f.yaml:21:", `"keys"`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { failsWith(t, base+c.yaml, c.want) })
+	}
+}

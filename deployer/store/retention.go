@@ -1,0 +1,195 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// bucketNoteTimes holds when each note was last written (UnixNano, big
+// endian), so notes can expire without the store reading their values.
+var bucketNoteTimes = []byte("note-times")
+
+// Retention says how long the store keeps records nothing needs once they
+// are old. A zero duration keeps those records forever.
+type Retention struct {
+	// Deliveries keeps the key of each processed webhook delivery, which
+	// drops GitLab's redeliveries of it.
+	Deliveries time.Duration
+	// Records keeps finished deployments and stopped previews. The newest
+	// finished deployment of each target is kept whatever its age.
+	Records time.Duration
+	// Notes keeps a surface's note after it was last written.
+	Notes time.Duration
+	// NotePrefixes keep the notes under a prefix for their own time
+	// instead, e.g. one-time links, which must outlive the link.
+	NotePrefixes map[string]time.Duration
+}
+
+// Pruned counts what Prune deleted.
+type Pruned struct {
+	Deliveries, Deployments, Previews, Notes int
+}
+
+// Total is everything Prune deleted.
+func (p Pruned) Total() int { return p.Deliveries + p.Deployments + p.Previews + p.Notes }
+
+// Prune deletes what r no longer keeps at now, in one transaction. A note
+// written before notes had times is taken as written now.
+func (s *Store) Prune(now time.Time, r Retention) (Pruned, error) {
+	var p Pruned
+	err := s.db.Update(func(tx *bolt.Tx) (err error) {
+		p = Pruned{}
+		if p.Deliveries, err = pruneDeliveries(tx, now, r.Deliveries); err != nil {
+			return err
+		}
+		if p.Deployments, err = pruneDeployments(tx, now, r.Records); err != nil {
+			return err
+		}
+		if p.Previews, err = prunePreviews(tx, now, r.Records); err != nil {
+			return err
+		}
+		p.Notes, err = pruneNotes(tx, now, r)
+		return err
+	})
+	return p, err
+}
+
+// deleteKeys deletes keys from b after the walk that found them: bbolt's
+// cursor skips entries when its bucket changes under it.
+func deleteKeys(b *bolt.Bucket, keys [][]byte) error {
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func pruneDeliveries(tx *bolt.Tx, now time.Time, keep time.Duration) (int, error) {
+	if keep <= 0 {
+		return 0, nil
+	}
+	keys, inbox := tx.Bucket(bucketKeys), tx.Bucket(bucketInbox)
+	var old [][]byte
+	err := keys.ForEach(func(k, v []byte) error {
+		var rec keyRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("delivery key %s: %w", k, err)
+		}
+		if now.Sub(rec.ReceivedAt) > keep && inbox.Get(itob(rec.Seq)) == nil {
+			old = append(old, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(old), deleteKeys(keys, old)
+}
+
+func pruneDeployments(tx *bolt.Tx, now time.Time, keep time.Duration) (int, error) {
+	if keep <= 0 {
+		return 0, nil
+	}
+	b := tx.Bucket(bucketDeployments)
+	newest := map[string]string{} // target → id of its newest finished deployment
+	var done []Deployment
+	err := b.ForEach(func(k, v []byte) error {
+		var d Deployment
+		if err := json.Unmarshal(v, &d); err != nil {
+			return fmt.Errorf("deployment %s: %w", k, err)
+		}
+		if d.Status.Active() {
+			return nil
+		}
+		done = append(done, d)
+		newest[d.Target()] = d.ID // ids sort by creation
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	var old [][]byte
+	for _, d := range done {
+		ended := d.Finished
+		if ended.IsZero() {
+			ended = d.Created
+		}
+		if now.Sub(ended) > keep && newest[d.Target()] != d.ID {
+			old = append(old, []byte(d.ID))
+		}
+	}
+	return len(old), deleteKeys(b, old)
+}
+
+func prunePreviews(tx *bolt.Tx, now time.Time, keep time.Duration) (int, error) {
+	if keep <= 0 {
+		return 0, nil
+	}
+	b := tx.Bucket(bucketPreviews)
+	var old [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		var p Preview
+		if err := json.Unmarshal(v, &p); err != nil {
+			return fmt.Errorf("preview %s: %w", k, err)
+		}
+		if p.Status == PreviewStopped && !p.Wanted && now.Sub(p.Updated) > keep {
+			old = append(old, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(old), deleteKeys(b, old)
+}
+
+func pruneNotes(tx *bolt.Tx, now time.Time, r Retention) (int, error) {
+	notes, times := tx.Bucket(bucketNotes), tx.Bucket(bucketNoteTimes)
+	var old, unknown [][]byte
+	err := notes.ForEach(func(k, _ []byte) error {
+		keep := r.keepNote(string(k))
+		raw := times.Get(k)
+		switch {
+		case raw == nil:
+			unknown = append(unknown, bytes.Clone(k))
+		case keep > 0 && now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(raw)))) > keep:
+			old = append(old, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range unknown {
+		if err := stampNote(times, k, now); err != nil {
+			return 0, err
+		}
+	}
+	if err := deleteKeys(times, old); err != nil {
+		return 0, err
+	}
+	return len(old), deleteKeys(notes, old)
+}
+
+// keepNote is how long the note under key is kept: its longest matching
+// prefix's time, or Notes.
+func (r Retention) keepNote(key string) time.Duration {
+	keep, longest := r.Notes, -1
+	for prefix, d := range r.NotePrefixes {
+		if strings.HasPrefix(key, prefix) && len(prefix) > longest {
+			keep, longest = d, len(prefix)
+		}
+	}
+	return keep
+}
+
+func stampNote(times *bolt.Bucket, key []byte, at time.Time) error {
+	return times.Put(key, itob(uint64(at.UnixNano())))
+}
