@@ -28,8 +28,8 @@ func (a App) ReleaseFor(env string) (release.Spec, bool) {
 	}
 }
 
-// setReleaseDefaults spells out onNewer so that what is displayed is what
-// applies, and keeps the app's spec out of environments without tag rules,
+// setReleaseDefaults spells out onNewer, and a canary's canaryScale, so
+// that what is displayed is what applies, and keeps the app's spec out of environments without tag rules,
 // so a canary for production does not make every dev push wait for approval.
 func (a *App) setReleaseDefaults(tagged map[string]bool) {
 	specs := []*release.Spec{a.Release}
@@ -41,6 +41,9 @@ func (a *App) setReleaseDefaults(tagged map[string]bool) {
 	for _, s := range specs {
 		if s != nil && s.OnNewer == "" {
 			s.OnNewer = release.OnNewerQueue
+		}
+		if s != nil && s.Strategy == release.Canary && s.CanaryScale == "" {
+			s.CanaryScale = release.CanaryScaleFull
 		}
 	}
 }

@@ -340,3 +340,46 @@ func TestReleaseNegativeScaleDownDelayOrRevisionHistory(t *testing.T) {
 		})
 	}
 }
+
+func TestReleaseCanaryScale(t *testing.T) {
+	cfg, err := Parse("f.yaml", []byte(releaseBase("    release: {strategy: canary, steps: [10, 100], canaryScale: matchTraffic}",
+		"        release: {strategy: canary, steps: [100]}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, _ := cfg.App("web")
+	if s := web.Release; s.CanaryScale != release.CanaryScaleMatchTraffic {
+		t.Errorf("app's canaryScale %q, want matchTraffic as written", s.CanaryScale)
+	}
+	// Spelled out, so that what is displayed is what applies.
+	if s, _ := web.ReleaseFor("prod"); s.CanaryScale != release.CanaryScaleFull {
+		t.Errorf("prod's canaryScale %q, want full, the default", s.CanaryScale)
+	}
+	var r release.Release
+	web.Release.Configure(&r)
+	if r.CanaryScale != release.CanaryScaleMatchTraffic {
+		t.Errorf("configured release has canaryScale %q, want matchTraffic", r.CanaryScale)
+	}
+}
+
+func TestReleaseCanaryScaleErrors(t *testing.T) {
+	cases := []struct {
+		name, app, prod string
+		want            string
+	}{
+		{"groups", "    release:\n      strategy: groups\n      steps: [50, 100]\n      canaryScale: matchTraffic", "        replicas: 3",
+			`f.yaml:24: apps[0].release.canaryScale: Invalid value: "matchTraffic": only a canary sizes its new version by weight; groups already runs each version at its step's share of the replicas (app "web")`},
+		{"blue-green", "", "        release:\n          strategy: blue-green\n          canaryScale: full",
+			`f.yaml:27: apps[0].environments.prod.release.canaryScale: Invalid value: "full": only a canary sizes its new version by weight; blue-green runs the new version at full size before it switches (app "web", environment "prod")`},
+		{"unknown value", "    release:\n      strategy: canary\n      steps: [100]\n      canaryScale: half", "        replicas: 3",
+			`f.yaml:24: apps[0].release.canaryScale: Unsupported value: "half": supported values: "full", "matchTraffic" (app "web")`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(releaseBase(c.app, c.prod)))
+			if err == nil || err.Error() != c.want {
+				t.Errorf("error = %v\nwant    %s", err, c.want)
+			}
+		})
+	}
+}

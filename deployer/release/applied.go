@@ -42,13 +42,22 @@ func (w *workloads) apply(ctx context.Context, objs ...*unstructured.Unstructure
 	return nil
 }
 
-// stamp sets AnnotationApplied to the hash of the object without it.
-// encoding/json writes map keys sorted, so equal objects hash equal.
+// stamp sets AnnotationApplied to the hash of the object without it, and
+// without a Deployment's replicas: unchanged compares those on their own,
+// and a scale moves them without an apply, so an apply at the size the
+// Deployment has now is no change. encoding/json writes map keys sorted,
+// so equal objects hash equal.
 func stamp(obj *unstructured.Unstructured) error {
 	a := obj.GetAnnotations()
 	delete(a, AnnotationApplied)
 	obj.SetAnnotations(a)
-	raw, err := json.Marshal(obj.Object)
+	hashed := obj.Object
+	if _, found, _ := unstructured.NestedFieldNoCopy(obj.Object, "spec", "replicas"); found && obj.GroupVersionKind() == appsv1.SchemeGroupVersion.WithKind("Deployment") {
+		c := obj.DeepCopy()
+		unstructured.RemoveNestedField(c.Object, "spec", "replicas")
+		hashed = c.Object
+	}
+	raw, err := json.Marshal(hashed)
 	if err != nil {
 		return fmt.Errorf("hash %s %s: %w", obj.GetKind(), obj.GetName(), err)
 	}

@@ -5,8 +5,9 @@ import (
 	"fmt"
 )
 
-// canary runs each version as its own Deployment, app-<version>, at full
-// size behind the app's Service, and moves route weights between them with
+// canary runs each version as its own Deployment, app-<version>, behind the
+// app's Service (To at full size, or sized by its weight with
+// matchTraffic: canaryscale.go), and moves route weights between them with
 // its router: Istio (a DestinationRule subset per version, shipbot's routes
 // in the VirtualService split by weight) or the Gateway API (a Service per
 // version, shipbot's rules in the HTTPRoute split by backendRef weight).
@@ -17,13 +18,26 @@ type canary struct {
 
 var _ Driver = (*canary)(nil)
 
-// Ensure applies the Service, To's Deployment at full size and a subset per
-// version, then adopts the VirtualService at the current weight.
+// Ensure applies the Service, To's Deployment and a subset per version,
+// then adopts the VirtualService at the current weight. To is at full
+// size; with matchTraffic it keeps the size it has, and is created at the
+// stage's: only the stepper's scale action changes it.
 func (c *canary) Ensure(ctx context.Context, r *Release) error {
 	if err := c.w.applyShared(ctx, r, ""); err != nil {
 		return err
 	}
-	if err := c.w.applyVersion(ctx, r, r.To, r.Replicas); err != nil {
+	size := r.Replicas
+	if r.matchesTraffic() {
+		s, err := c.w.state(ctx, r, versionName(r, r.To))
+		if err != nil {
+			return err
+		}
+		size = canaryPods(r, r.Target())
+		if s.found {
+			size = s.spec
+		}
+	}
+	if err := c.w.applyVersion(ctx, r, r.To, size); err != nil {
 		return err
 	}
 	if err := c.router(r).backends(ctx, r.From, r.To); err != nil {
@@ -33,11 +47,11 @@ func (c *canary) Ensure(ctx context.Context, r *Release) error {
 }
 
 // SetTarget moves the weight, and sets the stage's header route and
-// mirror, only once To's pods are all available: no request goes to a
-// version that cannot serve it.
+// mirror, only once To has the pods the weight needs, all available: no
+// request goes to a version that cannot serve it.
 func (c *canary) SetTarget(ctx context.Context, r *Release, percent int) error {
 	s, err := c.w.state(ctx, r, versionName(r, r.To))
-	if err != nil || !s.done {
+	if err != nil || !s.done || s.spec < canaryPods(r, percent) {
 		return err
 	}
 	return c.router(r).steer(ctx, r.stageRouting(percent))

@@ -22,7 +22,7 @@ func describe(r Release, now time.Time) string {
 	where := fmt.Sprintf("stage %d/%d · %d %%", min(r.Stage+1, n), n, r.Percent) + routesInEffect(r)
 	switch r.Phase {
 	case Pending:
-		return fmt.Sprintf("pending · %s %s → %s in %d stages (%s %%)", r.Strategy, revName(r.From), r.To.Name, n, plan(r))
+		return fmt.Sprintf("pending · %s %s → %s in %d stages (%s %%)", strategyLabel(r), revName(r.From), r.To.Name, n, plan(r))
 	case Progressing:
 		return where + " · " + describeProgress(r, now)
 	case Verifying:
@@ -58,6 +58,15 @@ func describeProgress(r Release, now time.Time) string {
 		return fmt.Sprintf("→ %s · %s %s", r.Stages[r.Stage].Label(), orText(c.Message, "waiting for pods"), span(c.Started, now))
 	}
 	return "→ " + r.Stages[r.Stage].Label()
+}
+
+// strategyLabel is the strategy, with a canary's scale when it is not
+// the default: "canary (matchTraffic)".
+func strategyLabel(r Release) string {
+	if r.matchesTraffic() {
+		return fmt.Sprintf("%s (%s)", r.Strategy, r.CanaryScale)
+	}
+	return string(r.Strategy)
 }
 
 // plan lists the stages, e.g. "header x-canary=true → 10 → 100".

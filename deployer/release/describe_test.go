@@ -21,6 +21,10 @@ func TestDescribe(t *testing.T) {
 	}{
 		{"pending", func(r *Release) { r.Phase = Pending }, 0,
 			"pending · canary v1-3-0 → v1-4-0 in 3 stages (10 → 50 → 100 %)"},
+		{"pending, sized by traffic", func(r *Release) { r.Phase, r.CanaryScale = Pending, CanaryScaleMatchTraffic }, 0,
+			"pending · canary (matchTraffic) v1-3-0 → v1-4-0 in 3 stages (10 → 50 → 100 %)"},
+		{"pending, full size", func(r *Release) { r.Phase, r.CanaryScale = Pending, CanaryScaleFull }, 0,
+			"pending · canary v1-3-0 → v1-4-0 in 3 stages (10 → 50 → 100 %)"},
 		{"moving to the first stage", func(r *Release) { r.Phase = Progressing }, 0,
 			"stage 1/3 · 0 % · → 10 %"},
 		{"waiting for pods", func(r *Release) {

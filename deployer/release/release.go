@@ -129,6 +129,11 @@ type Release struct {
 	// before they existed, which then gets the defaults.
 	ScaleDownDelay  *time.Duration `json:"scaleDownDelay,omitempty"`
 	RevisionHistory *int32         `json:"revisionHistory,omitempty"`
+	// CanaryScale: see Spec; full in a canary stored before it existed.
+	CanaryScale CanaryScale `json:"canaryScale,omitempty"`
+	// CanaryPods is the size the scale action last gave To, with
+	// matchTraffic; 0 until it has.
+	CanaryPods int32 `json:"canaryPods,omitempty"`
 	// Drain is the scale-down an ended release still owes the version it
 	// moved traffic off; nil when it scaled that version down as it ended.
 	Drain *Drain `json:"drain,omitempty"`
@@ -236,6 +241,13 @@ func (r *Release) Validate() error {
 	if r.RevisionHistory != nil && *r.RevisionHistory < 0 {
 		add("revisionHistory %d must not be negative", *r.RevisionHistory)
 	}
+	switch {
+	case r.CanaryScale == "" || r.CanaryScale == CanaryScaleFull:
+	case r.CanaryScale != CanaryScaleMatchTraffic:
+		add("canaryScale %q: want %s or %s", r.CanaryScale, CanaryScaleFull, CanaryScaleMatchTraffic)
+	case r.Strategy != Canary:
+		add("canaryScale %s: only a canary sizes its new version by weight, not %s", r.CanaryScale, r.Strategy)
+	}
 	if r.Replicas < 1 || r.MinAvailable > r.Replicas || r.MinAvailable < 0 {
 		add("replicas %d, minAvailable %d: need replicas ≥ 1 and 0 ≤ minAvailable ≤ replicas", r.Replicas, r.MinAvailable)
 	}
@@ -282,6 +294,9 @@ func (r *Release) setDefaults() {
 	}
 	if r.Strategy == Canary && r.Router == "" {
 		r.Router = RouterIstio
+	}
+	if r.Strategy == Canary && r.CanaryScale == "" {
+		r.CanaryScale = CanaryScaleFull
 	}
 	if r.HTTPRoute == "" && r.Router == RouterGatewayAPI {
 		r.HTTPRoute = r.App

@@ -30,6 +30,10 @@ type Spec struct {
 	// gatewayAPI, which steers the HTTPRoute named HTTPRoute.
 	Router    Router `yaml:"router,omitempty"`
 	HTTPRoute string `yaml:"httpRoute,omitempty"` // canary with the Gateway API: the HTTPRoute to steer; the app's name when empty
+	// CanaryScale is how many pods a canary's new version runs: full (the
+	// default) from the start, or matchTraffic, its weight's share of the
+	// replicas, scaled up and available before each weight is set.
+	CanaryScale CanaryScale `yaml:"canaryScale,omitempty"`
 	// AnyWeight lets promote move a release to any percent in 1..100, not
 	// only to one of its steps.
 	AnyWeight bool `yaml:"anyWeight,omitempty"`
@@ -137,6 +141,7 @@ func (s Spec) Validate() []error {
 	}
 	errs = append(errs, s.validateSizes()...)
 	errs = append(errs, s.validateRouter()...)
+	errs = append(errs, s.validateCanaryScale()...)
 	if msgs := validation.IsDNS1123Label(s.Group); s.Group != "" && len(msgs) > 0 {
 		errs = append(errs, field.Invalid(field.NewPath("group"), s.Group, msgs[0]))
 	}
@@ -288,6 +293,7 @@ func (s Spec) Configure(r *Release) {
 	r.ProgressDeadline = s.ProgressDeadline
 	r.VirtualService = s.VirtualService
 	r.Router, r.HTTPRoute, r.AnyWeight = s.Router, s.HTTPRoute, s.AnyWeight
+	r.CanaryScale = s.CanaryScale
 	r.RetireAfter = s.RetireAfter
 	r.ScaleDownDelay, r.RevisionHistory = s.ScaleDownDelay, s.RevisionHistory
 }

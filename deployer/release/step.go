@@ -213,6 +213,9 @@ func (s *stepper) progress(ctx context.Context) (*Result, error) {
 		r.check(Pods, "pods")
 		s.e.emit(ctx, r, ReasonStageStarted, fmt.Sprintf("stage %d/%d: moving to %s", r.Stage+1, len(r.Stages), r.Stages[r.Stage].Label()))
 	}
+	if err := s.scaleFor(ctx, target); err != nil {
+		return nil, err
+	}
 	err := s.act(ctx, "set-target", func(ctx context.Context, r *Release) error { return s.d.SetTarget(ctx, r, target) })
 	if err != nil {
 		return nil, err
