@@ -52,11 +52,12 @@ func TestCommandNeverHoldsUpADeploy(t *testing.T) {
 		if err != nil || len(ds) != 1 {
 			return fmt.Errorf("%d deployments for pipeline 77 (%v)", len(ds), err)
 		}
+		// The depth counter drops just after the commit that recorded it.
+		if n := r.st.InboxDepth(); n != 0 {
+			return fmt.Errorf("inbox depth %d while the command waits on GitLab; want 0", n)
+		}
 		return nil
 	})
-	if n := r.st.InboxDepth(); n != 0 {
-		t.Errorf("inbox depth %d while the command waits on GitLab; want 0", n)
-	}
 	running, err := r.st.Commands(store.CommandRunning, 10)
 	if err != nil || len(running) != 1 {
 		t.Fatalf("running commands: %+v %v; want the /status, still waiting on GitLab", running, err)
