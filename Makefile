@@ -43,13 +43,30 @@ lint: ## gofmt, go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
+FUZZTIME ?= 60s
+
 .PHONY: fuzz
-fuzz: ## Fuzz each parser of outside input for 20 s
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./bot/gitlabevent
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./deployer/config
-	$(GO) test -run '^$$' -fuzz FuzzRender -fuzztime 20s ./templates
-	$(GO) test -run '^$$' -fuzz FuzzSessionCookie -fuzztime 20s ./bot/signin
-	$(GO) test -run '^$$' -fuzz FuzzLocalPath -fuzztime 20s ./bot/signin
+fuzz: ## Fuzz each parser of outside input for FUZZTIME (60s) each
+	@set -e; for t in \
+		./bot/gitlabevent:FuzzDecode \
+		./bot/intake:FuzzNamedAgreesWithDecode \
+		./bot/command:FuzzParse \
+		./bot/chat/slack:FuzzParseAction \
+		./bot/chat/slack:FuzzParseInteraction \
+		./bot/chat/dingtalk:FuzzParseToken \
+		./bot/api:FuzzParseListQuery \
+		./bot/api:FuzzControlBody \
+		./bot/api:FuzzParseRecordQuery \
+		./bot/gitlab:FuzzParseAccessLevel \
+		./bot/signin:FuzzSessionCookie \
+		./bot/signin:FuzzLocalPath \
+		./deployer/config:FuzzParse \
+		./deployer/config:FuzzParseRepo \
+		./templates:FuzzRender; do \
+		pkg=$${t%%:*}; fn=$${t#*:}; \
+		echo "== $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 .PHONY: clean
 clean: ## Remove build output (the cluster binary cache stays)

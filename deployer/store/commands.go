@@ -14,26 +14,26 @@ import (
 // never waits on what a command asks of GitLab.
 var bucketCommands = []byte("commands")
 
-// CommandStatus is where a recorded command is; stored as its string.
-type CommandStatus string
+// CommandState is where a recorded command is; stored as its string.
+type CommandState string
 
 // A command is recorded, then running once a worker took it; when it is
 // done it is deleted.
 const (
-	CommandRecorded CommandStatus = "recorded"
-	CommandRunning  CommandStatus = "running"
+	CommandRecorded CommandState = "recorded"
+	CommandRunning  CommandState = "running"
 )
 
 // Command is one recorded command. The store does not interpret Body: its
 // Kind's surface encoded it, and decodes it.
 type Command struct {
-	Seq         uint64        `json:"seq"`
-	Kind        string        `json:"kind"` // e.g. "mr-note"
-	Body        []byte        `json:"body"`
-	DeliveryKey string        `json:"deliveryKey,omitempty"`
-	Status      CommandStatus `json:"status"`
-	RecordedAt  time.Time     `json:"recordedAt"`
-	StartedAt   time.Time     `json:"startedAt,omitzero"`
+	Seq         uint64       `json:"seq"`
+	Kind        string       `json:"kind"` // e.g. "mr-note"
+	Body        []byte       `json:"body"`
+	DeliveryKey string       `json:"deliveryKey,omitempty"`
+	State       CommandState `json:"state"`
+	RecordedAt  time.Time    `json:"recordedAt"`
+	StartedAt   time.Time    `json:"startedAt,omitzero"`
 }
 
 // AddCommand records c, as recorded, and gives it its sequence number.
@@ -43,12 +43,12 @@ func (t *Tx) AddCommand(c Command) (Command, error) {
 	if err != nil {
 		return Command{}, err
 	}
-	c.Seq, c.Status = seq, CommandRecorded
+	c.Seq, c.State = seq, CommandRecorded
 	return c, put(b, itob(seq), c)
 }
 
-// Commands lists up to limit commands in status, oldest first.
-func (s *Store) Commands(status CommandStatus, limit int) ([]Command, error) {
+// Commands lists up to limit commands in state, oldest first.
+func (s *Store) Commands(state CommandState, limit int) ([]Command, error) {
 	var out []Command
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketCommands).Cursor()
@@ -57,7 +57,7 @@ func (s *Store) Commands(status CommandStatus, limit int) ([]Command, error) {
 			if err := json.Unmarshal(v, &cmd); err != nil {
 				return fmt.Errorf("command %x: %w", k, err)
 			}
-			if cmd.Status == status {
+			if cmd.State == state {
 				out = append(out, cmd)
 			}
 		}
@@ -82,10 +82,10 @@ func (s *Store) StartCommand(seq uint64, now time.Time) (Command, bool, error) {
 		if err := json.Unmarshal(v, &cmd); err != nil {
 			return fmt.Errorf("command %d: %w", seq, err)
 		}
-		if cmd.Status != CommandRecorded {
+		if cmd.State != CommandRecorded {
 			return nil
 		}
-		cmd.Status, cmd.StartedAt, started = CommandRunning, now, true
+		cmd.State, cmd.StartedAt, started = CommandRunning, now, true
 		return put(b, itob(seq), cmd)
 	})
 	return cmd, started, err

@@ -29,7 +29,7 @@ func TestCommandsRunOnce(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if c, ok, err := s.StartCommand(seqs[0], t0); err != nil || !ok || c.Status != CommandRunning || string(c.Body) != "/status" {
+	if c, ok, err := s.StartCommand(seqs[0], t0); err != nil || !ok || c.State != CommandRunning || string(c.Body) != "/status" {
 		t.Fatalf("first start: %+v %v %v", c, ok, err)
 	}
 	if _, ok, err := s.StartCommand(seqs[0], t0); err != nil || ok {
