@@ -130,7 +130,7 @@ func vsWeight(body []byte) int32 {
 	}
 	for _, r := range vs.Spec.Http {
 		for _, d := range r.Route {
-			if r.Name == "web" && d.Destination.Subset == "v2-0-0" {
+			if d.Destination.Subset == "v2-0-0" {
 				return d.Weight
 			}
 		}
