@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +37,50 @@ type Project struct {
 	// Apps are the app names the repository may declare; any name that
 	// shipbot's config does not use when empty.
 	Apps []string `yaml:"apps"`
+	// ChartSources are the URL prefixes (https://host/path/ or
+	// oci://host/path/) of the chart repositories and OCI registries that
+	// the repository's remote charts may come from; none when empty, so a
+	// repository allowed to set source makes shipbot download only from
+	// where its operators said.
+	ChartSources []string `yaml:"chartSources"`
+}
+
+// allowsChart reports whether a remote chart at location (a chart
+// repository's URL, or an oci:// chart) is under one of the project's
+// chart sources, on a path boundary: https://charts.example.com/team does
+// not admit https://charts.example.com/team-b.
+func (p Project) allowsChart(location string) bool {
+	for _, prefix := range p.ChartSources {
+		if location == strings.TrimSuffix(prefix, "/") || strings.HasPrefix(location, strings.TrimSuffix(prefix, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// ociURL reports whether s is oci://host[/path].
+func ociURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "oci" && u.Host != ""
+}
+
+// checkChart refuses a remote chart from outside the project's chart sources.
+func (p Project) checkChart(v *validator, path []any, h *HelmSource) {
+	if h == nil || !h.Remote() {
+		return
+	}
+	key, location := "chart", h.Chart
+	if h.Repository != "" {
+		key, location = "repository", h.Repository
+	}
+	if p.allowsChart(location) {
+		return
+	}
+	sources := "none: add the prefix under chartSources of projects[] for " + p.Path
+	if len(p.ChartSources) > 0 {
+		sources = strings.Join(p.ChartSources, ", ")
+	}
+	v.failf(at(path, "source", "helm", key), "%q is not under a chart source project %s may download from (%s)", location, p.Path, sources)
 }
 
 // Overridable are the keys allowedOverrides may name. A key allows what is
@@ -87,6 +132,14 @@ func (c *Config) validateProjects(v *validator, envs map[string]bool) {
 				v.failf(at(path, "allowedOverrides", j), "%q is not one of %s", k, strings.Join(Overridable, ", "))
 			}
 		}
+		for j, src := range p.ChartSources {
+			if !httpURL(src) && !ociURL(src) {
+				v.failf(at(path, "chartSources", j), "%q is not an http(s):// chart repository or oci:// registry URL with a host", src)
+			}
+		}
+		if len(p.ChartSources) > 0 && !slices.Contains(p.AllowedOverrides, "source") {
+			v.failf(at(path, "chartSources"), "only a project whose allowedOverrides include source can name a chart")
+		}
 		for j, a := range p.Apps {
 			for _, msg := range validation.IsDNS1123Label(a) {
 				v.failf(at(path, "apps", j), "%q is not a valid name: %s", a, msg)
@@ -133,6 +186,7 @@ func (c *Config) ParseRepo(project string, data []byte) ([]App, error) {
 		if a.Source.From == FromLocal {
 			v.failf([]any{"apps", i, "source", "from"}, "a repository's apps read the repository only; shipbot's disk is not theirs to read")
 		}
+		pol.checkChart(v, []any{"apps", i}, a.Source.Helm)
 	}
 	envs, seen := map[string]bool{}, map[string]bool{}
 	for _, e := range c.Environments {

@@ -161,3 +161,60 @@ func FuzzParseRepo(f *testing.F) {
 		}
 	})
 }
+
+// TestRepoRemoteChartsNeedAChartSource: a repository allowed to set its
+// source may download a chart only from under the prefixes its project's
+// chartSources lists, on a path boundary; without any, from nowhere.
+func TestRepoRemoteChartsNeedAChartSource(t *testing.T) {
+	file := func(helm string) []byte {
+		return []byte("apps:\n  - name: site\n    source:\n      helm: " + helm + "\n    environments: {dev: {}}\n")
+	}
+	open := repoPolicy(t, sitePolicy+"    chartSources: [https://charts.example.com/team/, oci://registry.example.com/charts]\n")
+	for _, ok := range []string{
+		"{chart: web, repository: https://charts.example.com/team, version: 1.0.0}",
+		"{chart: web, repository: https://charts.example.com/team/stable, version: 1.0.0}",
+		"{chart: oci://registry.example.com/charts/web, version: 1.0.0}",
+		"{chart: deploy/chart}",
+	} {
+		if _, err := open.ParseRepo("shop/site", file(ok)); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, c := range []struct{ helm, want string }{
+		{"{chart: web, repository: https://charts.example.com/team-b, version: 1.0.0}",
+			`.shipbot.yaml:4: apps[0].source.helm.repository: "https://charts.example.com/team-b" is not under a chart source project shop/site may download from (https://charts.example.com/team/, oci://registry.example.com/charts)`},
+		{"{chart: oci://registry.example.com/chartsx/web, version: 1.0.0}",
+			`.shipbot.yaml:4: apps[0].source.helm.chart: "oci://registry.example.com/chartsx/web" is not under`},
+		{"{chart: web, repository: http://169.254.169.254/latest, version: 1.0.0}",
+			`apps[0].source.helm.repository: "http://169.254.169.254/latest" is not under`},
+	} {
+		_, err := open.ParseRepo("shop/site", file(c.helm))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %s", c.helm, err, c.want)
+		}
+	}
+	closed := repoPolicy(t, sitePolicy)
+	_, err := closed.ParseRepo("shop/site", file("{chart: web, repository: https://charts.example.com/team, version: 1.0.0}"))
+	if want := "(none: add the prefix under chartSources of projects[] for shop/site)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("without chartSources: error %v, want it to contain %s", err, want)
+	}
+}
+
+func TestChartSourcesAreChecked(t *testing.T) {
+	text := releaseBase("", "        replicas: 2") + `projects:
+  - path: shop/site
+    environments: [dev]
+    allowedOverrides: [params]
+    chartSources: [charts.example.com, "oci://"]
+`
+	_, err := Parse("shipbot.yaml", []byte(text))
+	for _, want := range []string{
+		`projects[0].chartSources[0]: "charts.example.com" is not an http(s):// chart repository or oci:// registry URL with a host`,
+		`projects[0].chartSources[1]: "oci://" is not an http(s)://`,
+		`projects[0].chartSources: only a project whose allowedOverrides include source can name a chart`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error:\n%v\nwant it to contain\n%s", err, want)
+		}
+	}
+}
