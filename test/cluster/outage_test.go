@@ -10,6 +10,7 @@ import (
 
 // An apiserver stopped and restarted keeps what etcd holds, and the
 // clients made before the outage work again: same port, same certificates.
+// The controllers, the scheduler and kwok carry on with it.
 func TestAPIServerRestartKeepsState(t *testing.T) {
 	client, ns := setup(t)
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kept"}, Data: map[string]string{"k": "v"}}
@@ -41,4 +42,8 @@ func TestAPIServerRestartKeepsState(t *testing.T) {
 	if got.Data["k"] != "v" {
 		t.Errorf("after the restart the ConfigMap holds %v", got.Data)
 	}
+	// The controllers, the scheduler and kwok have reconnected.
+	createDeployment(t, client, ns, "web", "nginx:1.27")
+	waitRolledOut(t, client, ns, "web", "nginx:1.27")
+	t.Logf("rolled out %s after the restart", time.Since(start).Round(time.Millisecond))
 }
