@@ -165,10 +165,12 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 		gl.WithHTTPClient(o.httpClient),
 		gl.WithCustomRetryMax(o.retryMax),
 	}
+	// A custom policy would make the SDK's WithoutRetries moot: one or the other.
+	retries := gl.WithCustomRetry(retryPolicy)
 	if o.retryMax == 0 {
-		clientOpts = append(clientOpts, gl.WithoutRetries())
+		retries = gl.WithoutRetries()
 	}
-	c, err := gl.NewClient(token, clientOpts...)
+	c, err := gl.NewClient(token, append(slices.Clone(clientOpts), retries)...)
 	if err != nil {
 		// The SDK's errors name the URL, never the token.
 		return nil, fmt.Errorf("gitlab: new client: %w", err)

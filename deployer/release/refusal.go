@@ -70,7 +70,7 @@ func (r *Release) refusals() int {
 // auditOnly are the history kinds written outside a step, straight into the
 // store: they change nothing the engine acts on, so a step that was running
 // meanwhile keeps them when it saves. A new kind of such entry goes here.
-var auditOnly = []EntryKind{EntryRefusal, EntryReminder, EntryRetired, EntryNotified, EntryApproval}
+var auditOnly = []EntryKind{EntryRefusal, EntryReminder, EntryRetired, EntryNotified, EntryApproval, EntryRetry}
 
 // mergeRefusals appends the audit-only entries in stored that r lacks, so
 // that saving r never loses one recorded while a step was running.

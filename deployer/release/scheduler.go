@@ -143,6 +143,10 @@ func (rr *Scheduler) loop(ctx context.Context, id string) {
 		case err != nil:
 			after = rr.retry()
 			rr.log().Error("release step failed; will retry", "release", id, "retry", after, "err", err)
+			// The history says why the release waits, not only the log.
+			if nerr := rr.Stepper.noteRetry(id, err, after); nerr != nil {
+				rr.log().Error("note a failed step in the release's history", "release", id, "err", nerr)
+			}
 		case res.Done:
 			rr.Wake()                // those queued behind it may start
 			after = res.RequeueAfter // a scale-down it still owes

@@ -49,6 +49,7 @@ type Cluster struct {
 	kubeconfig string
 	procs      []*proc
 	audit      bool // the apiserver writes auditLog
+	apiPort    int  // kube-apiserver's port, kept across RestartAPIServer
 
 	stopOnce sync.Once
 	stopErr  error
@@ -206,23 +207,34 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	args := c.apiserverArgs(ports[0])
-	if c.audit {
-		a, err := c.auditArgs()
-		if err != nil {
-			return err
-		}
-		args = append(args, a...)
-	}
-	p, err := startProc("kube-apiserver", c.bins.APIServer, c.dir, nil, args...)
+	c.apiPort = ports[0]
+	p, err := c.execAPIServer()
 	if err != nil {
 		return err
 	}
 	c.procs = append(c.procs, p)
-	if err := c.connect(fmt.Sprintf("https://127.0.0.1:%d", ports[0])); err != nil {
+	if err := c.connect(fmt.Sprintf("https://127.0.0.1:%d", c.apiPort)); err != nil {
 		return err
 	}
-	// /readyz also waits for the RBAC bootstrap roles and the built-in priority classes.
+	return c.waitAPIServer(ctx, p)
+}
+
+// execAPIServer starts kube-apiserver on c.apiPort.
+func (c *Cluster) execAPIServer() (*proc, error) {
+	args := c.apiserverArgs(c.apiPort)
+	if c.audit {
+		a, err := c.auditArgs()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, a...)
+	}
+	return startProc("kube-apiserver", c.bins.APIServer, c.dir, nil, args...)
+}
+
+// waitAPIServer waits for p, the apiserver, to be ready. /readyz also waits
+// for the RBAC bootstrap roles and the built-in priority classes.
+func (c *Cluster) waitAPIServer(ctx context.Context, p *proc) error {
 	return c.poll(ctx, "kube-apiserver /readyz", time.Minute, p, func(ctx context.Context) (bool, error) {
 		_, err := c.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		return err == nil, err

@@ -19,6 +19,14 @@
 //		...
 //	}
 //
+// # Outages
+//
+// StopAPIServer stops kube-apiserver and leaves the rest running;
+// RestartAPIServer starts it again on the same port, certificates and etcd
+// (and restarts the controllers, the scheduler and kwok, whose watches
+// would otherwise come back only after a backoff). The outage is the whole
+// test binary's: tests that cause one run alone.
+//
 // # Binaries
 //
 // The executables are built by one go build -trimpath in the module

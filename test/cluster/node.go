@@ -41,25 +41,19 @@ var disabledControllers = []string{
 	"persistentvolume-expander-controller",
 }
 
+// child is a control-plane process to start: its name, binary,
+// environment and arguments.
+type child struct {
+	name, bin string
+	env, args []string
+}
+
 // startControllers starts kube-controller-manager, kube-scheduler and kwok. They
 // need no readiness wait of their own: registerNode waits for their joint work.
 func (c *Cluster) startControllers(context.Context) error {
-	kwokConfig, err := writeKwokConfig(c.dir)
+	children, err := c.controllers()
 	if err != nil {
 		return err
-	}
-	children := []struct {
-		name, bin string
-		env, args []string
-	}{
-		{"kube-controller-manager", c.bins.ControllerManager, nil, c.controllerManagerArgs()},
-		{"kube-scheduler", c.bins.Scheduler, nil, []string{
-			"--kubeconfig=" + c.kubeconfig, "--leader-elect=false", "--secure-port=0"}},
-		// HOME keeps kwok from reading a developer's ~/.kwok configuration.
-		{"kwok", c.bins.Kwok, []string{"HOME=" + c.dir}, []string{
-			"--kubeconfig=" + c.kubeconfig, "--config=" + kwokConfig,
-			"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-			"--cidr=10.244.0.0/16", "--node-ip=10.240.0.1"}},
 	}
 	for _, ch := range children {
 		p, err := startProc(ch.name, ch.bin, c.dir, ch.env, ch.args...)
@@ -69,6 +63,33 @@ func (c *Cluster) startControllers(context.Context) error {
 		c.procs = append(c.procs, p)
 	}
 	return nil
+}
+
+// controllers are kube-controller-manager, kube-scheduler and kwok.
+func (c *Cluster) controllers() ([]child, error) {
+	kwok, err := c.kwok()
+	if err != nil {
+		return nil, err
+	}
+	return []child{
+		{"kube-controller-manager", c.bins.ControllerManager, nil, c.controllerManagerArgs()},
+		{"kube-scheduler", c.bins.Scheduler, nil, []string{
+			"--kubeconfig=" + c.kubeconfig, "--leader-elect=false", "--secure-port=0"}},
+		kwok,
+	}, nil
+}
+
+// kwok is the kwok process, with its configuration written.
+func (c *Cluster) kwok() (child, error) {
+	kwokConfig, err := writeKwokConfig(c.dir)
+	if err != nil {
+		return child{}, err
+	}
+	// HOME keeps kwok from reading a developer's ~/.kwok configuration.
+	return child{"kwok", c.bins.Kwok, []string{"HOME=" + c.dir}, []string{
+		"--kubeconfig=" + c.kubeconfig, "--config=" + kwokConfig,
+		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+		"--cidr=10.244.0.0/16", "--node-ip=10.240.0.1"}}, nil
 }
 
 func (c *Cluster) controllerManagerArgs() []string {

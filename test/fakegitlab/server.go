@@ -6,7 +6,8 @@
 // Tests set state up with the Set* methods, run the code under test against
 // URL(), then read the resulting state back (Notes, Environments, ...).
 // Every call is counted, and calls to routes the fake does not know are
-// answered 404 and kept in Unexpected.
+// answered 404 and kept in Unexpected. FailNext and BeforeNext act on one
+// request; Outage and Hang fail or hold every matching one until ended.
 package fakegitlab
 
 import (
@@ -43,6 +44,7 @@ type Server struct {
 	callLog    []string // "METHOD /path" of every call, in order
 	unexpected []string
 	failures   []failure
+	faults     []*fault // lasting failures: faults.go
 	befores    []before
 	ids        map[string]int64 // next id per kind
 	projects   map[int64]*project
@@ -137,6 +139,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusUnauthorized, "401 Unauthorized")
 			return
 		}
+	}
+	if s.lasting(w, r) {
+		return
 	}
 	if code, ok := s.takeFailure(r); ok {
 		apiError(w, code, fmt.Sprintf("%d %s", code, http.StatusText(code)))
