@@ -37,7 +37,7 @@ import (
 type Main struct {
 	// Config is the config shipbot starts with. What a reload may change
 	// is read through live; the rest is built from Config once (see
-	// restartKeys).
+	// restartOnly in reload.go).
 	Config *config.Config
 	// Watch reloads Config.File() on SIGHUP and when it changes on disk.
 	Watch bool

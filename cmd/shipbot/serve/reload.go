@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,7 +22,7 @@ import (
 // use it. Otherwise the config in force stays, and why is logged, counted
 // in shipbot_config_reloads_total and shown on /readyz. Work already in
 // hand keeps the config it started with, and a release keeps the stages
-// recorded when it was created.
+// recorded when it was created. Call it after Run.
 func (m *Main) Reload() error { return m.reload(false) }
 
 // reload is Reload; with onlyIfChanged it does nothing when the file's
@@ -111,7 +112,9 @@ var restartOnly = []struct {
 	{"previews", func(c *config.Config) any { return c.Previews }},
 	{"forbidSelfApproval", func(c *config.Config) any { return c.ForbidSelfApproval }},
 	// Webhook intake checks tokens and pinned ids with the list it was built with.
-	{"projects[].id, projects[].webhookSecret, apps[].projectID", func(c *config.Config) any { return c.HookProjects() }},
+	{"projects[].id, projects[].webhookSecret, apps[].projectID", func(c *config.Config) any {
+		return slices.SortedFunc(slices.Values(c.HookProjects()), func(a, b config.HookProject) int { return strings.Compare(a.Path, b.Path) })
+	}},
 	// The preview reconciler runs only when there is a preview environment at start.
 	{"environments[].refs.mergeRequests", func(c *config.Config) any { _, ok := c.PreviewEnvironment(); return ok }},
 	// The dashboard lists environments, and allows readers, as of start.
@@ -125,7 +128,7 @@ var restartOnly = []struct {
 		if c.Dashboard == nil || c.Dashboard.Access != config.DashboardGitLab {
 			return nil
 		}
-		return dashboardProjects(c)
+		return slices.Sorted(slices.Values(dashboardProjects(c)))
 	}},
 }
 

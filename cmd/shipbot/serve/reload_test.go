@@ -207,11 +207,33 @@ func TestRestartKeys(t *testing.T) {
 			t.Errorf("restart keys %q, want [%s]", got, c.want)
 		}
 	}
-	a, _ := config.Parse("a.yaml", []byte(base))
-	b, _ := config.Parse("b.yaml", []byte(strings.Replace(base, "^dev$", "^main$", 1)))
-	if got := restartKeys(a, b); len(got) != 0 {
-		t.Errorf("a branch rule change needs a restart of %q, want none", got)
+	for _, c := range []struct{ what, a, b string }{
+		{"a branch rule change", base, strings.Replace(base, "^dev$", "^main$", 1)},
+		// Pins are a set: the order of apps does not change them.
+		{"apps with pinned ids reordered", base + pinnedApps("api", "web"), base + pinnedApps("web", "api")},
+	} {
+		a, err := config.Parse("a.yaml", []byte(c.a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := config.Parse("b.yaml", []byte(c.b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := restartKeys(a, b); len(got) != 0 {
+			t.Errorf("%s needs a restart of %q, want none", c.what, got)
+		}
 	}
+}
+
+// pinnedApps are more apps, each of its own project with a pinned id.
+func pinnedApps(names ...string) string {
+	var b strings.Builder
+	for _, n := range names {
+		id := map[string]int{"api": 11, "web": 12}[n]
+		fmt.Fprintf(&b, "  - {name: %s-pinned, project: shop/%s-pinned, projectID: %d, environments: {dev: {}}}\n", n, n, id)
+	}
+	return b.String()
 }
 
 // startWatcher runs the rig's watcher until the test ends.
