@@ -88,7 +88,7 @@ func (e *DeployRunner) endPreview(ctx context.Context, d store.Deployment, err e
 		done = e.setPreview(ctx, d, ReasonPreviewReady, func(p *store.Preview) error {
 			p.Reason, p.DeployedSHA = "", d.SHA
 			if p.URL == "" {
-				p.URL = "https://" + PreviewHost(app.Name, p.IID, e.cfg.Previews.Domain)
+				p.URL = "https://" + PreviewHost(app.Name, p.IID, e.cfg.Load().Previews.Domain)
 			}
 			return p.Transition(store.PreviewReady)
 		})

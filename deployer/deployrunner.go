@@ -20,7 +20,7 @@ import (
 // target (app, environment, cluster) runs at a time; when several wait for the
 // same target, only the newest runs and the others are superseded.
 type DeployRunner struct {
-	cfg      *config.Config
+	cfg      config.Current
 	store    *store.Store
 	clusters map[string]*kube.Client
 	sources  Sources
@@ -46,7 +46,8 @@ type engineMetrics struct {
 
 // Options are the DeployRunner's collaborators.
 type Options struct {
-	Config   *config.Config
+	// Config is read at each deploy, so a reload applies to the next one.
+	Config   config.Current
 	Store    *store.Store
 	Clusters map[string]*kube.Client
 	// Sources reads apps' files: their repositories, remote charts.
@@ -73,12 +74,13 @@ func NewDeployRunner(o Options) (*DeployRunner, error) {
 	if e.notifier == nil {
 		e.notifier = NotifierFunc(func(context.Context, Event) error { return nil })
 	}
-	for _, app := range o.Config.Apps {
+	cfg := o.Config.Load()
+	for _, app := range cfg.Apps {
 		if err := o.Sources.CheckSource(app); err != nil {
 			return nil, err
 		}
 	}
-	for _, env := range o.Config.Environments {
+	for _, env := range cfg.Environments {
 		for _, c := range env.Clusters {
 			if e.clusters[c] == nil {
 				return nil, fmt.Errorf("environment %s: no client for cluster %s", env.Name, c)

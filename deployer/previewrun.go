@@ -83,14 +83,14 @@ var errStale = errors.New("superseded")
 func (e *DeployRunner) previewParams(app config.App, p config.Params, iid int64) config.Params {
 	one := int32(1)
 	p.Replicas = &one
-	p.Host = PreviewHost(app.Name, iid, e.cfg.Previews.Domain)
+	p.Host = PreviewHost(app.Name, iid, e.cfg.Load().Previews.Domain)
 	return p
 }
 
 // ensurePreviewNamespace creates or updates the namespace with its labels,
 // quota and limit range.
 func (e *DeployRunner) ensurePreviewNamespace(ctx context.Context, rec store.Preview) error {
-	pc := e.cfg.Previews
+	pc := e.cfg.Load().Previews
 	spec, err := namespaceSpec(rec, pc)
 	if err != nil {
 		return err
@@ -132,7 +132,7 @@ func namespaceSpec(rec store.Preview, pc config.Previews) (kube.NamespaceSpec, e
 // removal, idle ones past their TTL, and labelled namespaces with no wanted
 // preview (a lost store, a missed webhook). It starts one teardown per preview.
 func (e *DeployRunner) sweepPreviews(ctx context.Context) {
-	if !(Previewer{Config: e.cfg}).Enabled() {
+	if !(Previewer{Config: e.cfg.Load()}).Enabled() {
 		return
 	}
 	recs, err := e.store.Previews(nil)
@@ -140,9 +140,9 @@ func (e *DeployRunner) sweepPreviews(ctx context.Context) {
 		e.log.Error("read previews", "err", err)
 		return
 	}
-	ttl := e.cfg.Previews.TTL.Duration
+	ttl := e.cfg.Load().Previews.TTL.Duration
 	for _, rec := range recs {
-		if rec.Wanted && ttl > 0 && e.now().Sub(rec.LastActivity) > ttl && !hasLabel(rec.Labels, e.cfg.Previews.KeepLabel) {
+		if rec.Wanted && ttl > 0 && e.now().Sub(rec.LastActivity) > ttl && !hasLabel(rec.Labels, e.cfg.Load().Previews.KeepLabel) {
 			rec = e.expire(rec)
 		}
 		if !rec.Wanted && rec.Status != store.PreviewStopped {
@@ -156,7 +156,7 @@ func (e *DeployRunner) sweepPreviews(ctx context.Context) {
 func (e *DeployRunner) startOrphanSweep(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.running["orphans"] || e.now().Sub(e.lastOrphanSweep) < e.cfg.Previews.GCInterval.Duration {
+	if e.running["orphans"] || e.now().Sub(e.lastOrphanSweep) < e.cfg.Load().Previews.GCInterval.Duration {
 		return
 	}
 	e.running["orphans"], e.lastOrphanSweep = true, e.now()
@@ -179,7 +179,7 @@ func (e *DeployRunner) expire(rec store.Preview) store.Preview {
 		e.log.Error("expire preview", "preview", rec.Key, "err", err)
 		return rec
 	}
-	e.log.Info("preview idle past its TTL", "preview", rec.Key, "lastActivity", rec.LastActivity, "ttl", e.cfg.Previews.TTL.Duration)
+	e.log.Info("preview idle past its TTL", "preview", rec.Key, "lastActivity", rec.LastActivity, "ttl", e.cfg.Load().Previews.TTL.Duration)
 	return out
 }
 
@@ -268,7 +268,7 @@ const orphanMinAge = time.Minute
 
 // sweepOrphans deletes labelled preview namespaces that no preview claims.
 func (e *DeployRunner) sweepOrphans(ctx context.Context) {
-	cluster, _ := e.cfg.PreviewCluster()
+	cluster, _ := e.cfg.Load().PreviewCluster()
 	client := e.clusters[cluster]
 	if client == nil {
 		return
@@ -292,7 +292,7 @@ func (e *DeployRunner) sweepOrphans(ctx context.Context) {
 	for _, ns := range nss {
 		// Only namespaces under this shipbot's prefix: another shipbot may
 		// share the cluster with previews of its own.
-		mine := strings.HasPrefix(ns.Name, e.cfg.Previews.NamespacePrefix)
+		mine := strings.HasPrefix(ns.Name, e.cfg.Load().Previews.NamespacePrefix)
 		if !mine || claimed[ns.Name] || ns.DeletionTimestamp != nil || e.now().Sub(ns.CreationTimestamp.Time) < orphanMinAge {
 			continue
 		}

@@ -15,7 +15,7 @@ import (
 // neither do its apps: an engine that looks an app up again later, at the
 // same sha, finds the same one.
 type Apps struct {
-	Config  *config.Config
+	Config  config.Current // loaded once per call
 	Sources Sources
 }
 
@@ -25,8 +25,12 @@ type Apps struct {
 // problems, each with its line; failing to read the repository returns an
 // error wrapping ErrRepoFiles.
 func (a Apps) At(ctx context.Context, project, sha string) (*config.Config, error) {
-	if p, ok := a.Config.Project(project); !ok || !p.OpensRepo() {
-		return a.Config, nil
+	return a.at(ctx, a.Config.Load(), project, sha)
+}
+
+func (a Apps) at(ctx context.Context, cfg *config.Config, project, sha string) (*config.Config, error) {
+	if p, ok := cfg.Project(project); !ok || !p.OpensRepo() {
+		return cfg, nil
 	}
 	files, err := a.Sources.Repos.Files(ctx, project, sha)
 	if err != nil {
@@ -34,24 +38,25 @@ func (a Apps) At(ctx context.Context, project, sha string) (*config.Config, erro
 	}
 	b, err := fs.ReadFile(files, config.RepoFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return a.Config, nil // the project declares nothing of its own
+		return cfg, nil // the project declares nothing of its own
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", config.RepoFile, err)
 	}
-	apps, err := a.Config.ParseRepo(project, b)
+	apps, err := cfg.ParseRepo(project, b)
 	if err != nil {
 		return nil, err
 	}
-	return a.Config.WithApps(apps), nil
+	return cfg.WithApps(apps), nil
 }
 
 // App returns the app called name as a build of project at sha sees it.
 func (a Apps) App(ctx context.Context, name, project, sha string) (config.App, error) {
-	if app, ok := a.Config.App(name); ok {
+	cfg := a.Config.Load()
+	if app, ok := cfg.App(name); ok {
 		return app, nil
 	}
-	cfg, err := a.At(ctx, project, sha)
+	cfg, err := a.at(ctx, cfg, project, sha)
 	if err != nil {
 		return config.App{}, fmt.Errorf("app %s: %w", name, err)
 	}

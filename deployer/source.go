@@ -155,7 +155,7 @@ func (s Sources) RenderApp(ctx context.Context, files fs.FS, app config.App, p c
 // ReleaseRenderer renders a staged release's objects from its app's source,
 // as configured now, for the release's environment.
 type ReleaseRenderer struct {
-	Config  *config.Config
+	Config  config.Current
 	Sources Sources
 }
 

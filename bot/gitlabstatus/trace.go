@@ -56,10 +56,10 @@ type Options struct {
 }
 
 // ConfigHost is Options.Host for a configuration: the app's host param in
-// the environment, merged as its templates see it.
-func ConfigHost(cfg *config.Config) func(app, env string) string {
+// the environment, merged as its templates see it, in the config in force.
+func ConfigHost(cfg config.Current) func(app, env string) string {
 	return func(app, env string) string {
-		a, _ := cfg.App(app)
+		a, _ := cfg.Load().App(app)
 		p, _ := a.ParamsFor(env)
 		return p.Host
 	}

@@ -37,7 +37,7 @@ var _ Gatekeeper = (*ops.Service)(nil)
 type Deploys struct {
 	GitLab BuildFinder
 	Ops    Gatekeeper
-	Config *config.Config
+	Config config.Current // loaded at each deploy
 	Store  *store.Store
 	Wake   func()           // steps new releases at once; the scheduler's Wake
 	Now    func() time.Time // time.Now when nil
@@ -60,8 +60,9 @@ func (d *Deploys) Deploy(ctx context.Context, a ops.Actor, project, ref, env str
 	}
 	b.User = a.Username
 	var out []release.Release
+	cfg := d.Config.Load()
 	_, err = d.Store.Update(func(tx *store.Tx) (err error) {
-		out, err = deployer.DeployVersion(tx, d.Config, b, env, d.now())
+		out, err = deployer.DeployVersion(tx, cfg, b, env, d.now())
 		return err
 	})
 	if err != nil {

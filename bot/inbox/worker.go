@@ -30,7 +30,9 @@ type Notes interface {
 
 // Worker processes deliveries one at a time, oldest first.
 type Worker struct {
-	Config  *config.Config
+	// Config is loaded once per delivery, so a reload applies from the
+	// next delivery on.
+	Config  config.Current
 	Store   *store.Store
 	Deploys Waker
 	Notes   Notes // nil: comments are ignored
@@ -167,7 +169,7 @@ func (w *Worker) process(ctx context.Context, d store.Delivery) {
 // the delivery is done.
 func (w *Worker) changes(ctx context.Context, ev gitlabevent.Event, key string) (func(*store.Tx) error, func(error)) {
 	now := w.Now()
-	previews := deployer.Previewer{Config: w.Config}
+	previews := deployer.Previewer{Config: w.Config.Load()}
 	switch e := ev.(type) {
 	case *gitlabevent.MergeRequest:
 		return func(tx *store.Tx) error {

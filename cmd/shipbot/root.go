@@ -43,7 +43,7 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m := &serve.Main{Config: cfg, Log: newLogger(cfg.Log, os.Stderr)}
+			m := &serve.Main{Config: cfg, Watch: true, Log: newLogger(cfg.Log, os.Stderr)}
 			if err := m.Run(cmd.Context()); err != nil {
 				return err
 			}

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -18,6 +20,18 @@ func (c *Config) FreezeCalendar() release.FreezeCalendar {
 		}
 	}
 	return out
+}
+
+// Freezes asks the freeze windows of the config in force at each
+// question, so a reload that changes them applies to releases already
+// running.
+type Freezes struct{ Config Current }
+
+var _ release.Freezes = Freezes{}
+
+// Frozen implements release.Freezes.
+func (f Freezes) Frozen(ctx context.Context, r release.Release, at time.Time) (release.Freeze, bool, error) {
+	return f.Config.Load().FreezeCalendar().Frozen(ctx, r, at)
 }
 
 // validateFreeze reports a freeze window's problems at their lines.

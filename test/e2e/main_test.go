@@ -51,6 +51,15 @@ type previewEnv struct {
 
 func (e env) config(t *testing.T) *config.Config {
 	t.Helper()
+	cfg, err := config.Parse("e2e.yaml", []byte(e.yaml()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// yaml is the text of the env's shipbot.yaml.
+func (e env) yaml() string {
 	if e.Image == "" {
 		e.Image = "{{.Registry}}/{{.Project}}:{{.ShortSHA}}"
 	}
@@ -118,11 +127,7 @@ previews:
 	if e.Source != "" {
 		text = strings.Replace(text, "    params:\n", "    source: "+e.Source+"\n    params:\n", 1)
 	}
-	cfg, err := config.Parse("e2e.yaml", []byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return text
 }
 
 // newEnv gives a test its own namespace and store file.

@@ -22,15 +22,12 @@ func (m *Main) registerDashboard(e *echo.Echo) {
 		})
 		return
 	}
-	envs := make([]string, 0, len(m.Config.Environments))
-	for _, env := range m.Config.Environments {
-		envs = append(envs, env.Name)
-	}
+	envs := environmentNames(m.Config)
 	access := dashboard.Access{Mode: cfg.Access, Token: cfg.Token.Value(), Username: cfg.Username, Password: cfg.Password.Value()}
 	if cfg.Access == config.DashboardGitLab {
 		access.Identity = m.identity(cfg.Identity, cfg.Proxies())
 		if s := m.surfaces; s.authz != nil {
-			access.Readers = authz.Readers{Authorizer: s.authz, People: s.resolver, Projects: m.projects()}
+			access.Readers = authz.Readers{Authorizer: s.authz, People: s.resolver, Projects: dashboardProjects(m.Config)}
 		}
 	}
 	d, err := dashboard.New(dashboard.Options{
@@ -44,20 +41,28 @@ func (m *Main) registerDashboard(e *echo.Echo) {
 	d.Register(e)
 }
 
-// projects are the apps' GitLab projects, and those whose .shipbot.yaml
-// may declare apps, each once: a reporter on any of them may read the
-// dashboard with access: gitlab.
-func (m *Main) projects() []string {
+func environmentNames(c *config.Config) []string {
+	envs := make([]string, 0, len(c.Environments))
+	for _, env := range c.Environments {
+		envs = append(envs, env.Name)
+	}
+	return envs
+}
+
+// dashboardProjects are the apps' GitLab projects, and those whose
+// .shipbot.yaml may declare apps, each once: a reporter on any of them may
+// read the dashboard with access: gitlab.
+func dashboardProjects(c *config.Config) []string {
 	var out []string
 	add := func(p string) {
 		if !slices.Contains(out, p) {
 			out = append(out, p)
 		}
 	}
-	for _, a := range m.Config.Apps {
+	for _, a := range c.Apps {
 		add(a.Project)
 	}
-	for _, p := range m.Config.Projects {
+	for _, p := range c.Projects {
 		add(p.Path)
 	}
 	return out

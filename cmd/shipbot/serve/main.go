@@ -35,11 +35,18 @@ import (
 
 // Main is one running shipbot.
 type Main struct {
+	// Config is the config shipbot starts with. What a reload may change
+	// is read through live; the rest is built from Config once (see
+	// restartOnly in reload.go).
 	Config *config.Config
-	Log    *slog.Logger
+	// Watch reloads Config.File() on SIGHUP and when it changes on disk.
+	Watch bool
+	Log   *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
+	live     *config.Live // the config in force; Reload swaps it
+	reloads  *reloads
 	store    *store.Store
 	clusters map[string]*kube.Client
 	staged   release.ClusterMap // the same clusters, with Istio clients, for staged releases
@@ -84,6 +91,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.Close()
 		}
 	}()
+	m.live = config.NewLive(m.Config)
 	retention := m.retention()
 	if m.store, err = store.Open(m.Config.Store.Path, store.Options{Now: m.Now, Retention: &retention, Compact: true}); err != nil {
 		return err
@@ -96,6 +104,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "shipbot_inbox_depth", Help: "Webhook deliveries acknowledged but not yet processed.",
 	}, func() float64 { return float64(m.store.InboxDepth()) }))
+	m.reloads = newReloads(m.registry, m.Now())
 	if err := m.connectGitLab(); err != nil {
 		return err
 	}
@@ -114,7 +123,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.buildActors(); err != nil {
 		return err
 	}
-	apps := deployer.Apps{Config: m.Config, Sources: m.sources}
+	apps := deployer.Apps{Config: m.live, Sources: m.sources}
 	var notes inbox.Notes
 	var plan func(projectID int64, project string, iid int64)
 	if m.gitlab != nil {
@@ -123,21 +132,29 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		plan = func(projectID int64, project string, iid int64) {
 			m.planner.Schedule(mergerequest.PlanRequest{ProjectID: projectID, Project: project, IID: iid})
 		}
-		cmds := &mergerequest.Commands{API: m.gitlab, Previews: deployer.Previewer{Config: m.Config},
+		// Apps is set, so a command's previews are those its commit sees
+		// in the config in force.
+		cmds := &mergerequest.Commands{API: m.gitlab,
 			Ops: m.surfaces.ops, Releases: m.releases, Plans: m.planner, Apps: apps, Deploys: m.surfaces.deploys, Log: m.Log, Now: m.Now}
 		c := m.Config.Commands
 		m.commands = mergerequest.NewCommandWorker(mergerequest.CommandWorker{Commands: cmds, Store: m.store,
 			Timeout: c.Timeout.Duration, PerMinute: c.PerUserPerMinute, Burst: c.Burst, Log: m.Log, Now: m.Now})
 		notes = m.commands
 	}
-	m.worker = inbox.NewWorker(inbox.Worker{Config: m.Config, Store: m.store, Deploys: m.engine,
+	m.worker = inbox.NewWorker(inbox.Worker{Config: m.live, Store: m.store, Deploys: m.engine,
 		Releases: m.releases, Notes: notes, Log: m.Log, Now: m.Now,
 		Apps: apps, Notifier: m.deployNote, Plan: plan})
 	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", m.Config.Listen, err)
 	}
 	m.echo = m.routes()
-	m.start(ctx)
+	var w *watcher
+	if m.Watch {
+		if w, err = m.newWatcher(); err != nil {
+			return err
+		}
+	}
+	m.start(ctx, w)
 	m.Log.Info("shipbot started", "addr", m.Addr(), "store", m.store.Path(), "clusters", len(m.clusters))
 	return nil
 }
@@ -152,7 +169,7 @@ func (m *Main) buildEngines() (err error) {
 	}
 	m.deployNote = deployFanout(deployNotifiers)
 	m.engine, err = deployer.NewDeployRunner(deployer.Options{
-		Config: m.Config, Store: m.store, Clusters: m.clusters, Sources: m.sources, Log: m.Log, Now: m.Now, Registry: m.registry, Freezes: m.freezes(),
+		Config: m.live, Store: m.store, Clusters: m.clusters, Sources: m.sources, Log: m.Log, Now: m.Now, Registry: m.registry, Freezes: m.freezes(),
 		Notifier: m.deployNote,
 	})
 	if err != nil {
@@ -166,7 +183,7 @@ func (m *Main) buildEngines() (err error) {
 		audience = append(audience, release.Listener{Name: "custom", Notifier: n})
 	}
 	stepper, err := release.NewStepper(release.Options{Store: m.store, Clusters: m.staged, Log: m.Log,
-		Notifier: audience, Renderer: deployer.ReleaseRenderer{Config: m.Config, Sources: m.sources}, Freezes: m.freezes(), MRApprovals: m.mrApprovals(),
+		Notifier: audience, Renderer: deployer.ReleaseRenderer{Config: m.live, Sources: m.sources}, Freezes: m.freezes(), MRApprovals: m.mrApprovals(),
 		Clock: clock(m.Now), Poll: cmp.Or(m.ReleasePoll, 500*time.Millisecond)})
 	if err != nil {
 		return err
@@ -178,7 +195,7 @@ func (m *Main) buildEngines() (err error) {
 // freezes are the config's freeze windows and, with a GitLab token, the
 // freeze periods of each release's GitLab project.
 func (m *Main) freezes() release.Freezes {
-	all := release.AllFreezes{m.Config.FreezeCalendar()}
+	all := release.AllFreezes{config.Freezes{Config: m.live}}
 	if m.gitlab != nil {
 		all = append(all, &govern.GitLabFreezes{GitLab: m.gitlab})
 	}
@@ -226,14 +243,19 @@ func (m *Main) connectGitLab() error {
 	m.sources.Repos = deployer.NewRepos(m.gitlab)
 	m.tracer = gitlabstatus.New(gitlabstatus.Options{
 		API: m.gitlab, GitLabURL: m.Config.GitLab.BaseURL,
-		PublicURL: m.Config.PublicURL, Host: gitlabstatus.ConfigHost(m.Config),
+		PublicURL: m.Config.PublicURL, Host: gitlabstatus.ConfigHost(m.live),
 	})
 	m.notifier = m.tracer.Deploys(&mergerequest.Notifier{API: m.gitlab, Store: m.store, Log: m.Log})
 	return nil
 }
 
-func (m *Main) start(ctx context.Context) {
+// start runs everything built, and w (nil: none) until Close.
+func (m *Main) start(ctx context.Context, w *watcher) {
 	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if w != nil {
+		m.wg.Add(1)
+		go func() { defer m.wg.Done(); m.runWatcher(ctx, w) }()
+	}
 	if _, ok := m.Config.PreviewEnvironment(); ok && m.gitlab != nil {
 		r := &mergerequest.Reconciler{API: m.gitlab, Store: m.store, Deploys: m.engine, Log: m.Log, Now: m.Now}
 		m.wg.Add(1)

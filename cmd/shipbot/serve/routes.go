@@ -63,8 +63,15 @@ func (m *Main) track(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // readyz reports ready when the store is open and every cluster answers.
+// A refused config reload is reported under "config" but leaves shipbot
+// ready, as in Prometheus: the previous config still serves, and taking
+// every replica out of service for a bad file would turn a typo into an
+// outage.
 func (m *Main) readyz(c echo.Context) error {
 	checks := map[string]string{}
+	if m.reloads != nil {
+		checks["config"] = m.reloads.status()
+	}
 	ok := true
 	if err := m.store.Ping(); err != nil {
 		checks["store"], ok = err.Error(), false

@@ -103,13 +103,13 @@ func (m *Main) buildActors() error {
 	cfg, s := m.Config, m.surfaces
 	z := authz.New(authz.Options{
 		GitLab:             m.gitlab,
-		RequiredAccess:     requiredAccess(cfg),
-		Approvals:          approvals(cfg),
+		RequiredAccess:     requiredAccess(m.live),
+		Approvals:          approvals(m.live),
 		ForbidSelfApproval: cfg.ForbidSelfApproval,
 		Now:                m.Now, Log: m.Log,
 	})
 	s.ops, s.authz = &ops.Service{Releases: m.releases, Authz: z, Log: m.Log}, z
-	s.deploys = &govern.Deploys{GitLab: m.gitlab, Ops: s.ops, Config: cfg, Store: m.store, Wake: m.releases.Wake, Now: m.Now, Log: m.Log}
+	s.deploys = &govern.Deploys{GitLab: m.gitlab, Ops: s.ops, Config: m.live, Store: m.store, Wake: m.releases.Wake, Now: m.Now, Log: m.Log}
 	s.resolver = authz.NewResolver(authz.ResolverOptions{GitLab: m.gitlab, Users: mappings(cfg.Users), Now: m.Now})
 	if s.slackPoster != nil {
 		var err error
@@ -170,9 +170,9 @@ func (s slackIdentities) Resolve(ctx context.Context, userID, email string) (ops
 	return s.r.Resolve(ctx, authz.Identity{Surface: release.SurfaceSlack, ChatID: userID, Email: email})
 }
 
-func requiredAccess(cfg *config.Config) func(string) gitlab.AccessLevel {
+func requiredAccess(cfg config.Current) func(string) gitlab.AccessLevel {
 	return func(env string) gitlab.AccessLevel {
-		e, ok := cfg.Environment(env)
+		e, ok := cfg.Load().Environment(env)
 		if !ok {
 			return gitlab.Maintainer
 		}
@@ -184,9 +184,9 @@ func requiredAccess(cfg *config.Config) func(string) gitlab.AccessLevel {
 	}
 }
 
-func approvals(cfg *config.Config) func(string) int {
+func approvals(cfg config.Current) func(string) int {
 	return func(env string) int {
-		if e, ok := cfg.Environment(env); ok {
+		if e, ok := cfg.Load().Environment(env); ok {
 			return e.Approvals
 		}
 		return 1

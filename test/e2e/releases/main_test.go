@@ -119,6 +119,12 @@ func (r *rig) start(text string) *serve.Main {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	return r.run(cfg)
+}
+
+// run runs shipbot's Main with cfg until the test ends.
+func (r *rig) run(cfg *config.Config) *serve.Main {
+	r.t.Helper()
 	m := &serve.Main{Config: cfg, Log: testLogger(), ReleasePoll: 100 * time.Millisecond}
 	if err := m.Run(context.Background()); err != nil {
 		r.t.Fatal(err)

@@ -1,0 +1,85 @@
+package serve
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// reloadDebounce is how long the config's directory must be quiet before
+// a change to it is read: an editor's save or a ConfigMap update is
+// several events (a temporary file, a rename, the `..data` symlink swap).
+const reloadDebounce = 250 * time.Millisecond
+
+// watcher is what tells Main to reload: SIGHUP, and changes in the
+// directory of the config file. The directory, not the file, is watched,
+// since a ConfigMap volume replaces the file by swapping the symlink
+// `..data`, and editors replace it by renaming a new file over it, so a
+// watch on the file itself would be lost after the first change.
+type watcher struct {
+	fs  *fsnotify.Watcher
+	hup chan os.Signal
+}
+
+// newWatcher starts watching; close stops it.
+func (m *Main) newWatcher() (*watcher, error) {
+	file := m.Config.File()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("watch config: %w", err)
+	}
+	m.reloads.sum = sha256.Sum256(b)
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("watch config: %w", err)
+	}
+	if err := fw.Add(filepath.Dir(file)); err != nil {
+		fw.Close()
+		return nil, fmt.Errorf("watch config: %w", err)
+	}
+	w := &watcher{fs: fw, hup: make(chan os.Signal, 1)}
+	signal.Notify(w.hup, syscall.SIGHUP)
+	return w, nil
+}
+
+func (w *watcher) close() {
+	signal.Stop(w.hup)
+	w.fs.Close()
+}
+
+// runWatcher reloads on SIGHUP, whatever the file holds, and once the directory
+// has been quiet for reloadDebounce after a change, if the file's bytes
+// changed, until ctx ends.
+func (m *Main) runWatcher(ctx context.Context, w *watcher) {
+	defer w.close()
+	var quiet <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.hup:
+			m.Log.Info("SIGHUP: reloading the config", "file", m.Config.File())
+			_ = m.reload(false)
+		case _, ok := <-w.fs.Events:
+			if !ok {
+				return
+			}
+			quiet = time.After(reloadDebounce)
+		case err, ok := <-w.fs.Errors:
+			if !ok {
+				return
+			}
+			m.Log.Warn("config watch", "err", err)
+		case <-quiet:
+			quiet = nil
+			_ = m.reload(true)
+		}
+	}
+}
