@@ -52,13 +52,14 @@ type Governance struct {
 var slashVerbs = []command.Name{command.NameLock, command.NameUnlock, command.NameDeploy}
 
 // slashUsage is the reply to /shipbot help and the end of every refusal
-// of a malformed command.
+// of a malformed command. Its angle brackets are escaped: in mrkdwn, even
+// in code, "<…>" is a link or a mention.
 const slashUsage = "*shipbot in Slack*\n" +
-	"• `/shipbot lock <environment> \"reason\"`: hold the environment, so that only you can deploy or move releases there\n" +
-	"• `/shipbot unlock <environment>`: release your lock; a Maintainer can break someone else's\n" +
-	"• `/shipbot deploy <tag or commit> to <environment>`: release that build, whose pipeline must have succeeded\n" +
+	"• `/shipbot lock &lt;environment&gt; \"reason\"`: hold the environment, so that only you can deploy or move releases there\n" +
+	"• `/shipbot unlock &lt;environment&gt;`: release your lock; a Maintainer can break someone else's\n" +
+	"• `/shipbot deploy &lt;tag or commit&gt; to &lt;environment&gt;`: release that build, whose pipeline must have succeeded\n" +
 	"• `/shipbot help`: show this list\n" +
-	"Add `--project <group/project>` when more than one project deploys to the environment: your role there decides. " +
+	"Add `--project &lt;group/project&gt;` when more than one project deploys to the environment: your role there decides. " +
 	"Release buttons act on one release; the other commands work in merge request comments."
 
 // mrForms turns the parser's comment forms into the slash command's.
@@ -167,11 +168,11 @@ func (d *dispatcher) project(env, named string) (string, string) {
 	}
 	switch len(ps) {
 	case 0:
-		return "", fmt.Sprintf("No project deploys to `%s` in shipbot's config; name one with `--project <group/project>`.", esc(env))
+		return "", fmt.Sprintf("No project deploys to `%s` in shipbot's config; name one with `--project &lt;group/project&gt;`.", esc(env))
 	case 1:
 		return ps[0], ""
 	}
-	return "", fmt.Sprintf("Several projects deploy to `%s` (%s); say whose role decides with `--project <group/project>`.",
+	return "", fmt.Sprintf("Several projects deploy to `%s` (%s); say whose role decides with `--project &lt;group/project&gt;`.",
 		esc(env), esc(strings.Join(ps, ", ")))
 }
 

@@ -250,8 +250,8 @@ func TestSlashCommandReplies(t *testing.T) {
 		{"merge request command", alice, "promote 50", ":information_source: `/shipbot promote` works in merge request comments; in Slack, use the buttons on the release's message.\n\n" + slashUsage},
 		{"lock without environment", alice, "lock", ":warning: `/shipbot lock` needs an environment, e.g. `/shipbot lock prod2 \"db migration\"`.\n\n" + slashUsage},
 		{"bad project", alice, "lock prod2 --project ../x", ":warning: `--project` takes a GitLab project path, e.g. `--project shop/web`.\n\n" + slashUsage},
-		{"several projects", alice, "lock dev", ":warning: Several projects deploy to `dev` (shop/checkout, shop/web); say whose role decides with `--project <group/project>`."},
-		{"no project", alice, "lock qa", ":warning: No project deploys to `qa` in shipbot's config; name one with `--project <group/project>`."},
+		{"several projects", alice, "lock dev", ":warning: Several projects deploy to `dev` (shop/checkout, shop/web); say whose role decides with `--project &lt;group/project&gt;`."},
+		{"no project", alice, "lock qa", ":warning: No project deploys to `qa` in shipbot's config; name one with `--project &lt;group/project&gt;`."},
 		{"unknown person", "U0NOBODY", "lock prod2", ":bust_in_silhouette: shipbot could not match your Slack account to a GitLab user, so it cannot act for you. Ask an admin to check that your Slack email is on your GitLab account."},
 		{"escaped reason", alice, `lock dev "a & b" --project shop/web`, ":lock: Locked: dev is locked by alice: \"a &amp; b\". Until `/shipbot unlock dev`, releases there start and move on only for alice."},
 	}
