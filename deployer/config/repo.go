@@ -104,6 +104,31 @@ func (c *Config) Project(path string) (Project, bool) {
 	return Project{}, false
 }
 
+// ProjectsIn lists, sorted and once each, the projects that may deploy
+// to env: those whose apps in shipbot.yaml list it, and those whose
+// .shipbot.yaml may. A person's role on one of them decides what they may
+// do to env.
+func (c *Config) ProjectsIn(env string) []string {
+	var out []string
+	add := func(p string) {
+		if !slices.ContainsFunc(out, func(q string) bool { return strings.EqualFold(p, q) }) {
+			out = append(out, p)
+		}
+	}
+	for _, a := range c.Apps {
+		if _, ok := a.Environments[env]; ok {
+			add(a.Project)
+		}
+	}
+	for _, p := range c.Projects {
+		if slices.Contains(p.Environments, env) {
+			add(p.Path)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (c *Config) validateProjects(v *validator, envs map[string]bool) {
 	seen := map[string]bool{}
 	central := map[string]bool{}

@@ -51,6 +51,17 @@ func TestRepoAppsLoad(t *testing.T) {
 	}
 }
 
+// TestProjectsIn: an environment's projects are those of shipbot.yaml's
+// apps there and those whose .shipbot.yaml may deploy there.
+func TestProjectsIn(t *testing.T) {
+	cfg := repoPolicy(t, sitePolicy)
+	for env, want := range map[string]string{"dev": "shop/site shop/web", "prod": "shop/web", "qa": ""} {
+		if got := strings.Join(cfg.ProjectsIn(env), " "); got != want {
+			t.Errorf("ProjectsIn(%s) = %q, want %q", env, got, want)
+		}
+	}
+}
+
 // TestRepoRefusals: each .shipbot.yaml that breaks the policy or fails
 // validation is refused with the file, the line and the reason.
 func TestRepoRefusals(t *testing.T) {

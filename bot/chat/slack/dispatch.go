@@ -75,6 +75,7 @@ type dispatcher struct {
 	log      *slog.Logger
 	timeout  time.Duration
 	emails   *emailCache
+	gov      Governance     // what slash commands act through
 	wg       sync.WaitGroup // follow-ups in flight
 }
 
@@ -196,8 +197,7 @@ func explain(c click, err error) string {
 	case kind == errkind.Forbidden:
 		return fmt.Sprintf(":no_entry: You can't %s release `%s`: %s", c.intent, c.releaseID, esc(errkind.Text(err)))
 	case errors.Is(err, errIdentity):
-		return ":bust_in_silhouette: shipbot could not match your Slack account to a GitLab user, so it cannot act for you. " +
-			"Ask an admin to check that your Slack email is on your GitLab account."
+		return unknownIdentity
 	case kind == errkind.NotFound:
 		return fmt.Sprintf(":grey_question: Release `%s` no longer exists.", c.releaseID)
 	case kind == errkind.Conflict, kind == errkind.Invalid:
@@ -207,6 +207,10 @@ func explain(c click, err error) string {
 	}
 	return ":boom: Nothing was recorded: " + errkind.InternalText + "."
 }
+
+// unknownIdentity is what a person reads when shipbot cannot act for them.
+const unknownIdentity = ":bust_in_silhouette: shipbot could not match your Slack account to a GitLab user, so it cannot act for you. " +
+	"Ask an admin to check that your Slack email is on your GitLab account."
 
 // tell sends the clicker a message only they see.
 func (d *dispatcher) tell(ctx context.Context, c click, text string) error {

@@ -154,10 +154,11 @@ func (e *env) open(mode Mode) {
 		}
 		return e.authz(a, kind)
 	})
+	svc := &ops.Service{Releases: e.engine, Authz: withRoles{authz, roles()}, Log: quiet()}
 	e.app, err = New(Options{
 		BotToken: "xoxb-test", SigningSecret: testSecret, AppToken: "xapp-test", Channel: testChannel, Mode: mode,
 		Channels: e.channels, MinSeverity: e.minSev,
-		Store: st, Ops: &ops.Service{Releases: e.engine, Authz: authz, Log: quiet()}, Identities: gitlabByEmail,
+		Store: st, Ops: svc, Identities: gitlabByEmail, Governance: governance(svc),
 		Log: quiet(), APIURL: e.slack.GetAPIURL(), Now: func() time.Time { return e.now }, Timeout: 5 * time.Second,
 	})
 	if err != nil {

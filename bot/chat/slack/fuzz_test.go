@@ -1,8 +1,13 @@
 package slack
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/shipbot/shipbot/bot/command"
+	"github.com/shipbot/shipbot/bot/ops"
 	"github.com/shipbot/shipbot/deployer/release"
 )
 
@@ -49,4 +54,71 @@ func FuzzParseInteraction(f *testing.F) {
 		}
 		_, _ = clicks(cb)
 	})
+}
+
+// FuzzSlash feeds /shipbot texts, which come from outside: nothing panics,
+// only what bot/command accepts reaches ops, and no reply can link or
+// mention, since it never holds an angle bracket.
+func FuzzSlash(f *testing.F) {
+	for _, seed := range []string{
+		`lock prod2 "debugging"`, "unlock prod2", "deploy v1.3.0 to prod2", "help", "", "frobnicate",
+		"deploy v1 to dev --project shop/web", "lock --project", "lock prod2 <!channel>", "lock dev --project a/b --project c/d",
+		"promote 50", `lock prod2 "a & b"`, "lock prod2 \"x\"\n<@U1>",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		check := func(project, env string) {
+			if !isProjectPath(project) || command.Parse("/unlock "+env).Outcome != command.OutcomeRun {
+				t.Errorf("%q reached ops with project %q and environment %q", text, project, env)
+			}
+		}
+		gov := Governance{
+			Locks: fakeGovernor{
+				lock: func(a ops.Actor, project, env, reason string) (release.Lock, error) {
+					check(project, env)
+					return release.Lock{Environment: env, Holder: a.Username, Reason: reason}, nil
+				},
+				unlock: func(a ops.Actor, project, env string) (release.Lock, error) {
+					check(project, env)
+					return release.Lock{}, fmt.Errorf("%w: %s is not locked", release.ErrConflict, env)
+				},
+			},
+			Deploys: deployFunc(func(_ ops.Actor, project, _, env string) ([]release.Release, error) {
+				check(project, env)
+				return nil, nil
+			}),
+			Projects: func(string) []string { return []string{"shop/web"} },
+		}
+		d := &dispatcher{ids: gitlabByEmail, gov: gov, log: quiet()}
+		reply := d.slash(context.Background(), slashCommand{userID: carol, text: text})
+		if strings.ContainsAny(reply, "<>") {
+			t.Errorf("/shipbot %q replied %q, with an angle bracket", text, reply)
+		}
+	})
+}
+
+// fakeGovernor is a Governor of test functions.
+type fakeGovernor struct {
+	lock   func(a ops.Actor, project, env, reason string) (release.Lock, error)
+	unlock func(a ops.Actor, project, env string) (release.Lock, error)
+}
+
+var _ Governor = fakeGovernor{}
+
+func (g fakeGovernor) Lock(_ context.Context, a ops.Actor, project, env, reason string) (release.Lock, error) {
+	return g.lock(a, project, env, reason)
+}
+
+func (g fakeGovernor) Unlock(_ context.Context, a ops.Actor, project, env string) (release.Lock, error) {
+	return g.unlock(a, project, env)
+}
+
+// deployFunc is a Deployer.
+type deployFunc func(a ops.Actor, project, ref, env string) ([]release.Release, error)
+
+var _ Deployer = deployFunc(nil)
+
+func (f deployFunc) Deploy(_ context.Context, a ops.Actor, project, ref, env string) ([]release.Release, error) {
+	return f(a, project, ref, env)
 }

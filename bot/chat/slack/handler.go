@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -35,11 +36,11 @@ const (
 var errUnsigned = errors.New("not signed by Slack")
 
 // errReplayed marks a correctly signed request that was already accepted.
-var errReplayed = errors.New("a replay of an interaction already accepted")
+var errReplayed = errors.New("a replay of a request already accepted")
 
-// Handler receives interactions over HTTP. It verifies Slack's signature,
-// records the intent and answers well within Slack's 3 s; it never waits
-// for the engine.
+// Handler receives interactions and the slash command over HTTP. It
+// verifies Slack's signature, records the intent and answers well within
+// Slack's 3 s; it never waits for the engine.
 type Handler struct {
 	secret string
 	now    func() time.Time
@@ -66,38 +67,74 @@ type claims interface {
 // pruneEvery is how often ended claims are deleted.
 const pruneEvery = 10 * time.Minute
 
-// Register mounts the handler at Path.
-func (h *Handler) Register(e *echo.Echo) { e.POST(Path, h.interactions) }
+// Register mounts the handler at Path, and the slash command at CommandsPath.
+func (h *Handler) Register(e *echo.Echo) {
+	e.POST(Path, h.interactions)
+	e.POST(CommandsPath, h.commands)
+}
 
 func (h *Handler) interactions(c echo.Context) error {
-	req := c.Request()
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, maxBody))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return c.NoContent(http.StatusRequestEntityTooLarge)
-	case err != nil:
-		return c.NoContent(http.StatusBadRequest)
-	}
-	if err := h.verify(req.Header, body); err != nil {
-		h.log.Warn("slack: interaction refused", "remote", c.RealIP(), "err", err)
-		return c.NoContent(http.StatusUnauthorized)
-	}
-	switch first, err := h.first(req.Header, body); {
-	case err != nil:
-		h.log.Error("slack: interaction not taken: the store did not answer", "err", err)
-		return c.NoContent(http.StatusServiceUnavailable)
-	case !first:
-		h.log.Warn("slack: interaction refused", "remote", c.RealIP(), "err", errReplayed)
-		return c.NoContent(http.StatusUnauthorized)
+	body, status := h.accept(c, "interaction")
+	if status != 0 {
+		return c.NoContent(status)
 	}
 	cb, err := parseInteraction(body)
 	if err != nil {
 		h.log.Warn("slack: unreadable interaction", "err", err)
 		return c.NoContent(http.StatusBadRequest)
 	}
-	h.d.dispatch(req.Context(), cb)
+	h.d.dispatch(c.Request().Context(), cb)
 	return c.NoContent(http.StatusOK)
+}
+
+// commands answers the /shipbot slash command. Its reply is the response
+// body, which Slack shows only to the person who typed it.
+func (h *Handler) commands(c echo.Context) error {
+	body, status := h.accept(c, "slash command")
+	if status != 0 {
+		return c.NoContent(status)
+	}
+	req := c.Request()
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	sc, err := slack.SlashCommandParse(req)
+	if err != nil || sc.UserID == "" {
+		h.log.Warn("slack: unreadable slash command", "err", err)
+		return c.NoContent(http.StatusBadRequest)
+	}
+	text := h.d.slash(req.Context(), slashCommand{userID: sc.UserID, text: sc.Text})
+	return c.JSON(http.StatusOK, ephemeral(text))
+}
+
+// accept reads a request's body, once it is signed by Slack and new. It
+// returns the status to answer with instead when it is not.
+func (h *Handler) accept(c echo.Context, what string) ([]byte, int) {
+	req := c.Request()
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, maxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, http.StatusRequestEntityTooLarge
+	case err != nil:
+		return nil, http.StatusBadRequest
+	}
+	if err := h.verify(req.Header, body); err != nil {
+		h.log.Warn("slack: "+what+" refused", "remote", c.RealIP(), "err", err)
+		return nil, http.StatusUnauthorized
+	}
+	switch first, err := h.first(req.Header, body); {
+	case err != nil:
+		h.log.Error("slack: "+what+" not taken: the store did not answer", "err", err)
+		return nil, http.StatusServiceUnavailable
+	case !first:
+		h.log.Warn("slack: "+what+" refused", "remote", c.RealIP(), "err", errReplayed)
+		return nil, http.StatusUnauthorized
+	}
+	return body, 0
+}
+
+// ephemeral is a slash command's reply that only its author sees.
+func ephemeral(text string) *slack.Msg {
+	return &slack.Msg{ResponseType: slack.ResponseTypeEphemeral, Text: text}
 }
 
 // verify checks Slack's v0 signature, an HMAC-SHA256 of "v0:timestamp:body"

@@ -2,9 +2,10 @@
 // in its environment's channel, edited in place as the release moves, with
 // buttons for the actions its current phase allows; a click records an
 // intent through ops.Service and nothing more. A short message per merge
-// request says whether its preview is ready or failed. Clicks arrive over
-// HTTP (Handler) or Socket Mode (SocketMode), and both end in the same
-// dispatch.
+// request says whether its preview is ready or failed. The /shipbot slash
+// command locks, unlocks and deploys a version through ops as well
+// (slash.go). Clicks and commands arrive over HTTP (Handler) or Socket Mode
+// (SocketMode), and both end in the same dispatch.
 //
 // No slack-go type travels past this package: callers see releases, intents
 // and ops actors.
@@ -87,6 +88,7 @@ type Options struct {
 	Store      *store.Store     // keeps release → message, so a restart edits the same message
 	Ops        Ops              // records the intents clicks ask for, after its authorization check
 	Identities Identities       // who a clicker is on GitLab
+	Governance Governance       // what the /shipbot slash command acts through
 	Log        *slog.Logger     // slog.Default() when nil
 	HTTP       *http.Client     // for Slack's API and response URLs; http.DefaultClient when nil
 	APIURL     string           // Slack's API base URL, e.g. a test server's; Slack's own when empty
@@ -110,7 +112,7 @@ func New(o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.Interactive(o.Ops, o.Identities)
+	return p.Interactive(o.Ops, o.Identities, o.Governance)
 }
 
 // Poster is the half of the Slack surface that posts: one message per
@@ -124,8 +126,8 @@ type Poster struct {
 	o        Options
 }
 
-// NewPoster checks o's posting settings and builds the Poster; o.Ops and
-// o.Identities are not used.
+// NewPoster checks o's posting settings and builds the Poster; o.Ops,
+// o.Identities and o.Governance are not used.
 func NewPoster(o Options) (*Poster, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -137,13 +139,14 @@ func NewPoster(o Options) (*Poster, error) {
 
 // Interactive builds the receiver of button clicks for the Poster's
 // messages, which records what they ask for through ops, as the clicker
-// resolves to through ids.
-func (p *Poster) Interactive(ops Ops, ids Identities) (*App, error) {
+// resolves to through ids, and of the /shipbot slash command, which acts
+// through gov.
+func (p *Poster) Interactive(ops Ops, ids Identities, gov Governance) (*App, error) {
 	if ops == nil || ids == nil {
 		return nil, errors.New("slack: ops and identities are required")
 	}
 	o := p.o
-	d := &dispatcher{ops: ops, ids: ids, api: p.api, notifier: p.Notifier, http: o.HTTP, log: o.Log, timeout: o.Timeout, emails: newEmailCache(o.Now)}
+	d := &dispatcher{ops: ops, ids: ids, api: p.api, notifier: p.Notifier, http: o.HTTP, log: o.Log, timeout: o.Timeout, emails: newEmailCache(o.Now), gov: gov}
 	a := &App{Notifier: p.Notifier, previews: p.previews, dispatch: d}
 	switch o.Mode {
 	case ModeHTTP:
@@ -212,7 +215,8 @@ func (a *App) Previews() deployer.Notifier { return a.previews }
 // Previews announces merge request previews as they become ready or fail.
 func (p *Poster) Previews() deployer.Notifier { return p.previews }
 
-// Register mounts the interaction endpoint in HTTP mode; in socket mode it does nothing.
+// Register mounts the interaction and slash command endpoints in HTTP
+// mode; in socket mode it does nothing.
 func (a *App) Register(e *echo.Echo) {
 	if a.Handler != nil {
 		a.Handler.Register(e)

@@ -93,7 +93,7 @@ func (m *Main) buildPosters() (*surfaces, error) {
 }
 
 // buildActors builds authorization and what acts through it on the release
-// scheduler: ops, and the clicks half of Slack. Every surface acts through
+// scheduler: ops, and the clicks and slash command half of Slack. Every surface acts through
 // ops, whose Authorizer checks the actor's GitLab role, so acting needs the
 // GitLab API.
 func (m *Main) buildActors() error {
@@ -113,7 +113,8 @@ func (m *Main) buildActors() error {
 	s.resolver = authz.NewResolver(authz.ResolverOptions{GitLab: m.gitlab, Users: mappings(cfg.Users), Now: m.Now})
 	if s.slackPoster != nil {
 		var err error
-		if s.slack, err = s.slackPoster.Interactive(s.ops, slackIdentities{s.resolver}); err != nil {
+		gov := slack.Governance{Locks: s.ops, Deploys: s.deploys, Projects: cfg.ProjectsIn}
+		if s.slack, err = s.slackPoster.Interactive(s.ops, slackIdentities{s.resolver}, gov); err != nil {
 			return err
 		}
 	}
