@@ -3,7 +3,9 @@ package inbox_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,36 +16,129 @@ import (
 	"github.com/shipbot/shipbot/test/fixtures"
 )
 
-// TestHangingRepoFileIsBounded: a GitLab that never sends shop/site's
-// archive holds the inbox for RepoTimeout, not for as long as it hangs:
-// shop/web's deploy behind it is recorded while the download still hangs,
-// and shop/site's build is refused, recording nothing.
-func TestHangingRepoFileIsBounded(t *testing.T) {
-	// No timeout of the client's own: GitLab holds the archive for as long as the test runs.
-	r := newRig(t, cfgText+"projects:\n  - path: shop/site\n    environments: [dev]\n", gitlab.WithHTTPClient(&http.Client{}))
+// siteText adds app site of shop/site to cfgText, and opens shop/site's
+// .shipbot.yaml, so a build of it reads the repository first.
+const siteText = cfgText + `  - name: site
+    project: shop/site
+    environments:
+      dev: {}
+projects:
+  - path: shop/site
+    environments: [dev]
+`
+
+// testClock is a clock a test moves.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// sitePipelines puts shop/site's pipelines 80 (commit a) and 82 (commit b)
+// in the inbox, and shop/web's 81 between them.
+func sitePipelines(t *testing.T, r *rig) {
+	for _, b := range []fixtures.Build{
+		{ProjectID: 10, Project: "shop/site", Ref: "dev", SHA: strings.Repeat("a", 40), PipelineID: 80},
+		{ProjectID: 9, Project: "shop/web", Ref: "dev", SHA: strings.Repeat("a", 40), PipelineID: 81},
+		{ProjectID: 10, Project: "shop/site", Ref: "dev", SHA: strings.Repeat("b", 40), PipelineID: 82},
+	} {
+		r.deliver(store.Delivery{Key: fmt.Sprint(b.PipelineID), Event: "Pipeline Hook", Body: fixtures.PipelineSuccess(t, b)})
+	}
+}
+
+func pipelinesOf(t *testing.T, st *store.Store, project string) []int64 {
+	t.Helper()
+	ds, err := st.Deployments(func(d store.Deployment) bool { return d.Project == project })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, d := range ds {
+		ids = append(ids, d.PipelineID)
+	}
+	return ids
+}
+
+// TestUnreadableRepoFileParksItsDelivery: a GitLab that does not send
+// shop/site's archive holds the inbox for RepoTimeout, not for as long as
+// it hangs. shop/web's deploy behind it is recorded; shop/site's build is
+// not refused but left in the inbox, and its later build waits behind it
+// rather than overtake it. Once GitLab answers, both are recorded, in order.
+func TestUnreadableRepoFileParksItsDelivery(t *testing.T) {
+	// No timeout of the client's own: GitLab holds the archive until freed.
+	r := newRig(t, siteText, gitlab.WithHTTPClient(&http.Client{}))
 	r.gl.SetProjectPath(10, "shop/site")
 	r.hold("GET", "projects/", nil)
-	w := inbox.NewWorker(inbox.Worker{Config: r.cfg, Store: r.st, Deploys: wakeFunc(func() {}), Log: r.log, RepoTimeout: 200 * time.Millisecond,
+	clock := &testClock{now: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)}
+	w := inbox.NewWorker(inbox.Worker{Config: r.cfg, Store: r.st, Deploys: wakeFunc(func() {}), Log: r.log, RepoTimeout: 200 * time.Millisecond, Now: clock.Now,
 		Apps: deployer.Apps{Config: r.cfg, Sources: deployer.Sources{Repos: deployer.NewRepos(r.client)}}})
-	for i, project := range []string{"shop/site", "shop/web"} {
-		r.deliver(store.Delivery{Key: project, Event: "Pipeline Hook", Body: fixtures.PipelineSuccess(t,
-			fixtures.Build{ProjectID: int64(10 - i), Project: project, Ref: "dev", SHA: strings.Repeat("a", 40), PipelineID: int64(80 + i)})})
-	}
+	sitePipelines(t, r)
 	r.run(w.Run)
 
 	fixtures.Eventually(t, 5*time.Second, "shop/web's deploy recorded", func() error {
+		if ids := pipelinesOf(t, r.st, "shop/web"); len(ids) != 1 {
+			return fmt.Errorf("shop/web's deployments: pipelines %v", ids)
+		}
+		return nil
+	})
+	if n := r.st.InboxDepth(); n != 2 {
+		t.Errorf("inbox depth %d, want shop/site's 2 builds still there", n)
+	}
+	if ids := pipelinesOf(t, r.st, "shop/site"); len(ids) != 0 {
+		t.Errorf("shop/site's deployments: pipelines %v, want none yet", ids)
+	}
+
+	for _, c := range "ab" {
+		r.gl.SetCommit(10, strings.Repeat(string(c), 40), map[string]string{"README.md": "shop/site\n"})
+	}
+	r.free()
+	clock.Advance(6 * time.Second) // past the first wait, 5s
+	w.Wake()
+	fixtures.Eventually(t, 10*time.Second, "shop/site's builds recorded", func() error {
 		if n := r.st.InboxDepth(); n != 0 {
 			return fmt.Errorf("%d deliveries wait", n)
 		}
 		return nil
 	})
-	ds, err := r.st.Deployments(func(store.Deployment) bool { return true })
-	if err != nil || len(ds) != 1 || ds[0].Project != "shop/web" {
-		t.Errorf("deployments %+v (%v); want shop/web's only", ds, err)
+	if ids := pipelinesOf(t, r.st, "shop/site"); !slices.Equal(ids, []int64{80, 82}) {
+		t.Errorf("shop/site's deployments: pipelines %v, want 80 then 82", ids)
 	}
-	select {
-	case <-r.release:
-		t.Fatal("GitLab answered; the test proves nothing")
-	default:
+}
+
+// TestParkedDeliveryIsRefusedAfterRepoRetryFor: a repository that stays
+// unreadable for RepoRetryFor gets its build refused, as a refused file
+// would, so the inbox does not keep it, nor the project's later builds,
+// for ever.
+func TestParkedDeliveryIsRefusedAfterRepoRetryFor(t *testing.T) {
+	r := newRig(t, siteText)
+	r.gl.SetProjectPath(10, "shop/site")
+	r.gl.Outage("GET", "projects/", http.StatusBadGateway)
+	clock := &testClock{now: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)}
+	w := inbox.NewWorker(inbox.Worker{Config: r.cfg, Store: r.st, Deploys: wakeFunc(func() {}), Log: r.log, Now: clock.Now, RepoRetryFor: time.Minute,
+		Apps: deployer.Apps{Config: r.cfg, Sources: deployer.Sources{Repos: deployer.NewRepos(r.client)}}})
+	sitePipelines(t, r)
+	r.run(w.Run)
+	fixtures.Eventually(t, 5*time.Second, "shop/site's builds parked", func() error {
+		if n := r.st.InboxDepth(); n != 2 {
+			return fmt.Errorf("%d deliveries wait, want 2", n)
+		}
+		return nil
+	})
+	for range 4 { // 5s, 10s, 20s, 40s: past the minute
+		clock.Advance(41 * time.Second)
+		w.Wake()
+		time.Sleep(50 * time.Millisecond)
+	}
+	fixtures.Eventually(t, 10*time.Second, "shop/site's builds refused", func() error {
+		if n := r.st.InboxDepth(); n != 0 {
+			return fmt.Errorf("%d deliveries wait", n)
+		}
+		return nil
+	})
+	if ids := pipelinesOf(t, r.st, "shop/site"); len(ids) != 0 {
+		t.Errorf("shop/site's deployments: pipelines %v, want none", ids)
 	}
 }

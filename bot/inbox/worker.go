@@ -5,6 +5,7 @@ package inbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -50,13 +51,31 @@ type Worker struct {
 	Plan func(projectID int64, project string, iid int64)
 	// RepoTimeout bounds the wait for a project's .shipbot.yaml at a
 	// build's commit, the one GitLab call the inbox makes; 30s when 0. A
-	// build whose file does not come in time is refused, as one whose file
-	// cannot be read; the download goes on, and the next build of that
-	// commit finds it.
+	// build whose file does not come in time, or cannot be read, is parked
+	// (see RepoRetryFor); the download goes on, and the next attempt finds
+	// it.
 	RepoTimeout time.Duration
+	// RepoRetryFor is how long a build whose .shipbot.yaml cannot be read
+	// (GitLab down, slow or refusing) is tried again before it is refused;
+	// 30m when 0. Until then the delivery stays in the inbox, and so do the
+	// later deliveries of its project, so that none overtakes it.
+	RepoRetryFor time.Duration
 
-	wake chan struct{}
+	wake   chan struct{}
+	parked map[uint64]*parked
 }
+
+// parked is a delivery left in the inbox because its project's
+// .shipbot.yaml could not be read; it is tried again at next.
+type parked struct {
+	project     string
+	first, next time.Time
+	backoff     time.Duration
+	err         error
+}
+
+// errParked says a delivery was left in the inbox, to be tried again.
+var errParked = errors.New("left in the inbox to try again")
 
 // NewWorker returns a worker with w's collaborators, ready to run; its
 // clock is time.Now when w.Now is nil.
@@ -70,7 +89,11 @@ func NewWorker(w Worker) *Worker {
 	if w.RepoTimeout == 0 {
 		w.RepoTimeout = 30 * time.Second
 	}
+	if w.RepoRetryFor == 0 {
+		w.RepoRetryFor = 30 * time.Minute
+	}
 	w.wake = make(chan struct{}, 1)
+	w.parked = map[uint64]*parked{}
 	return &w
 }
 
@@ -97,13 +120,26 @@ func (w *Worker) Run(ctx context.Context) error {
 		if err != nil {
 			w.Log.Error("read inbox", "err", err)
 		}
+		held := map[string]bool{} // projects with a parked delivery
+		processed := 0
 		for _, d := range pending {
 			if ctx.Err() != nil {
 				return nil
 			}
-			w.process(context.WithoutCancel(ctx), d)
+			if p := w.parked[d.Seq]; p != nil && w.Now().Before(p.next) {
+				held[p.project] = true
+				continue
+			}
+			if len(held) > 0 && held[projectOf(d)] {
+				continue // keeps its place behind the parked one
+			}
+			if p := w.process(context.WithoutCancel(ctx), d); p != "" {
+				held[p] = true
+				continue
+			}
+			processed++
 		}
-		if len(pending) == batch {
+		if len(pending) == batch && processed > 0 {
 			continue
 		}
 		select {
@@ -115,7 +151,32 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
-func (w *Worker) process(ctx context.Context, d store.Delivery) {
+// projectOf is the path of the project a delivery names; "" when it does
+// not decode.
+func projectOf(d store.Delivery) string {
+	ev, err := gitlabevent.Decode(d.Event, d.Body)
+	if err != nil {
+		return ""
+	}
+	switch e := ev.(type) {
+	case *gitlabevent.Push:
+		return e.Project.Path
+	case *gitlabevent.TagPush:
+		return e.Project.Path
+	case *gitlabevent.MergeRequest:
+		return e.Project.Path
+	case *gitlabevent.Note:
+		return e.Project.Path
+	case *gitlabevent.Pipeline:
+		return e.Project.Path
+	}
+	return ""
+}
+
+// process applies one delivery and removes it from the inbox, or, when its
+// project's .shipbot.yaml could not be read, leaves it there and returns
+// the project.
+func (w *Worker) process(ctx context.Context, d store.Delivery) (parkedProject string) {
 	log := w.Log.With("delivery", d.Seq, "event", d.Event, "key", d.Key)
 	ev, err := gitlabevent.Decode(d.Event, d.Body)
 	if err != nil && !errors.Is(err, gitlabevent.ErrUnsupported) {
@@ -134,8 +195,13 @@ func (w *Worker) process(ctx context.Context, d store.Delivery) {
 			}
 		}
 	} else if err == nil {
-		changes, after = w.changes(ctx, ev, d.Key)
+		changes, after = w.changes(ctx, ev, d)
+		if p := w.parked[d.Seq]; p != nil && changes == nil && errors.Is(p.err, errParked) {
+			log.Warn("delivery left in the inbox: its project's config could not be read", "project", p.project, "retry_in", p.backoff, "err", p.err)
+			return p.project
+		}
 	}
+	delete(w.parked, d.Seq)
 	recorded, err := w.Store.Complete(d.Seq, refusable(changes))
 	var refused *refusal
 	if errors.As(err, &refused) {
@@ -150,7 +216,7 @@ func (w *Worker) process(ctx context.Context, d store.Delivery) {
 	}
 	if err != nil {
 		log.Error("complete delivery", "err", err)
-		return
+		return ""
 	}
 	for _, r := range recorded {
 		log.Info("deployment queued", "deployment", r.ID, "app", r.App, "env", r.Environment, "cluster", r.Cluster, "namespace", r.Namespace, "sha", r.SHA)
@@ -160,6 +226,7 @@ func (w *Worker) process(ctx context.Context, d store.Delivery) {
 	if w.Releases != nil {
 		w.Releases.Wake()
 	}
+	return ""
 }
 
 // changes decides what an event asks for, as changes to apply in the same
@@ -167,7 +234,7 @@ func (w *Worker) process(ctx context.Context, d store.Delivery) {
 // A build's changes are decided with the apps its commit sees; a build
 // whose .shipbot.yaml is refused changes nothing, and is announced once
 // the delivery is done.
-func (w *Worker) changes(ctx context.Context, ev gitlabevent.Event, key string) (func(*store.Tx) error, func(error)) {
+func (w *Worker) changes(ctx context.Context, ev gitlabevent.Event, d store.Delivery) (func(*store.Tx) error, func(error)) {
 	now := w.Now()
 	previews := deployer.Previewer{Config: w.Config.Load()}
 	switch e := ev.(type) {
@@ -181,11 +248,11 @@ func (w *Worker) changes(ctx context.Context, ev gitlabevent.Event, key string) 
 	}
 	b, ok := BuildOf(ev)
 	if !ok {
-		return w.mergeRequestBuild(ctx, ev, key, now)
+		return w.mergeRequestBuild(ctx, ev, d, now)
 	}
-	b.DeliveryKey = key
-	cfg, refused := w.configAt(ctx, b, 0)
-	if refused != nil {
+	b.DeliveryKey = d.Key
+	cfg, refused := w.configAt(ctx, b, 0, d.Seq)
+	if cfg == nil { // refused, or parked
 		return nil, refused
 	}
 	return func(tx *store.Tx) error { return deployer.RecordBuild(tx, cfg, b, now) }, nil
@@ -193,15 +260,15 @@ func (w *Worker) changes(ctx context.Context, ev gitlabevent.Event, key string) 
 
 // mergeRequestBuild handles a successful merge request pipeline: it deploys
 // the merge request's preview.
-func (w *Worker) mergeRequestBuild(ctx context.Context, ev gitlabevent.Event, key string, now time.Time) (func(*store.Tx) error, func(error)) {
+func (w *Worker) mergeRequestBuild(ctx context.Context, ev gitlabevent.Event, d store.Delivery, now time.Time) (func(*store.Tx) error, func(error)) {
 	p, ok := ev.(*gitlabevent.Pipeline)
 	if !ok || p.Status != "success" || p.MergeRequest == nil {
 		return nil, nil
 	}
 	b := pipelineBuild(p)
-	b.DeliveryKey = key
-	cfg, refused := w.configAt(ctx, b, p.MergeRequest.IID)
-	if refused != nil {
+	b.DeliveryKey = d.Key
+	cfg, refused := w.configAt(ctx, b, p.MergeRequest.IID, d.Seq)
+	if cfg == nil { // refused, or parked
 		return nil, refused
 	}
 	mr := deployer.MergeRequest{ProjectID: p.Project.ID, Project: p.Project.Path, IID: p.MergeRequest.IID,
@@ -218,12 +285,31 @@ func (w *Worker) mergeRequestBuild(ctx context.Context, ev gitlabevent.Event, ke
 // its .shipbot.yaml is refused, or cannot be read, it returns what to do
 // once the delivery is done instead: log, and tell the build's author
 // (the merge request, the commit's status, chat). Nothing is applied.
-func (w *Worker) configAt(ctx context.Context, b deployer.Build, iid int64) (*config.Config, func(error)) {
+//
+// A file that could not be read (as opposed to one read and refused) parks
+// the delivery instead, with a growing wait, for up to RepoRetryFor.
+func (w *Worker) configAt(ctx context.Context, b deployer.Build, iid int64, seq uint64) (*config.Config, func(error)) {
 	actx, cancel := context.WithTimeout(ctx, w.RepoTimeout)
 	defer cancel()
 	cfg, err := w.Apps.At(actx, b.Project, b.SHA)
 	if err == nil {
 		return cfg, nil
+	}
+	var invalid *config.Error
+	if !errors.As(err, &invalid) {
+		now := w.Now()
+		p := w.parked[seq]
+		if p == nil {
+			p = &parked{project: b.Project, first: now}
+			w.parked[seq] = p
+		}
+		if now.Sub(p.first) < w.RepoRetryFor {
+			p.backoff = min(max(2*p.backoff, 5*time.Second), 2*time.Minute)
+			p.next, p.err = now.Add(p.backoff), fmt.Errorf("%w: %w", errParked, err)
+			return nil, nil
+		}
+		delete(w.parked, seq)
+		err = fmt.Errorf("tried for %s: %w", now.Sub(p.first).Round(time.Second), err)
 	}
 	return nil, func(committed error) {
 		if committed != nil {
