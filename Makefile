@@ -53,6 +53,7 @@ fuzz: ## Fuzz each parser of outside input for FUZZTIME (60s) each
 		./bot/command:FuzzParse \
 		./bot/chat/slack:FuzzParseAction \
 		./bot/chat/slack:FuzzParseInteraction \
+		./bot/chat/slack:FuzzSlash \
 		./bot/chat/dingtalk:FuzzParseToken \
 		./bot/api:FuzzParseListQuery \
 		./bot/api:FuzzControlBody \
