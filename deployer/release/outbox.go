@@ -15,12 +15,14 @@ import (
 const outboxKind = "release"
 
 // Delivery of the outbox: an entry some listener failed to take is tried
-// again after 1s, 2s, 4s…, up to deliveryAttempts times, and then given up
-// (the release's history says so). Until then the release's later events
+// again after 1s, 2s, 4s… (at most maxBackoff apart), up to deliveryAttempts
+// times, about 18 minutes in all, so that a chat or GitLab outage of a few
+// minutes loses nothing; then it is given up (the release's history says
+// so). Until then the release's later events
 // wait behind it, so each listener hears a release's events in order.
 const (
-	deliveryAttempts = 6
-	maxBackoff       = time.Minute
+	deliveryAttempts = 12
+	maxBackoff       = 5 * time.Minute
 	outboxBatch      = 256
 )
 

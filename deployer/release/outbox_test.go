@@ -135,7 +135,7 @@ func TestOutboxDeliversAfterRestartExactlyOnce(t *testing.T) {
 			notes = append(notes, h.Message)
 		}
 	}
-	want := []string{"Held announced to gitlab; failed: chat (chat is down) (attempt 1 of 6)", "Held announced to chat (attempt 2 of 6)"}
+	want := []string{"Held announced to gitlab; failed: chat (chat is down) (attempt 1 of 12)", "Held announced to chat (attempt 2 of 12)"}
 	if strings.Join(notes, "\n") != strings.Join(want, "\n") {
 		t.Errorf("history notes\n%s\nwant\n%s", strings.Join(notes, "\n"), strings.Join(want, "\n"))
 	}
@@ -250,7 +250,7 @@ func TestOutboxGivesUp(t *testing.T) {
 		t.Errorf("outbox holds %v (%v), want nothing", left, err)
 	}
 	h := mustGet(t, e, id).History
-	if n := len(h); n != deliveryAttempts || h[n-1].Message != "Paused announced to no one; failed: slack (channel_not_found) (attempt 6 of 6); gave up" {
+	if n := len(h); n != deliveryAttempts || h[n-1].Message != "Paused announced to no one; failed: slack (channel_not_found) (attempt 12 of 12); gave up" {
 		t.Errorf("history %d entries, last %+v", n, h[len(h)-1])
 	}
 }
