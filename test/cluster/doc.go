@@ -1,7 +1,7 @@
 // Package cluster runs a real Kubernetes control plane on loopback for tests:
 // etcd, kube-apiserver (RBAC on), kube-controller-manager, kube-scheduler and
 // kwok, which plays the kubelet for one fake node named NodeName
-// (label type=kwok; 32 CPUs, 256Gi memory, 110 pods). Optionally the Istio
+// (label type=kwok; 32 CPUs, 256Gi memory, 1000 pods). Optionally the Istio
 // CRDs of the istio.io/api version in shipbot's go.mod are installed (with
 // IstioVersions, networking.istio.io serving only some versions, as an older
 // Istio does), and the Gateway API CRDs (standard channel) of the

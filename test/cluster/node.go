@@ -21,11 +21,15 @@ import (
 const NodeName = "kwok-node-0"
 
 // Node capacity: large enough for any ordinary test, so that only a deliberately
-// huge request (see the package doc) fails to schedule.
+// huge request (see the package doc) fails to schedule. One node stands for
+// a cluster, so it takes more pods than a kubelet's default 110: the release
+// benchmarks keep two or three versions of ten apps running (old ones for
+// their scale-down delay), and at 110 pods a new version's pods waited
+// unschedulable for 10–16 s.
 const (
 	nodeCPU    = "32"
 	nodeMemory = "256Gi"
-	nodePods   = "110"
+	nodePods   = "1000"
 )
 
 // stages are the kwok Stage objects that drive node and pod status; see doc.go.
