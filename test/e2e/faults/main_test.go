@@ -274,7 +274,7 @@ func (r *rig) ridesOut(listener string, fault func() (end func()), failure strin
 	r.t.Cleanup(end)
 	r.continueRelease(rel.ID)
 	r.tag("v1.2.0", 102)
-	r.waitSays(rel.ID, 30*time.Second, release.EntryNotified, "failed: "+listener, failure, "attempt 1 of 6")
+	r.waitSays(rel.ID, 30*time.Second, release.EntryNotified, "failed: "+listener, failure, "attempt 1 of ")
 	// v1.2.0 starts as soon as v1.1.0 ends: the weights are v1.2.0's by then.
 	r.release("v1.1.0", "succeeded at 100 % during the fault", time.Minute, func(x release.Release) bool {
 		return succeeded(x) && x.Percent == 100
@@ -284,7 +284,7 @@ func (r *rig) ridesOut(listener string, fault func() (end func()), failure strin
 	}
 
 	end()
-	r.waitSays(rel.ID, 30*time.Second, release.EntryNotified, "Succeeded announced to "+listener)
+	r.waitSays(rel.ID, time.Minute, release.EntryNotified, "Succeeded announced to "+listener)
 	if h := r.history(rel.ID); says(h, release.EntryNotified, "gave up") {
 		r.t.Errorf("an event was given up:\n%s", lines(h))
 	}
