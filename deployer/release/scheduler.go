@@ -86,6 +86,14 @@ func (rr *Scheduler) scan(ctx context.Context) {
 	for _, r := range active {
 		rr.Kick(r.ID)
 	}
+	unanswered, err := rr.Stepper.Unanswered(ctx)
+	if err != nil {
+		rr.log().Error("list ended releases with unanswered intents", "err", err)
+		return
+	}
+	for _, r := range unanswered {
+		rr.Kick(r.ID)
+	}
 	draining, err := rr.Stepper.Draining(ctx)
 	if err != nil {
 		rr.log().Error("list releases that owe a scale-down", "err", err)

@@ -222,6 +222,14 @@ func (e *Stepper) Active(ctx context.Context) ([]Release, error) {
 	return slices.DeleteFunc(all, func(r Release) bool { return r.Phase.Terminal() }), err
 }
 
+// Unanswered lists ended releases holding an intent no step has answered:
+// one recorded while the step that ended the release was in hand. Their
+// next Step answers it (the release has ended).
+func (e *Stepper) Unanswered(ctx context.Context) ([]Release, error) {
+	all, err := e.all(ctx)
+	return slices.DeleteFunc(all, func(r Release) bool { return !r.Phase.Terminal() || len(r.pendingIntents()) == 0 }), err
+}
+
 // Record validates an intent against the stored release and appends it in
 // one transaction. It is what every surface calls, after its authorization
 // check; the engine acts on the intent at its next Step.
@@ -308,7 +316,7 @@ func (e *Stepper) Step(ctx context.Context, id string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if r.Phase.Terminal() && !r.draining() {
+	if r.Phase.Terminal() && !r.draining() && len(r.pendingIntents()) == 0 {
 		return e.result(&r, 0), nil
 	}
 	defer lockIn(&e.mu, e.targets, targetOf(r))()

@@ -87,3 +87,32 @@ func TestCreateAllowsOneActiveReleasePerTarget(t *testing.T) {
 		t.Errorf("active after abort: %+v, %v", active, err)
 	}
 }
+
+// An intent recorded while the step that ends the release is in hand is
+// saved with the ended release (save merges it in) but was not acted on.
+// The scheduler lists such a release as Unanswered, and its next Step
+// answers the intent, refused, rather than leave it pending for ever.
+func TestStepAnswersAnIntentLeftOnAnEndedRelease(t *testing.T) {
+	h := newHarness(t)
+	r := h.drive(h.create(h.release(Canary, "", "v1-0-0", 2)).ID, phaseIs(Succeeded))
+	r.Intents = append(r.Intents, Intent{Seq: len(r.Intents) + 1, Kind: IntentAbort, Actor: "shipbot", Surface: "engine", At: t0, Comment: "superseded by v1-1-0"})
+	if err := h.e.save(&r); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := h.e.Unanswered(t.Context()); err != nil || len(u) != 1 || u[0].ID != r.ID {
+		t.Fatalf("unanswered %v (%v), want %s", u, err, r.ID)
+	}
+	if _, err := h.e.Step(t.Context(), r.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := mustGet(t, h.e, r.ID)
+	if in := got.Intents[len(got.Intents)-1]; in.Done.IsZero() || in.Outcome == "" || in.Outcome == OutcomeApplied {
+		t.Errorf("the abort after the release ended: %+v, want it refused", in)
+	}
+	if got.Phase != Succeeded {
+		t.Errorf("phase %s, want Succeeded still", got.Phase)
+	}
+	if u, err := h.e.Unanswered(t.Context()); err != nil || len(u) != 0 {
+		t.Errorf("unanswered after the step: %v (%v)", u, err)
+	}
+}

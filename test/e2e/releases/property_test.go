@@ -137,7 +137,7 @@ func (p *prop) settle() {
 			if !unapplied && (drained(rel) || rel.Phase == release.Paused || blocked(rel, byID)) {
 				continue
 			}
-			return fmt.Errorf("%s (%s in %s) is %s", rel.ID, rel.To.Name, rel.Environment, rel.Phase)
+			return fmt.Errorf("%s (%s in %s) is %s, drain %+v; history:\n%s", rel.ID, rel.To.Name, rel.Environment, rel.Phase, rel.Drain, lines(rel.History))
 		}
 		return nil
 	})
