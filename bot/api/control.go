@@ -159,6 +159,26 @@ func decodeBody(c echo.Context) (ControlRequest, error) {
 	return parseBody(raw)
 }
 
+// readJSON reads a JSON body of at most maxBody bytes into a T, refusing
+// unknown fields so that a typo never silently becomes another request.
+// An empty body is the zero T when optional, and a decoding error if not.
+func readJSON[T any](c echo.Context, optional bool) (T, error) {
+	var body T
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBody))
+	if err != nil {
+		return body, fmt.Errorf("could not read it (at most %d bytes)", maxBody)
+	}
+	if optional && len(bytes.TrimSpace(raw)) == 0 {
+		return body, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return body, jsonError(err)
+	}
+	return body, nil
+}
+
 // parseBody parses a control body, refusing unknown fields so that a typo
 // never silently becomes a different request. Empty means no options.
 func parseBody(raw []byte) (ControlRequest, error) {

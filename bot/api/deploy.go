@@ -1,11 +1,8 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -65,15 +62,9 @@ func (a *API) deploy(c echo.Context) error {
 
 // readDeploy reads a deploy body: both fields are required.
 func readDeploy(c echo.Context) (DeployRequest, string, error) {
-	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBody))
+	body, err := readJSON[DeployRequest](c, false)
 	if err != nil {
-		return DeployRequest{}, "body", fmt.Errorf("could not read it (at most %d bytes)", maxBody)
-	}
-	var body DeployRequest
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		return body, "body", jsonError(err)
+		return body, "body", err
 	}
 	body.Project, body.Ref = strings.TrimSpace(body.Project), strings.TrimSpace(body.Ref)
 	switch {

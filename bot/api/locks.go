@@ -1,12 +1,9 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -125,17 +122,9 @@ func surfaceOf(c echo.Context) release.Surface {
 
 // lockBody reads a lock request, refusing unknown fields.
 func (a *API) lockBody(c echo.Context) (LockRequest, string, error) {
-	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBody))
+	body, err := readJSON[LockRequest](c, true)
 	if err != nil {
-		return LockRequest{}, "body", fmt.Errorf("could not read it (at most %d bytes)", maxBody)
-	}
-	var body LockRequest
-	if len(bytes.TrimSpace(raw)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil {
-			return body, "body", jsonError(err)
-		}
+		return body, "body", err
 	}
 	if len(body.Reason) > maxComment {
 		return body, "reason", fmt.Errorf("longer than %d bytes", maxComment)

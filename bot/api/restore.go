@@ -1,11 +1,8 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -104,15 +101,9 @@ func (a *API) restoreLastGood(c echo.Context) error {
 }
 
 func readRestore(c echo.Context) (RestoreRequest, string, error) {
-	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBody))
+	body, err := readJSON[RestoreRequest](c, false)
 	if err != nil {
-		return RestoreRequest{}, "body", fmt.Errorf("could not read it (at most %d bytes)", maxBody)
-	}
-	var body RestoreRequest
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		return body, "body", jsonError(err)
+		return body, "body", err
 	}
 	switch {
 	case strings.TrimSpace(body.Project) == "":
