@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 )
 
@@ -214,5 +217,53 @@ func TestRevisionHistoryKeepsTheNewestOldVersions(t *testing.T) {
 	}
 	if got := h.cleanups(r4.ID); !slices.Contains(got, "deleted Deployment web-v1-0-0: revisionHistory keeps 2 old versions at 0 replicas") {
 		t.Errorf("the rollback's cleanups %q do not say it deleted v1", got)
+	}
+}
+
+// An old version's Deployment that someone writes between shipbot's read
+// and its delete is read again: one scaled up in between is kept, one
+// still at 0 (the deployment controller's status write after the
+// scale-down) is deleted. CI failed with web-v1 left at 0 replicas after
+// a blue-green release: that write had won the race and the delete gave up.
+func TestPruneDeletesADeploymentChangedOnlyByItsController(t *testing.T) {
+	h := newHarness(t)
+	h.initial(BlueGreen, 1)
+	r := &Release{Namespace: h.ns}
+	deploys := h.cluster.Kube.Kube.AppsV1().Deployments(h.ns)
+	read := func() *appsv1.Deployment {
+		t.Helper()
+		d, err := deploys.Get(t.Context(), "web-v1-0-0", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	write := func(replicas int32) {
+		t.Helper()
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{"touched":"%d"}},"spec":{"replicas":%d}}`, time.Now().UnixNano(), replicas)
+		if _, err := deploys.Patch(t.Context(), "web-v1-0-0", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := &workloads{kube: h.cluster.Kube}
+
+	write(0)
+	stale := read()
+	write(3)
+	if deleted, err := w.deleteAsRead(t.Context(), r, stale); err != nil || deleted {
+		t.Fatalf("delete of one scaled up since it was read: deleted %v, %v; want it kept", deleted, err)
+	}
+	if n := h.replicas("web-v1-0-0"); n != 3 {
+		t.Fatalf("web-v1-0-0 has %d replicas, want it kept at 3", n)
+	}
+
+	write(0)
+	stale = read()
+	write(0)
+	if deleted, err := w.deleteAsRead(t.Context(), r, stale); err != nil || !deleted {
+		t.Fatalf("delete after a write that left it at 0: deleted %v, %v; want it deleted", deleted, err)
+	}
+	if n := h.replicas("web-v1-0-0"); n != -1 {
+		t.Errorf("web-v1-0-0 has %d replicas, want it deleted", n)
 	}
 }

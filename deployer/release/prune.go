@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -58,8 +59,11 @@ func (s *stepper) pruneOld(ctx context.Context) error {
 	}
 	var errs error
 	for _, d := range old[limit:] {
-		if err := s.w.deleteAsRead(ctx, r, d); err != nil {
+		deleted, err := s.w.deleteAsRead(ctx, r, d)
+		if err != nil {
 			errs = err
+		}
+		if !deleted {
 			continue
 		}
 		r.note(EntryCleanup, fmt.Sprintf("deleted Deployment %s: revisionHistory keeps %d old versions at 0 replicas", d.Name, limit))
@@ -70,21 +74,44 @@ func (s *stepper) pruneOld(ctx context.Context) error {
 	return errs
 }
 
-// deleteAsRead deletes Deployment d if it is still what was read: the
-// preconditions make sure no Deployment recreated, or scaled up, in
-// between is deleted. One already gone counts as deleted.
-func (w *workloads) deleteAsRead(ctx context.Context, r *Release, d *appsv1.Deployment) error {
-	err := w.kube.Kube.AppsV1().Deployments(r.Namespace).Delete(ctx, d.Name, metav1.DeleteOptions{
-		Preconditions:     &metav1.Preconditions{UID: &d.UID, ResourceVersion: &d.ResourceVersion},
-		PropagationPolicy: ptr.To(metav1.DeletePropagationBackground),
+// deleteAsRead deletes Deployment d if it is still an old version at 0
+// replicas: the preconditions make sure no Deployment recreated, or scaled
+// up, since it was read is deleted. When it changed in between (the
+// deployment controller writes its status after a scale-down), it is read
+// again from the apiserver and deleted if it is still that old version at
+// 0. It reports whether it deleted d; one already gone counts as deleted.
+func (w *workloads) deleteAsRead(ctx context.Context, r *Release, d *appsv1.Deployment) (bool, error) {
+	deploys := w.kube.Kube.AppsV1().Deployments(r.Namespace)
+	deleted := false
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		err := deploys.Delete(ctx, d.Name, metav1.DeleteOptions{
+			Preconditions:     &metav1.Preconditions{UID: &d.UID, ResourceVersion: &d.ResourceVersion},
+			PropagationPolicy: ptr.To(metav1.DeletePropagationBackground),
+		})
+		if !apierrors.IsConflict(err) {
+			deleted = err == nil || apierrors.IsNotFound(err)
+			return err
+		}
+		now, gerr := deploys.Get(ctx, d.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(gerr):
+			deleted = true
+			return nil
+		case gerr != nil:
+			return gerr
+		case now.UID != d.UID || ptr.Deref(now.Spec.Replicas, 1) != 0 || now.Annotations[AnnotationRelease] == "":
+			return nil // recreated, scaled up or taken over since: wanted again
+		}
+		d = now
+		return err
 	})
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil
+		return true, nil
 	case apierrors.IsConflict(err):
-		return fmt.Errorf("deployment %s changed while being deleted; will look again: %w", d.Name, err)
+		return false, fmt.Errorf("deployment %s kept changing while being deleted: %w", d.Name, err)
 	case err != nil:
-		return fmt.Errorf("cluster %s: delete deployment %s/%s: %w", w.kube.Name, r.Namespace, d.Name, err)
+		return false, fmt.Errorf("cluster %s: delete deployment %s/%s: %w", w.kube.Name, r.Namespace, d.Name, err)
 	}
-	return nil
+	return deleted, nil
 }

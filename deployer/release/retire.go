@@ -135,8 +135,12 @@ func (e *Stepper) retire(ctx context.Context, r Release, gone Revision) (string,
 	if n := ptr.Deref(d.Spec.Replicas, 1); n != 0 {
 		return fmt.Sprintf("kept Deployment %s: someone scaled it to %d since", name, n), nil
 	}
-	if err := w.deleteAsRead(ctx, &r, d); err != nil {
+	deleted, err := w.deleteAsRead(ctx, &r, d)
+	if err != nil {
 		return "", err
+	}
+	if !deleted {
+		return fmt.Sprintf("kept Deployment %s: someone scaled it up or replaced it since", name), nil
 	}
 	return fmt.Sprintf("deleted Deployment %s, at 0 replicas for %s", name, r.retireAfter()), nil
 }
