@@ -29,6 +29,8 @@ type Options struct {
 	// GatewayAPI installs the Gateway API CRDs (gateway.networking.k8s.io,
 	// standard channel) from sigs.k8s.io/gateway-api.
 	GatewayAPI bool
+	// Shipbot installs shipbot's own CRDs, from deploy/crds.
+	Shipbot bool
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 	// Audit makes the apiserver write an audit log of every request, which
@@ -102,6 +104,9 @@ func (c *Cluster) boot(ctx context.Context, opts Options) error {
 	}
 	if opts.GatewayAPI {
 		steps = append(steps, step{"Gateway API CRDs", c.installGatewayAPICRDs})
+	}
+	if opts.Shipbot {
+		steps = append(steps, step{"shipbot CRDs", c.installShipbotCRDs})
 	}
 	for _, s := range steps {
 		t := time.Now()

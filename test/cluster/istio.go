@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/shipbot/shipbot/deploy/crds"
 )
 
 // istioCRDFile is where the istio.io/api module keeps the generated CRDs.
@@ -49,6 +51,15 @@ func (c *Cluster) installIstioCRDs(ctx context.Context, versions []string) error
 		}
 	}
 	return c.applyCRDs(ctx, "Istio", dir, crds)
+}
+
+// installShipbotCRDs applies deploy/crds.
+func (c *Cluster) installShipbotCRDs(ctx context.Context) error {
+	all, err := crds.All()
+	if err != nil {
+		return err
+	}
+	return c.applyCRDs(ctx, "shipbot", "deploy/crds", all)
 }
 
 // applyCRDs server-side applies CRDs and waits until all are Established.
