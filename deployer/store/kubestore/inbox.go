@@ -111,9 +111,15 @@ func (in *Inbox) Accept(ctx context.Context, d store.Delivery) (store.Delivery, 
 
 // Pending returns up to limit deliveries, in the order they were received.
 func (in *Inbox) Pending(ctx context.Context, limit int) ([]store.Delivery, error) {
+	out, _, err := in.pending(ctx, limit)
+	return out, err
+}
+
+// pending is Pending, and the resourceVersion of the list it read.
+func (in *Inbox) pending(ctx context.Context, limit int) ([]store.Delivery, string, error) {
 	list, err := in.client.List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("list deliveries in namespace %s: %w", in.ns, err)
+		return nil, "", fmt.Errorf("list deliveries in namespace %s: %w", in.ns, err)
 	}
 	type item struct {
 		d       store.Delivery
@@ -137,7 +143,7 @@ func (in *Inbox) Pending(ctx context.Context, limit int) ([]store.Delivery, erro
 	for _, it := range items[:min(limit, len(items))] {
 		out = append(out, it.d)
 	}
-	return out, errors.Join(errs...)
+	return out, list.GetResourceVersion(), errors.Join(errs...)
 }
 
 // Remove deletes the delivery with key; one already gone is no error, so
