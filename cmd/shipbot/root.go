@@ -23,7 +23,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringP("config", "c", "shipbot.yaml", "path to shipbot.yaml")
-	root.AddCommand(serveCmd(), renderCmd(), planCmd(), checkCmd(), releasesCmd(), deploymentsCmd(), previewsCmd())
+	root.AddCommand(serveCmd(), intakeCmd(), renderCmd(), planCmd(), checkCmd(), releasesCmd(), deploymentsCmd(), previewsCmd())
 	root.AddCommand(governCmds()...)
 	return root
 }
@@ -50,6 +50,27 @@ func serveCmd() *cobra.Command {
 			<-cmd.Context().Done()
 			m.Log.Info("shutting down")
 			return m.Close()
+		},
+	}
+}
+
+func intakeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "intake",
+		Short: "Only receive GitLab webhooks, into the cluster inbox (webhook.inbox) that serve takes them from",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			in := &serve.Intake{Config: cfg, Log: newLogger(cfg.Log, os.Stderr)}
+			if err := in.Run(cmd.Context()); err != nil {
+				return err
+			}
+			<-cmd.Context().Done()
+			in.Log.Info("shutting down")
+			return in.Close()
 		},
 	}
 }

@@ -82,7 +82,21 @@ type GitLab struct {
 type Webhook struct {
 	// MaxBodyBytes caps a delivery's size; GitLab's largest pushes stay well below 5 MiB.
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	// Inbox, when set, keeps acknowledged deliveries in a cluster, where
+	// `shipbot intake` replicas store them too, until the engine takes them.
+	Inbox *ClusterInbox `yaml:"inbox"`
 }
+
+// ClusterInbox is a namespace whose Delivery objects (deploy/crds) hold
+// the webhooks acknowledged and not yet taken by the engine.
+type ClusterInbox struct {
+	Cluster   string `yaml:"cluster"`   // one of clusters[].name
+	Namespace string `yaml:"namespace"` // shipbot's own, e.g. shipbot
+}
+
+// MaxClusterInboxBody is the largest body a Delivery object holds; see
+// kubestore.MaxBody.
+const MaxClusterInboxBody = 768 << 10
 
 // Store locates the bbolt file and says how long it keeps old records.
 type Store struct {
@@ -285,6 +299,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
+	}
+	if c.Webhook.MaxBodyBytes == 0 && c.Webhook.Inbox != nil {
+		c.Webhook.MaxBodyBytes = MaxClusterInboxBody
 	}
 	if c.Webhook.MaxBodyBytes == 0 {
 		c.Webhook.MaxBodyBytes = 5 << 20

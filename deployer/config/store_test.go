@@ -47,3 +47,18 @@ func TestRetentionErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) { failsWith(t, base+c.yaml, c.want) })
 	}
 }
+
+func TestClusterInbox(t *testing.T) {
+	cfg, err := Parse("f.yaml", []byte(base+"webhook:\n  inbox:\n    cluster: local\n    namespace: shipbot\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := cfg.Webhook.Inbox; in == nil || in.Cluster != "local" || in.Namespace != "shipbot" || cfg.Webhook.MaxBodyBytes != MaxClusterInboxBody {
+		t.Errorf("webhook %+v, inbox %+v: want the inbox in local/shipbot and bodies up to %d", cfg.Webhook, in, MaxClusterInboxBody)
+	}
+	failsWith(t, base+"webhook:\n  maxBodyBytes: 1048576\n  inbox:\n    cluster: nowhere\n    namespace: Ship_bot\n", []string{
+		`f.yaml:20: webhook.maxBodyBytes: 1048576 is more than the 786432 bytes a Delivery object holds`,
+		`f.yaml:22: webhook.inbox.cluster: "nowhere" is not one of clusters[].name`,
+		`f.yaml:23: webhook.inbox.namespace: "Ship_bot"`,
+	})
+}

@@ -57,6 +57,12 @@ func (c *Config) validate(v *validator) {
 	for i, cl := range c.Clusters {
 		cl.validate(v, []any{"clusters", i}, clusters)
 	}
+	if in := c.Webhook.Inbox; in != nil {
+		in.validate(v, clusters)
+		if c.Webhook.MaxBodyBytes > MaxClusterInboxBody {
+			v.failf([]any{"webhook", "maxBodyBytes"}, "%d is more than the %d bytes a Delivery object holds; lower it, or keep webhook.inbox unset", c.Webhook.MaxBodyBytes, MaxClusterInboxBody)
+		}
+	}
 	if len(c.Clusters) == 0 {
 		v.failf([]any{"clusters"}, "at least one cluster is required")
 	}
@@ -320,4 +326,13 @@ func pathString(path []any) string {
 		}
 	}
 	return b.String()
+}
+
+func (in *ClusterInbox) validate(v *validator, clusters map[string]bool) {
+	if !clusters[in.Cluster] {
+		v.failf([]any{"webhook", "inbox", "cluster"}, "%q is not one of clusters[].name", in.Cluster)
+	}
+	for _, msg := range validation.IsDNS1123Label(in.Namespace) {
+		v.failf([]any{"webhook", "inbox", "namespace"}, "%q: %s", in.Namespace, msg)
+	}
 }

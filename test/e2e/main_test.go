@@ -22,7 +22,7 @@ import (
 
 var kc *cluster.Cluster
 
-func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: false}, &kc) }
+func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Shipbot: true}, &kc) }
 
 const (
 	secret      = "e2e-secret"

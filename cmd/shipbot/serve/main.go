@@ -30,6 +30,7 @@ import (
 	"github.com/shipbot/shipbot/deployer/kube"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
+	"github.com/shipbot/shipbot/deployer/store/kubestore"
 	"github.com/shipbot/shipbot/templates/source"
 )
 
@@ -66,11 +67,14 @@ type Main struct {
 	engine      *deployer.DeployRunner
 	planner     *mergerequest.Planner // merge request plans; nil without a GitLab token
 	worker      *inbox.Worker
-	commands    *mergerequest.CommandWorker // merge request comment commands; nil without a GitLab token
-	echo        *echo.Echo
-	listener    net.Listener
-	registry    *prometheus.Registry
-	pings       pings // the clusters' last answers, for /readyz
+	// clusterInbox holds the webhooks acknowledged with webhook.inbox set,
+	// until the relay moves them into store; nil without.
+	clusterInbox *kubestore.Inbox
+	commands     *mergerequest.CommandWorker // merge request comment commands; nil without a GitLab token
+	echo         *echo.Echo
+	listener     net.Listener
+	registry     *prometheus.Registry
+	pings        pings // the clusters' last answers, for /readyz
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -272,6 +276,10 @@ func (m *Main) start(ctx context.Context, w *watcher) {
 	if m.commands != nil {
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); _ = m.commands.Run(ctx) }()
+	}
+	if m.clusterInbox != nil {
+		m.wg.Add(1)
+		go func() { defer m.wg.Done(); m.relay(ctx) }()
 	}
 	m.wg.Add(2)
 	go func() { defer m.wg.Done(); m.releases.Stepper.RunRetire(ctx, time.Minute) }()

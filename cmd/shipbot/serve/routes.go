@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shipbot/shipbot/bot/api"
@@ -27,13 +28,11 @@ const (
 )
 
 func (m *Main) routes() *echo.Echo {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.Server.ReadHeaderTimeout, e.Server.ReadTimeout, e.Server.IdleTimeout = readHeaderTimeout, readTimeout, idleTimeout
-	e.Use(middleware.Recover(), m.track)
+	e := newEcho(m.track)
+	inbox, accepted := m.intakeInbox()
 	intake.NewHandler(intake.Handler{
 		Secret: m.Config.GitLab.WebhookSecret.Value(), Projects: m.Config.HookProjects(), MaxBody: m.Config.Webhook.MaxBodyBytes,
-		Inbox: m.store, Log: m.Log, Now: m.Now, Accepted: m.worker.Wake,
+		Inbox: inbox, Log: m.Log, Now: m.Now, Accepted: accepted,
 	}, m.registry).Register(e)
 	apiOpts := api.Options{Releases: m.releases, Records: m.store, Token: m.Config.API.Token.Value(), Log: m.Log, Now: m.Now}
 	if m.gitlab != nil && m.surfaces.ops != nil {
@@ -46,10 +45,25 @@ func (m *Main) routes() *echo.Echo {
 	}
 	m.registerSurfaces(e)
 	m.registerDashboard(e)
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	e.GET("/readyz", m.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})))
+	registerProbes(e, m.readyz, m.registry)
 	return e
+}
+
+// newEcho is an Echo server with the bounds on a client's pace, that
+// recovers from a handler's panic.
+func newEcho(mw ...echo.MiddlewareFunc) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Server.ReadHeaderTimeout, e.Server.ReadTimeout, e.Server.IdleTimeout = readHeaderTimeout, readTimeout, idleTimeout
+	e.Use(append([]echo.MiddlewareFunc{middleware.Recover()}, mw...)...)
+	return e
+}
+
+// registerProbes serves /healthz, /readyz and /metrics.
+func registerProbes(e *echo.Echo, readyz echo.HandlerFunc, registry *prometheus.Registry) {
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry})))
 }
 
 // track counts the requests in hand, so that Close waits for them before it

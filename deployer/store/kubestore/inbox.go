@@ -177,3 +177,12 @@ func labelValue(event string) string {
 	}
 	return strings.Trim(string(b[:min(len(b), 63)]), "_-.")
 }
+
+// Ping reads the inbox, to tell whether deliveries can be stored.
+func (in *Inbox) Ping(ctx context.Context) error {
+	_, err := in.client.List(ctx, metav1.ListOptions{Limit: 1})
+	if err != nil {
+		return fmt.Errorf("list deliveries in namespace %s: %w", in.ns, err)
+	}
+	return nil
+}

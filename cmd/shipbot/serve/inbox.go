@@ -1,0 +1,145 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/shipbot/shipbot/bot/intake"
+	"github.com/shipbot/shipbot/deployer/config"
+	"github.com/shipbot/shipbot/deployer/kube"
+	"github.com/shipbot/shipbot/deployer/store/kubestore"
+)
+
+// intakeInbox is where the webhook endpoint stores what it acknowledges,
+// and what to call after: the store, whose worker is woken; or, with
+// webhook.inbox, the cluster's Delivery objects, which the relay moves
+// into the store (start runs it).
+func (m *Main) intakeInbox() (intake.Inbox, func()) {
+	in := m.Config.Webhook.Inbox
+	if in == nil {
+		return m.store, m.worker.Wake
+	}
+	m.clusterInbox = kubestore.NewInbox(m.clusters[in.Cluster].Dynamic, in.Namespace)
+	return m.clusterInbox, nil
+}
+
+// relay moves the cluster's deliveries into the store until ctx ends.
+func (m *Main) relay(ctx context.Context) {
+	kubestore.Relay{From: m.clusterInbox, To: m.store, Moved: m.worker.Wake, Log: m.Log}.Run(ctx)
+}
+
+// Intake is a replica that only takes webhooks in (`shipbot intake`): it
+// checks and stores them in the cluster's inbox (webhook.inbox), from
+// which the engine's relay takes them. It has no store and acts on
+// nothing, so any number can run beside the one engine, and GitLab's
+// deliveries are acknowledged while the engine restarts.
+type Intake struct {
+	Config *config.Config
+	Log    *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	inbox    *kubestore.Inbox
+	echo     *echo.Echo
+	listener net.Listener
+	served   sync.WaitGroup
+}
+
+// Run connects to the inbox's cluster and starts serving.
+func (i *Intake) Run(ctx context.Context) error {
+	in := i.Config.Webhook.Inbox
+	if in == nil {
+		return errors.New("shipbot intake stores webhooks in a cluster: set webhook.inbox (cluster and namespace) in " + i.Config.File())
+	}
+	i.Log = cmpLog(i.Log)
+	if i.Now == nil {
+		i.Now = time.Now
+	}
+	c, err := i.inboxCluster(in.Cluster)
+	if err != nil {
+		return err
+	}
+	i.inbox = kubestore.NewInbox(c.Dynamic, in.Namespace)
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	e := newEcho()
+	intake.NewHandler(intake.Handler{
+		Secret: i.Config.GitLab.WebhookSecret.Value(), Projects: i.Config.HookProjects(), MaxBody: i.Config.Webhook.MaxBodyBytes,
+		Inbox: i.inbox, Log: i.Log, Now: i.Now,
+	}, registry).Register(e)
+	registerProbes(e, i.readyz, registry)
+	if i.listener, err = net.Listen("tcp", i.Config.Listen); err != nil {
+		return fmt.Errorf("listen %s: %w", i.Config.Listen, err)
+	}
+	i.echo = e
+	i.served.Add(1)
+	go func() {
+		defer i.served.Done()
+		if err := e.Server.Serve(i.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			i.Log.Error("http server", "err", err)
+		}
+	}()
+	i.Log.Info("shipbot intake started", "addr", i.Addr(), "inbox", in.Cluster+"/"+in.Namespace)
+	return nil
+}
+
+func (i *Intake) inboxCluster(name string) (*kube.Client, error) {
+	for _, c := range i.Config.Clusters {
+		if c.Name == name {
+			rc, err := kube.RESTConfig(kube.Source{Name: c.Name, Kubeconfig: c.Kubeconfig, Context: c.Context, InCluster: c.InCluster})
+			if err != nil {
+				return nil, err
+			}
+			return kube.New(c.Name, rc)
+		}
+	}
+	return nil, fmt.Errorf("webhook.inbox.cluster %q is not one of clusters[].name", name)
+}
+
+// readyz reports ready while the cluster's inbox can be read: a replica
+// that could not store deliveries would only answer GitLab with errors.
+func (i *Intake) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+	defer cancel()
+	if err := i.inbox.Ping(ctx); err != nil {
+		return c.String(http.StatusServiceUnavailable, "inbox: "+err.Error()+"\n")
+	}
+	return c.String(http.StatusOK, "inbox: ok\n")
+}
+
+// Addr is the address the server listens on.
+func (i *Intake) Addr() string {
+	if i.listener == nil {
+		return ""
+	}
+	return i.listener.Addr().String()
+}
+
+// Close stops serving once the requests in hand are answered.
+func (i *Intake) Close() error {
+	if i.echo == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err := i.echo.Shutdown(ctx)
+	i.served.Wait()
+	return err
+}
+
+func cmpLog(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.Default()
+	}
+	return l
+}
