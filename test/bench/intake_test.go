@@ -59,15 +59,25 @@ func startIntake(ctx context.Context, path string) (*intakeServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", "127.0.0.1:0")
+	in, err := serveIntake(ctx, st, maxBody)
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
+	}
+	in.store = st
+	return in, nil
+}
+
+// serveIntake serves the webhook endpoint on loopback, storing into inbox.
+func serveIntake(ctx context.Context, inbox intake.Inbox, maxBody int64) (*intakeServer, error) {
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
-	intake.NewHandler(intake.Handler{Secret: secret, MaxBody: maxBody, Inbox: st, Log: slog.New(slog.DiscardHandler)}, prometheus.NewRegistry()).Register(e)
-	in := &intakeServer{store: st, srv: &http.Server{Handler: e}, url: "http://" + ln.Addr().String() + intake.Path, served: make(chan error, 1)}
+	intake.NewHandler(intake.Handler{Secret: secret, MaxBody: maxBody, Inbox: inbox, Log: slog.New(slog.DiscardHandler)}, prometheus.NewRegistry()).Register(e)
+	in := &intakeServer{srv: &http.Server{Handler: e}, url: "http://" + ln.Addr().String() + intake.Path, served: make(chan error, 1)}
 	go func() { in.served <- in.srv.Serve(ln) }()
 	return in, nil
 }
@@ -78,7 +88,10 @@ func (in *intakeServer) close(ctx context.Context) error {
 	if served := <-in.served; !errors.Is(served, http.ErrServerClosed) {
 		err = errors.Join(err, served)
 	}
-	return errors.Join(err, in.store.Close())
+	if in.store != nil {
+		err = errors.Join(err, in.store.Close())
+	}
+	return err
 }
 
 // checkInbox reopens the store file and counts what it holds.

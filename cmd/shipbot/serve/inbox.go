@@ -24,13 +24,28 @@ import (
 // and what to call after: the store, whose worker is woken; or, with
 // webhook.inbox, the cluster's Delivery objects, which the relay moves
 // into the store (start runs it).
-func (m *Main) intakeInbox() (intake.Inbox, func()) {
-	in := m.Config.Webhook.Inbox
-	if in == nil {
-		return m.store, m.worker.Wake
+func (m *Main) intakeInbox() (intake.Inbox, func(), error) {
+	if m.Config.Webhook.Inbox == nil {
+		return m.store, m.worker.Wake, nil
 	}
-	m.clusterInbox = kubestore.NewInbox(m.clusters[in.Cluster].Dynamic, in.Namespace)
-	return m.clusterInbox, nil
+	var err error
+	m.clusterInbox, err = clusterInbox(m.Config)
+	return m.clusterInbox, nil, err
+}
+
+// clusterInbox is the config's webhook.inbox.
+func clusterInbox(cfg *config.Config) (*kubestore.Inbox, error) {
+	in := cfg.Webhook.Inbox
+	for _, c := range cfg.Clusters {
+		if c.Name == in.Cluster {
+			rc, err := kube.RESTConfig(kube.Source{Name: c.Name, Kubeconfig: c.Kubeconfig, Context: c.Context, InCluster: c.InCluster})
+			if err != nil {
+				return nil, err
+			}
+			return kubestore.NewInbox(rc, in.Namespace)
+		}
+	}
+	return nil, fmt.Errorf("webhook.inbox.cluster %q is not one of clusters[].name", in.Cluster)
 }
 
 // relay moves the cluster's deliveries into the store until ctx ends.
@@ -65,11 +80,10 @@ func (i *Intake) Run(ctx context.Context) error {
 	if i.Now == nil {
 		i.Now = time.Now
 	}
-	c, err := i.inboxCluster(in.Cluster)
-	if err != nil {
+	var err error
+	if i.inbox, err = clusterInbox(i.Config); err != nil {
 		return err
 	}
-	i.inbox = kubestore.NewInbox(c.Dynamic, in.Namespace)
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e := newEcho()
@@ -91,19 +105,6 @@ func (i *Intake) Run(ctx context.Context) error {
 	}()
 	i.Log.Info("shipbot intake started", "addr", i.Addr(), "inbox", in.Cluster+"/"+in.Namespace)
 	return nil
-}
-
-func (i *Intake) inboxCluster(name string) (*kube.Client, error) {
-	for _, c := range i.Config.Clusters {
-		if c.Name == name {
-			rc, err := kube.RESTConfig(kube.Source{Name: c.Name, Kubeconfig: c.Kubeconfig, Context: c.Context, InCluster: c.InCluster})
-			if err != nil {
-				return nil, err
-			}
-			return kube.New(c.Name, rc)
-		}
-	}
-	return nil, fmt.Errorf("webhook.inbox.cluster %q is not one of clusters[].name", name)
 }
 
 // readyz reports ready while the cluster's inbox can be read: a replica

@@ -151,7 +151,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", m.Config.Listen, err)
 	}
-	m.echo = m.routes()
+	if m.echo, err = m.routes(); err != nil {
+		return err
+	}
 	var w *watcher
 	if m.Watch {
 		if w, err = m.newWatcher(); err != nil {

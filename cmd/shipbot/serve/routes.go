@@ -27,9 +27,12 @@ const (
 	idleTimeout       = 2 * time.Minute
 )
 
-func (m *Main) routes() *echo.Echo {
+func (m *Main) routes() (*echo.Echo, error) {
 	e := newEcho(m.track)
-	inbox, accepted := m.intakeInbox()
+	inbox, accepted, err := m.intakeInbox()
+	if err != nil {
+		return nil, err
+	}
 	intake.NewHandler(intake.Handler{
 		Secret: m.Config.GitLab.WebhookSecret.Value(), Projects: m.Config.HookProjects(), MaxBody: m.Config.Webhook.MaxBodyBytes,
 		Inbox: inbox, Log: m.Log, Now: m.Now, Accepted: accepted,
@@ -46,7 +49,7 @@ func (m *Main) routes() *echo.Echo {
 	m.registerSurfaces(e)
 	m.registerDashboard(e)
 	registerProbes(e, m.readyz, m.registry)
-	return e
+	return e, nil
 }
 
 // newEcho is an Echo server with the bounds on a client's pace, that

@@ -19,7 +19,11 @@ func TestServerBoundsClients(t *testing.T) {
 		registry: prometheus.NewRegistry(),
 		surfaces: &surfaces{},
 	}
-	s := m.routes().Server
+	e, err := m.routes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.Server
 	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.IdleTimeout <= 0 {
 		t.Errorf("server timeouts: header %s, read %s, idle %s; want all set", s.ReadHeaderTimeout, s.ReadTimeout, s.IdleTimeout)
 	}

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/shipbot/shipbot/deployer/store"
 )
@@ -56,9 +57,18 @@ type Inbox struct {
 	ns     string
 }
 
-// NewInbox returns the inbox in namespace ns.
-func NewInbox(dyn dynamic.Interface, ns string) *Inbox {
-	return &Inbox{client: dyn.Resource(Deliveries).Namespace(ns), ns: ns}
+// NewInbox returns the inbox in namespace ns of the cluster rc reaches.
+// Its client has no client-side rate limit: intake must keep up with
+// GitLab's bursts (GitLab.com peaks at about 217 deliveries a second),
+// and the apiserver's API Priority and Fairness protects it instead.
+func NewInbox(rc *rest.Config, ns string) (*Inbox, error) {
+	rc = rest.CopyConfig(rc)
+	rc.QPS, rc.Burst, rc.RateLimiter = -1, 0, nil
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("inbox in namespace %s: %w", ns, err)
+	}
+	return &Inbox{client: dyn.Resource(Deliveries).Namespace(ns), ns: ns}, nil
 }
 
 // ObjectName is the name of the Delivery that stores the delivery with
@@ -86,27 +96,39 @@ func (in *Inbox) Accept(ctx context.Context, d store.Delivery) (store.Delivery, 
 	if err != nil {
 		return store.Delivery{}, false, fmt.Errorf("delivery %s: %w", d.Key, err)
 	}
-	_, err = in.client.Create(ctx, &unstructured.Unstructured{Object: u}, metav1.CreateOptions{})
-	switch {
-	case err == nil:
-		d.Seq = 0
-		return d, false, nil
-	case !apierrors.IsAlreadyExists(err):
-		return store.Delivery{}, false, fmt.Errorf("store delivery %s in namespace %s: %w", d.Key, in.ns, err)
+	// The one stored before may be removed (relayed) between the create
+	// that finds it and the read of it; then the create is tried again.
+	for range 3 {
+		_, err = in.client.Create(ctx, &unstructured.Unstructured{Object: u}, metav1.CreateOptions{})
+		switch {
+		case err == nil:
+			d.Seq = 0
+			return d, false, nil
+		case !apierrors.IsAlreadyExists(err):
+			return store.Delivery{}, false, fmt.Errorf("store delivery %s in namespace %s: %w", d.Key, in.ns, err)
+		}
+		earlier, err := in.get(ctx, obj.Name)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return store.Delivery{}, false, fmt.Errorf("read delivery %s stored before: %w", d.Key, err)
+		}
+		if earlier.Key != d.Key {
+			return store.Delivery{}, false, fmt.Errorf("delivery %s: object %s holds delivery %q", d.Key, obj.Name, earlier.Key)
+		}
+		earlier.Body = nil // as the bbolt inbox returns a duplicate: its key, event and time
+		return earlier, true, nil
 	}
-	got, err := in.client.Get(ctx, obj.Name, metav1.GetOptions{})
+	return store.Delivery{}, false, fmt.Errorf("store delivery %s in namespace %s: it was removed and stored again three times in a row", d.Key, in.ns)
+}
+
+func (in *Inbox) get(ctx context.Context, name string) (store.Delivery, error) {
+	u, err := in.client.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
-		return store.Delivery{}, false, fmt.Errorf("read delivery %s stored before: %w", d.Key, err)
+		return store.Delivery{}, err
 	}
-	earlier, err := decode(got)
-	if err != nil {
-		return store.Delivery{}, false, err
-	}
-	if earlier.Key != d.Key {
-		return store.Delivery{}, false, fmt.Errorf("delivery %s: object %s holds delivery %q", d.Key, obj.Name, earlier.Key)
-	}
-	earlier.Body = nil // as the bbolt inbox returns a duplicate: its key, event and time
-	return earlier, true, nil
+	return decode(u)
 }
 
 // Pending returns up to limit deliveries, in the order they were received.

@@ -1,9 +1,13 @@
 package kubestore
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/shipbot/shipbot/deployer/store"
@@ -18,11 +22,11 @@ func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Shipbot: true}, &t
 func newInbox(t *testing.T) *Inbox {
 	t.Helper()
 	cluster.Require(t, testCluster)
-	dyn, err := dynamic.NewForConfig(testCluster.RESTConfig())
+	in, err := NewInbox(testCluster.RESTConfig(), testCluster.NewNamespace(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewInbox(dyn, testCluster.NewNamespace(t))
+	return in
 }
 
 func TestInboxConforms(t *testing.T) {
@@ -34,5 +38,40 @@ func TestAcceptRefusesABodyNoObjectHolds(t *testing.T) {
 	_, _, err := in.Accept(t.Context(), store.Delivery{Key: "big", Event: "Push Hook", Body: make([]byte, MaxBody+1)})
 	if err == nil || !strings.Contains(err.Error(), "more than the 786432 a Delivery object holds") {
 		t.Fatalf("accept of %d bytes: %v, want a refusal that names the limit", MaxBody+1, err)
+	}
+}
+
+// removeOnGet removes the object just before the first read of it, as the
+// relay does when it takes a delivery between a replica's create (which
+// found it) and that replica's read.
+type removeOnGet struct {
+	dynamic.ResourceInterface
+	done bool
+}
+
+func (r *removeOnGet) Get(ctx context.Context, name string, opts metav1.GetOptions, sub ...string) (*unstructured.Unstructured, error) {
+	if !r.done {
+		r.done = true
+		if err := r.ResourceInterface.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	return r.ResourceInterface.Get(ctx, name, opts, sub...)
+}
+
+// A redelivery whose first copy is relayed away while it is being stored
+// is stored again, not refused: the engine's inbox dedupes it.
+func TestAcceptStoresAgainWhatWasRelayedMeanwhile(t *testing.T) {
+	in := newInbox(t)
+	d := store.Delivery{Key: "uuid-race", Event: "Push Hook", Body: []byte(`{}`), ReceivedAt: time.Now().UTC()}
+	if _, _, err := in.Accept(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	in.client = &removeOnGet{ResourceInterface: in.client}
+	if _, dup, err := in.Accept(t.Context(), d); err != nil || dup {
+		t.Fatalf("redelivery: dup %v, %v; want it stored anew", dup, err)
+	}
+	if got, err := in.Pending(t.Context(), 10); err != nil || len(got) != 1 {
+		t.Fatalf("pending %d (%v), want the redelivery", len(got), err)
 	}
 }
