@@ -25,6 +25,7 @@ import (
 	"github.com/shipbot/shipbot/deployer/kube"
 	"github.com/shipbot/shipbot/deployer/release"
 	"github.com/shipbot/shipbot/deployer/store"
+	"github.com/shipbot/shipbot/deployer/store/kubestore"
 	"github.com/shipbot/shipbot/templates"
 	"github.com/shipbot/shipbot/test/cluster"
 	"github.com/shipbot/shipbot/test/fakeclock"
@@ -389,4 +390,43 @@ func TestSecondInstanceOnTheStoreFailsFast(t *testing.T) {
 		t.Errorf("second Open took %s to fail, want about 2s", took)
 	}
 	t.Logf("second instance: %q after %s", err, took.Round(time.Millisecond))
+}
+
+// With webhook.inbox, an intake replica stores a delivery as its own
+// ServiceAccount, and serve, as shipbot's, relays it into its store: the
+// Roles in rbac.yaml and intake.yaml are enough, and the intake's is no more.
+func TestClusterInboxRunsAsItsServiceAccounts(t *testing.T) {
+	install(t)
+	intakeInbox, err := kubestore.NewInbox(serviceAccountConfigOf(t, "shipbot-intake"), namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := store.Delivery{Key: "uuid:" + t.Name(), Event: "Push Hook", Body: []byte(`{}`), ReceivedAt: time.Now().UTC()}
+	for i := range 2 {
+		if _, dup, err := intakeInbox.Accept(t.Context(), d); err != nil || dup != (i == 1) {
+			t.Fatalf("intake replica's delivery %d: dup %v, %v", i, dup, err)
+		}
+	}
+	if _, err := intakeInbox.Pending(t.Context(), 10); !apierrors.IsForbidden(err) {
+		t.Errorf("the intake replica listed deliveries: %v, want forbidden", err)
+	}
+	serveInbox, err := kubestore.NewInbox(serviceAccountConfig(t), namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(t.TempDir(), "shipbot.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pending, err := serveInbox.Pending(t.Context(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := (kubestore.Relay{From: serveInbox, To: st}).Pass(t.Context(), pending); err != nil || moved != 1 {
+		t.Fatalf("serve relayed %d deliveries (%v), want 1", moved, err)
+	}
+	if left, err := serveInbox.Pending(t.Context(), 10); err != nil || len(left) != 0 {
+		t.Errorf("%d deliveries left after the relay (%v)", len(left), err)
+	}
 }

@@ -50,7 +50,7 @@ const (
 
 // optionalFiles are applied too, though kustomization.yaml leaves them out:
 // the apiserver must accept them, and the pod needs the Secret to start.
-var optionalFiles = []string{"secret.example.yaml", "ingress.yaml"}
+var optionalFiles = []string{"secret.example.yaml", "ingress.yaml", "intake.yaml"}
 
 // kustomization is the part of kustomization.yaml this package understands.
 type kustomization struct {

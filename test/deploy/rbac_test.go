@@ -79,6 +79,11 @@ var needed = []access{
 	{verb: "get", group: "networking.istio.io", resource: "destinationrules", ns: envNS, why: "release applyDestinationRule"},
 	{verb: "create", group: "networking.istio.io", resource: "destinationrules", ns: envNS, why: "release applyDestinationRule"},
 	{verb: "patch", group: "networking.istio.io", resource: "destinationrules", ns: envNS, why: "release applyDestinationRule"},
+	{verb: "create", group: "shipbot.io", resource: "deliveries", ns: namespace, why: "kubestore.Inbox.Accept: serve's webhook endpoint with webhook.inbox"},
+	{verb: "get", group: "shipbot.io", resource: "deliveries", ns: namespace, why: "kubestore.Inbox.Accept: a redelivery"},
+	{verb: "list", group: "shipbot.io", resource: "deliveries", ns: namespace, why: "kubestore.Relay"},
+	{verb: "watch", group: "shipbot.io", resource: "deliveries", ns: namespace, why: "kubestore.Relay waits for new ones"},
+	{verb: "delete", group: "shipbot.io", resource: "deliveries", ns: namespace, why: "kubestore.Relay removes what its store holds"},
 	{verb: "get", path: "/readyz", why: "kube.Client.Ping, behind shipbot's /readyz"},
 	{verb: "get", path: "/apis", why: "discovery for kube.Client.Apply's REST mapper"},
 }
@@ -118,6 +123,7 @@ var refused = []access{
 	{verb: "delete", group: "networking.istio.io", resource: "virtualservices", ns: envNS, why: "teardown restores the original, never deletes"},
 	{verb: "create", resource: "events", ns: envNS, why: "shipbot records events in its own store"},
 	{verb: "get", path: "/metrics", why: "the apiserver's metrics"},
+	{verb: "create", group: "shipbot.io", resource: "deliveries", ns: envNS, why: "deliveries live in shipbot's namespace only"},
 }
 
 // The ServiceAccount may do exactly what shipbot needs: each request of
@@ -146,7 +152,13 @@ func TestServiceAccountAccess(t *testing.T) {
 // review asks the apiserver whether the ServiceAccount may make a request.
 func review(t *testing.T, a access) (bool, string) {
 	t.Helper()
-	spec := authorizationv1.SubjectAccessReviewSpec{User: saUser, Groups: saGroups}
+	return reviewAs(t, saUser, a)
+}
+
+// reviewAs asks whether user, a ServiceAccount of shipbot's namespace, may make a request.
+func reviewAs(t *testing.T, user string, a access) (bool, string) {
+	t.Helper()
+	spec := authorizationv1.SubjectAccessReviewSpec{User: user, Groups: saGroups}
 	if a.path != "" {
 		spec.NonResourceAttributes = &authorizationv1.NonResourceAttributes{Path: a.path, Verb: a.verb}
 	} else {
@@ -173,10 +185,16 @@ func review(t *testing.T, a access) (bool, string) {
 // fresh token of the ServiceAccount, as the pod's in-cluster config does.
 func serviceAccountConfig(t *testing.T) *rest.Config {
 	t.Helper()
+	return serviceAccountConfigOf(t, serviceAccount)
+}
+
+// serviceAccountConfigOf is serviceAccountConfig for ServiceAccount sa of shipbot's namespace.
+func serviceAccountConfigOf(t *testing.T, sa string) *rest.Config {
+	t.Helper()
 	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: new(int64(3600))}}
-	tok, err := kc.Client().CoreV1().ServiceAccounts(namespace).CreateToken(t.Context(), serviceAccount, req, metav1.CreateOptions{})
+	tok, err := kc.Client().CoreV1().ServiceAccounts(namespace).CreateToken(t.Context(), sa, req, metav1.CreateOptions{})
 	if err != nil {
-		t.Fatalf("token for %s: %v", saUser, err)
+		t.Fatalf("token for %s: %v", sa, err)
 	}
 	admin := kc.RESTConfig()
 	return &rest.Config{
@@ -201,5 +219,33 @@ func whoami(t *testing.T, rc *rest.Config) {
 	}
 	if u := ssr.Status.UserInfo.Username; u != saUser {
 		t.Fatalf("the token authenticates as %q, want %s", u, saUser)
+	}
+}
+
+// intakeUser is the ServiceAccount of deploy/intake.yaml's replicas.
+const intakeUser = "system:serviceaccount:" + namespace + ":shipbot-intake"
+
+// The intake replicas may store deliveries and read one back, and nothing else.
+func TestIntakeServiceAccountAccess(t *testing.T) {
+	install(t)
+	for _, c := range []struct {
+		a     access
+		allow bool
+	}{
+		{access{verb: "create", group: "shipbot.io", resource: "deliveries", ns: namespace, why: "kubestore.Inbox.Accept"}, true},
+		{access{verb: "get", group: "shipbot.io", resource: "deliveries", ns: namespace, why: "kubestore.Inbox.Accept: a redelivery"}, true},
+		{access{verb: "list", group: "shipbot.io", resource: "deliveries", ns: namespace, why: "reading others' deliveries is serve's"}, false},
+		{access{verb: "delete", group: "shipbot.io", resource: "deliveries", ns: namespace, why: "removing deliveries is serve's"}, false},
+		{access{verb: "create", group: "shipbot.io", resource: "deliveries", ns: envNS, why: "deliveries live in shipbot's namespace only"}, false},
+		{access{verb: "get", resource: "secrets", ns: namespace, why: "its secret is in its environment"}, false},
+		{access{verb: "patch", group: "apps", resource: "deployments", ns: envNS, why: "intake acts on nothing"}, false},
+		{access{verb: "list", resource: "namespaces", why: "intake acts on nothing"}, false},
+	} {
+		t.Run(c.a.String(), func(t *testing.T) {
+			allowed, reason := reviewAs(t, intakeUser, c.a)
+			if allowed != c.allow {
+				t.Errorf("%s may %s: %v, want %v: %s (%s)", intakeUser, c.a, allowed, c.allow, c.a.why, reason)
+			}
+		})
 	}
 }
