@@ -58,7 +58,9 @@ const (
 	resultProject   = "rejected_project"
 	resultTooLarge  = "rejected_too_large"
 	resultMalformed = "rejected_malformed"
-	resultError     = "error"
+	// resultUnavailable: the store could not be reached; answered 503.
+	resultUnavailable = "unavailable"
+	resultError       = "error"
 )
 
 // NewHandler returns a handler with h's settings and collaborators, and
@@ -123,6 +125,13 @@ func (h *Handler) Receive(c echo.Context) error {
 		return h.answer(c, label, resultMalformed, http.StatusBadRequest, reply{Status: "rejected", Error: err.Error()})
 	}
 	d, dup, err := h.Inbox.Accept(r.Context(), store.Delivery{Key: deliveryKey(r, event, body), Event: event, Body: body, ReceivedAt: h.Now()})
+	if errors.Is(err, store.ErrUnavailable) {
+		// Nothing was stored: the sender is to try again, as GitLab's
+		// redelivery or a load balancer's next replica does.
+		h.Log.Warn("store webhook: store unavailable", "event", event, "err", err)
+		c.Response().Header().Set("Retry-After", "5")
+		return h.answer(c, label, resultUnavailable, http.StatusServiceUnavailable, reply{Status: "error", Error: "store unavailable; try again"})
+	}
 	if err != nil {
 		h.Log.Error("store webhook", "event", event, "err", err)
 		return h.answer(c, label, resultError, http.StatusInternalServerError, reply{Status: "error", Error: "internal error"})

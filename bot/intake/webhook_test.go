@@ -2,7 +2,10 @@ package intake_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -175,5 +178,46 @@ shipbot_webhooks_total{event="Pipeline Hook",result="rejected_token"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "shipbot_webhooks_total"); err != nil {
 		t.Error(err)
+	}
+}
+
+// inboxFunc is an Inbox made of a function.
+type inboxFunc func(ctx context.Context, d store.Delivery) (store.Delivery, bool, error)
+
+func (f inboxFunc) Accept(ctx context.Context, d store.Delivery) (store.Delivery, bool, error) {
+	return f(ctx, d)
+}
+
+var _ intake.Inbox = inboxFunc(nil)
+
+// A store that cannot be reached now gets the sender to try again later
+// (503, Retry-After); any other failure is the server's own (500).
+func TestAStoreUnavailableAsksToTryAgain(t *testing.T) {
+	for _, c := range []struct {
+		err   error
+		code  int
+		retry string
+	}{
+		{fmt.Errorf("store delivery: %w: dial tcp: connection refused", store.ErrUnavailable), http.StatusServiceUnavailable, "5"},
+		{errors.New("disk full"), http.StatusInternalServerError, ""},
+	} {
+		h := intake.NewHandler(intake.Handler{Secret: secret, MaxBody: 1 << 20, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Inbox: inboxFunc(func(context.Context, store.Delivery) (store.Delivery, bool, error) {
+				return store.Delivery{}, false, c.err
+			})},
+			prometheus.NewRegistry())
+		e := echo.New()
+		h.Register(e)
+		req := httptest.NewRequest(http.MethodPost, intake.Path, bytes.NewReader(pipeline(t)))
+		req.Header.Set("X-Gitlab-Event", "Pipeline Hook")
+		req.Header.Set("X-Gitlab-Token", secret)
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		if rec.Code != c.code || rec.Header().Get("Retry-After") != c.retry {
+			t.Errorf("%v: answered %d, Retry-After %q; want %d, %q", c.err, rec.Code, rec.Header().Get("Retry-After"), c.code, c.retry)
+		}
+		if strings.Contains(rec.Body.String(), "connection refused") || strings.Contains(rec.Body.String(), "disk") {
+			t.Errorf("the answer shows the internal error: %s", rec.Body)
+		}
 	}
 }

@@ -31,6 +31,10 @@ var (
 // ErrNotFound is returned when a record does not exist.
 var ErrNotFound = errkind.New(errkind.NotFound, "not found")
 
+// ErrUnavailable means the store cannot be reached now, e.g. the apiserver
+// behind the cluster inbox is down; the same request may succeed later.
+var ErrUnavailable = errors.New("store unavailable")
+
 // ErrLocked means another process holds the store file; bbolt is single-writer.
 var ErrLocked = errors.New("store is in use by another process")
 

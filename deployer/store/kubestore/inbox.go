@@ -105,14 +105,14 @@ func (in *Inbox) Accept(ctx context.Context, d store.Delivery) (store.Delivery, 
 			d.Seq = 0
 			return d, false, nil
 		case !apierrors.IsAlreadyExists(err):
-			return store.Delivery{}, false, fmt.Errorf("store delivery %s in namespace %s: %w", d.Key, in.ns, err)
+			return store.Delivery{}, false, fmt.Errorf("store delivery %s in namespace %s: %w", d.Key, in.ns, unavailable(err))
 		}
 		earlier, err := in.get(ctx, obj.Name)
 		if apierrors.IsNotFound(err) {
 			continue
 		}
 		if err != nil {
-			return store.Delivery{}, false, fmt.Errorf("read delivery %s stored before: %w", d.Key, err)
+			return store.Delivery{}, false, fmt.Errorf("read delivery %s stored before: %w", d.Key, unavailable(err))
 		}
 		if earlier.Key != d.Key {
 			return store.Delivery{}, false, fmt.Errorf("delivery %s: object %s holds delivery %q", d.Key, obj.Name, earlier.Key)
@@ -129,6 +129,20 @@ func (in *Inbox) get(ctx context.Context, name string) (store.Delivery, error) {
 		return store.Delivery{}, err
 	}
 	return decode(u)
+}
+
+// unavailable marks err as store.ErrUnavailable unless the apiserver
+// answered that the request itself is wrong (a 4xx other than 429): a
+// refused connection, a timeout or a 5xx may pass if tried again.
+func unavailable(err error) error {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		code := status.Status().Code
+		if code >= 400 && code < 500 && code != 429 {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 }
 
 // Pending returns up to limit deliveries, in the order they were received.

@@ -2,6 +2,7 @@ package kubestore
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +74,38 @@ func TestAcceptStoresAgainWhatWasRelayedMeanwhile(t *testing.T) {
 	}
 	if got, err := in.Pending(t.Context(), 10); err != nil || len(got) != 1 {
 		t.Fatalf("pending %d (%v), want the redelivery", len(got), err)
+	}
+}
+
+// While the apiserver is down, Accept says the store is unavailable (the
+// intake answers 503), and stores again once it is back.
+func TestAcceptWhileTheAPIServerIsDown(t *testing.T) {
+	in := newInbox(t)
+	if err := testCluster.StopAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	_, _, err := in.Accept(ctx, store.Delivery{Key: "down", Event: "Push Hook", Body: []byte(`{}`), ReceivedAt: time.Now().UTC()})
+	cancel()
+	restart, stop := context.WithTimeout(context.Background(), time.Minute)
+	defer stop()
+	if err := testCluster.RestartAPIServer(restart); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("accept with the apiserver down: %v, want store.ErrUnavailable", err)
+	}
+	if _, dup, err := in.Accept(t.Context(), store.Delivery{Key: "down", Event: "Push Hook", Body: []byte(`{}`), ReceivedAt: time.Now().UTC()}); err != nil || dup {
+		t.Fatalf("accept once it is back: dup %v, %v", dup, err)
+	}
+}
+
+// A request the apiserver refuses as wrong is not "unavailable": trying
+// again would not help.
+func TestAcceptRefusedIsNotUnavailable(t *testing.T) {
+	in := newInbox(t)
+	_, _, err := in.Accept(t.Context(), store.Delivery{Key: "x", Event: strings.Repeat("x", 200), Body: []byte(`{}`), ReceivedAt: time.Now()}) // the schema allows 128
+	if err == nil || errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("accept refused by the schema: %v, want an error that is not ErrUnavailable", err)
 	}
 }
