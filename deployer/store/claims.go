@@ -1,11 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // bucketClaims holds keys that may be used once within a time, each with
@@ -22,7 +21,7 @@ func (s *Store) Claim(key string, now, until time.Time) (bool, error) {
 		return false, fmt.Errorf("claim: empty key")
 	}
 	won := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *wtx) error {
 		b := tx.Bucket(bucketClaims)
 		if v := b.Get([]byte(key)); len(v) == 8 && claimEnd(v).After(now) {
 			return nil
@@ -37,17 +36,20 @@ func (s *Store) Claim(key string, now, until time.Time) (bool, error) {
 // many it deleted.
 func (s *Store) PruneClaims(now time.Time) (int, error) {
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketClaims).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+	err := s.update(func(tx *wtx) error {
+		b := tx.Bucket(bucketClaims)
+		var ended [][]byte
+		err := b.ForEach(func(k, v []byte) error {
 			if len(v) != 8 || !claimEnd(v).After(now) {
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				n++
+				ended = append(ended, bytes.Clone(k))
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
+		n = len(ended)
+		return deleteKeys(b, ended)
 	})
 	return n, err
 }

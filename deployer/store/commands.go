@@ -73,7 +73,7 @@ func (s *Store) Commands(state CommandState, limit int) ([]Command, error) {
 func (s *Store) StartCommand(seq uint64, now time.Time) (Command, bool, error) {
 	var cmd Command
 	started := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *wtx) error {
 		b := tx.Bucket(bucketCommands)
 		v := b.Get(itob(seq))
 		if v == nil {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // ErrClosed is returned to a write that the store was closed before it could
@@ -26,7 +24,7 @@ const maxGroup = 1000
 // Writes wait in a slice rather than in a channel send, so that a caller is
 // woken once, by its result, and not also when the loop takes its write.
 type committer struct {
-	db   *bolt.DB
+	s    *Store
 	wake chan struct{} // buffered: "the queue may be non-empty"
 	done chan struct{}
 
@@ -38,12 +36,12 @@ type committer struct {
 // call is one caller's write. fn may run more than once, so it must reset
 // whatever it reports back on each run.
 type call struct {
-	fn  func(*bolt.Tx) error
+	fn  func(*wtx) error
 	err chan error // buffered, written once by the loop
 }
 
-func newCommitter(db *bolt.DB) *committer {
-	c := &committer{db: db, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newCommitter(s *Store) *committer {
+	c := &committer{s: s, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go c.loop()
 	return c
 }
@@ -53,7 +51,7 @@ func newCommitter(db *bolt.DB) *committer {
 // wrote is kept. ctx is checked only before the write is queued: after that
 // the caller waits for the outcome, so that an error always means "not
 // stored", as with DB.Batch.
-func (c *committer) write(ctx context.Context, fn func(*bolt.Tx) error) error {
+func (c *committer) write(ctx context.Context, fn func(*wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -130,7 +128,7 @@ func (c *committer) take() (group []*call, closed bool) {
 func (c *committer) commit(group []*call) {
 	for len(group) > 0 {
 		failed := -1
-		err := c.db.Update(func(tx *bolt.Tx) error {
+		err := c.s.update(func(tx *wtx) error {
 			for i, wc := range group {
 				if err := safely(wc.fn, tx); err != nil {
 					failed = i
@@ -146,7 +144,7 @@ func (c *committer) commit(group []*call) {
 			return
 		}
 		alone := group[failed]
-		alone.err <- c.db.Update(func(tx *bolt.Tx) error { return safely(alone.fn, tx) })
+		alone.err <- c.s.update(func(tx *wtx) error { return safely(alone.fn, tx) })
 		group = slices.Delete(group, failed, failed+1)
 	}
 }
@@ -156,7 +154,7 @@ type panicked struct{ v any }
 
 func (p panicked) Error() string { return fmt.Sprint("panic: ", p.v) }
 
-func safely(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+func safely(fn func(*wtx) error, tx *wtx) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = panicked{v}

@@ -29,8 +29,8 @@ func openTest(t *testing.T, path string) *Store {
 	return s
 }
 
-func putting(key string) func(*bolt.Tx) error {
-	return func(tx *bolt.Tx) error { return tx.Bucket(bucketTest).Put([]byte(key), []byte("v")) }
+func putting(key string) func(*wtx) error {
+	return func(tx *wtx) error { return tx.Bucket(bucketTest).Put([]byte(key), []byte("v")) }
 }
 
 // stored lists which of keys are in the test bucket.
@@ -55,7 +55,7 @@ func holdCommit(t *testing.T, s *Store) (release chan struct{}, result chan erro
 	t.Helper()
 	entered, release, result := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
-		result <- s.inbox.write(context.Background(), func(tx *bolt.Tx) error {
+		result <- s.inbox.write(context.Background(), func(tx *wtx) error {
 			close(entered)
 			<-release
 			return putting("held")(tx)
@@ -158,7 +158,7 @@ func TestWritesArrivingDuringACommitShareTheNext(t *testing.T) {
 	txs := map[int]bool{}
 	for i := range n {
 		wg.Go(func() {
-			err := s.inbox.write(context.Background(), func(tx *bolt.Tx) error {
+			err := s.inbox.write(context.Background(), func(tx *wtx) error {
 				mu.Lock()
 				txs[tx.ID()] = true
 				mu.Unlock()
@@ -183,18 +183,18 @@ func TestWritesArrivingDuringACommitShareTheNext(t *testing.T) {
 func TestFailingWriteLosesNothingElseAndKeepsNothingOfItsOwn(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "db"))
 	defer s.Close()
-	c := &committer{db: s.db} // commit is driven by hand: one known group
+	c := &committer{s: s} // commit is driven by hand: one known group
 	boom := errors.New("boom")
-	fns := map[string]func(*bolt.Tx) error{
+	fns := map[string]func(*wtx) error{
 		"a": putting("a"),
-		"half": func(tx *bolt.Tx) error {
+		"half": func(tx *wtx) error {
 			if err := putting("half")(tx); err != nil {
 				return err
 			}
 			return boom // after a write that must not survive
 		},
 		"b": putting("b"),
-		"panics": func(tx *bolt.Tx) error {
+		"panics": func(tx *wtx) error {
 			if err := putting("panics")(tx); err != nil {
 				return err
 			}
@@ -242,7 +242,7 @@ func TestAPanicReachesItsOwnCallerOnly(t *testing.T) {
 			t.Fatalf("write after a panic: %v", err)
 		}
 	}()
-	_ = s.inbox.write(context.Background(), func(*bolt.Tx) error { panic("bad input") })
+	_ = s.inbox.write(context.Background(), func(*wtx) error { panic("bad input") })
 }
 
 func TestCloseRefusesQueuedWritesInsteadOfHanging(t *testing.T) {

@@ -61,7 +61,7 @@ func (s *Store) PutDeployment(d Deployment) error {
 	if d.ID == "" {
 		return fmt.Errorf("put deployment: empty id")
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *wtx) error {
 		return put(tx.Bucket(bucketDeployments), []byte(d.ID), d)
 	})
 }

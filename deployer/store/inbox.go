@@ -34,7 +34,7 @@ func (s *Store) Accept(ctx context.Context, d Delivery) (stored Delivery, dup bo
 	if err := ctx.Err(); err != nil {
 		return Delivery{}, false, err
 	}
-	err = s.inbox.write(ctx, func(tx *bolt.Tx) error {
+	err = s.inbox.write(ctx, func(tx *wtx) error {
 		dup = false
 		keys := tx.Bucket(bucketKeys)
 		if raw := keys.Get([]byte(d.Key)); raw != nil {
@@ -89,7 +89,7 @@ func (s *Store) Pending(limit int) ([]Delivery, error) {
 func (s *Store) Complete(seq uint64, changes func(*Tx) error) ([]Deployment, error) {
 	var added []Deployment
 	announced := false
-	err := s.db.Update(func(btx *bolt.Tx) error {
+	err := s.update(func(btx *wtx) error {
 		inbox := btx.Bucket(bucketInbox)
 		if inbox.Get(itob(seq)) == nil {
 			return fmt.Errorf("inbox item %d: %w", seq, ErrNotFound)

@@ -18,7 +18,7 @@ func (s *Store) UpdateLock(env string, update func(stored []byte) ([]byte, error
 	if env == "" {
 		return fmt.Errorf("update lock: empty environment")
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *wtx) error {
 		b := tx.Bucket(bucketLocks)
 		var stored []byte
 		if raw := b.Get([]byte(env)); raw != nil {

@@ -17,7 +17,7 @@ func (s *Store) PutNote(key string, value []byte) error {
 	if key == "" {
 		return fmt.Errorf("put note: empty key")
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *wtx) error {
 		if err := stampNote(tx.Bucket(bucketNoteTimes), []byte(key), s.now()); err != nil {
 			return err
 		}
@@ -47,7 +47,7 @@ func (s *Store) PutNoteOnce(key string, value []byte) (bool, error) {
 		return false, fmt.Errorf("put note: empty key")
 	}
 	stored := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *wtx) error {
 		b := tx.Bucket(bucketNotes)
 		if b.Get([]byte(key)) != nil {
 			return nil
@@ -63,7 +63,7 @@ func (s *Store) PutNoteOnce(key string, value []byte) (bool, error) {
 
 // DeleteNote removes key; a missing key is not an error.
 func (s *Store) DeleteNote(key string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *wtx) error {
 		if err := tx.Bucket(bucketNoteTimes).Delete([]byte(key)); err != nil {
 			return err
 		}

@@ -18,7 +18,7 @@ func FormatReleaseID(seq uint64) string { return fmt.Sprintf("r%012d", seq) }
 // build receives that id and returns the document.
 func (s *Store) CreateRelease(build func(id string) ([]byte, error)) (string, error) {
 	var id string
-	err := s.db.Update(func(tx *bolt.Tx) (err error) {
+	err := s.update(func(tx *wtx) (err error) {
 		id, err = createRelease(tx, build)
 		return err
 	})
@@ -39,7 +39,7 @@ func (s *Store) Release(id string) ([]byte, error) {
 // the stored document and returns the new one. Writers that read, merge and
 // write inside update never lose each other's changes.
 func (s *Store) UpdateRelease(id string, update func(stored []byte) ([]byte, error)) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return updateRelease(tx, id, update) })
+	return s.update(func(tx *wtx) error { return updateRelease(tx, id, update) })
 }
 
 // Releases calls fn with every release document, oldest first.
@@ -58,9 +58,9 @@ func (t *Tx) UpdateRelease(id string, update func(stored []byte) ([]byte, error)
 }
 
 // Releases is Store.Releases inside the transaction.
-func (t *Tx) Releases(fn func(id string, doc []byte) error) error { return eachRelease(t.tx, fn) }
+func (t *Tx) Releases(fn func(id string, doc []byte) error) error { return eachRelease(t.tx.Tx, fn) }
 
-func createRelease(tx *bolt.Tx, build func(id string) ([]byte, error)) (string, error) {
+func createRelease(tx *wtx, build func(id string) ([]byte, error)) (string, error) {
 	b := tx.Bucket(bucketReleases)
 	seq, err := b.NextSequence()
 	if err != nil {
@@ -85,8 +85,8 @@ func readRelease(tx *bolt.Tx, id string) ([]byte, error) {
 	return append([]byte(nil), raw...), nil // bbolt's slice dies with the transaction
 }
 
-func updateRelease(tx *bolt.Tx, id string, update func(stored []byte) ([]byte, error)) error {
-	raw, err := readRelease(tx, id)
+func updateRelease(tx *wtx, id string, update func(stored []byte) ([]byte, error)) error {
+	raw, err := readRelease(tx.Tx, id)
 	if err != nil {
 		return err
 	}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // bucketNoteTimes holds when each note was last written (UnixNano, big
@@ -43,7 +41,7 @@ func (p Pruned) Total() int { return p.Deliveries + p.Deployments + p.Previews +
 // written before notes had times is taken as written now.
 func (s *Store) Prune(now time.Time, r Retention) (Pruned, error) {
 	var p Pruned
-	err := s.db.Update(func(tx *bolt.Tx) (err error) {
+	err := s.update(func(tx *wtx) (err error) {
 		p = Pruned{}
 		if p.Deliveries, err = pruneDeliveries(tx, now, r.Deliveries); err != nil {
 			return err
@@ -62,7 +60,7 @@ func (s *Store) Prune(now time.Time, r Retention) (Pruned, error) {
 
 // deleteKeys deletes keys from b after the walk that found them: bbolt's
 // cursor skips entries when its bucket changes under it.
-func deleteKeys(b *bolt.Bucket, keys [][]byte) error {
+func deleteKeys(b *wbucket, keys [][]byte) error {
 	for _, k := range keys {
 		if err := b.Delete(k); err != nil {
 			return err
@@ -71,7 +69,7 @@ func deleteKeys(b *bolt.Bucket, keys [][]byte) error {
 	return nil
 }
 
-func pruneDeliveries(tx *bolt.Tx, now time.Time, keep time.Duration) (int, error) {
+func pruneDeliveries(tx *wtx, now time.Time, keep time.Duration) (int, error) {
 	if keep <= 0 {
 		return 0, nil
 	}
@@ -93,7 +91,7 @@ func pruneDeliveries(tx *bolt.Tx, now time.Time, keep time.Duration) (int, error
 	return len(old), deleteKeys(keys, old)
 }
 
-func pruneDeployments(tx *bolt.Tx, now time.Time, keep time.Duration) (int, error) {
+func pruneDeployments(tx *wtx, now time.Time, keep time.Duration) (int, error) {
 	if keep <= 0 {
 		return 0, nil
 	}
@@ -128,7 +126,7 @@ func pruneDeployments(tx *bolt.Tx, now time.Time, keep time.Duration) (int, erro
 	return len(old), deleteKeys(b, old)
 }
 
-func prunePreviews(tx *bolt.Tx, now time.Time, keep time.Duration) (int, error) {
+func prunePreviews(tx *wtx, now time.Time, keep time.Duration) (int, error) {
 	if keep <= 0 {
 		return 0, nil
 	}
@@ -150,7 +148,7 @@ func prunePreviews(tx *bolt.Tx, now time.Time, keep time.Duration) (int, error) 
 	return len(old), deleteKeys(b, old)
 }
 
-func pruneNotes(tx *bolt.Tx, now time.Time, r Retention) (int, error) {
+func pruneNotes(tx *wtx, now time.Time, r Retention) (int, error) {
 	notes, times := tx.Bucket(bucketNotes), tx.Bucket(bucketNoteTimes)
 	var old, unknown [][]byte
 	err := notes.ForEach(func(k, _ []byte) error {
@@ -190,6 +188,6 @@ func (r Retention) keepNote(key string) time.Duration {
 	return keep
 }
 
-func stampNote(times *bolt.Bucket, key []byte, at time.Time) error {
+func stampNote(times *wbucket, key []byte, at time.Time) error {
 	return times.Put(key, itob(uint64(at.UnixNano())))
 }

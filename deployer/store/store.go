@@ -46,6 +46,7 @@ type Store struct {
 	depth atomic.Int64
 	// announced is buffered: "the outbox may be non-empty".
 	announced chan struct{}
+	journal   Journal // nil: the file alone keeps the store
 }
 
 // Options tune Open.
@@ -65,6 +66,9 @@ type Options struct {
 	// free and it is larger than CompactMin: bbolt reuses freed pages but
 	// never gives them back to the file system.
 	Compact bool
+	// Journal, when set, records every write transaction's changes
+	// before it commits; see Journal.
+	Journal Journal
 }
 
 // CompactMin is the size below which Open never compacts: the rewrite is
@@ -86,7 +90,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, now: opts.Now, announced: make(chan struct{}, 1)}
+	s := &Store{db: db, now: opts.Now, announced: make(chan struct{}, 1), journal: opts.Journal}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: init: %w", path, err)
@@ -97,7 +101,7 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	s.inbox = newCommitter(s.db)
+	s.inbox = newCommitter(s)
 	return s, nil
 }
 
@@ -164,7 +168,7 @@ func itob(v uint64) []byte {
 	return b
 }
 
-func put(b *bolt.Bucket, key []byte, v any) error {
+func put(b interface{ Put(k, v []byte) error }, key []byte, v any) error {
 	buf, err := json.Marshal(v)
 	if err != nil {
 		return err

@@ -3,14 +3,12 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Tx is one write transaction over several records, so that a decision that
 // touches a preview and queues deployments lands whole or not at all.
 type Tx struct {
-	tx    *bolt.Tx
+	tx    *wtx
 	added []Deployment
 	// announced is set once the transaction adds to the outbox.
 	announced bool
@@ -20,7 +18,7 @@ type Tx struct {
 func (s *Store) Update(f func(*Tx) error) ([]Deployment, error) {
 	var added []Deployment
 	announced := false
-	err := s.db.Update(func(btx *bolt.Tx) error {
+	err := s.update(func(btx *wtx) error {
 		tx := &Tx{tx: btx}
 		if err := f(tx); err != nil {
 			return err
