@@ -1,0 +1,197 @@
+package kubestore
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	"github.com/shipbot/shipbot/deployer/store"
+)
+
+// Journals is the resource of the Journal CRD (deploy/crds/journals.yaml).
+var Journals = schema.GroupVersionResource{Group: "shipbot.io", Version: "v1alpha1", Resource: "journals"}
+
+// maxJournalBytes bounds one Journal's writes, under etcd's 1.5 MiB
+// request limit with room for base64 and the object's metadata.
+const maxJournalBytes = 1 << 20
+
+type journalObject struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              journalSpec `json:"spec"`
+}
+
+type journalSpec struct {
+	Term   int64            `json:"term"`
+	Seq    int64            `json:"seq"`
+	Fence  map[string]int64 `json:"fence,omitempty"` // term → last seq seen
+	Writes []store.Write    `json:"writes,omitempty"`
+}
+
+func journalName(term, seq int64) string { return fmt.Sprintf("j-%010d-%012d", term, seq) }
+
+// Journal writes the store's transactions of one leader's term as Journal
+// objects, in order. It implements store.Journal.
+type Journal struct {
+	client dynamic.ResourceInterface
+	ns     string
+	term   int64
+
+	mu     sync.Mutex
+	seq    int64
+	broken error // set when a write's outcome is unknown: nothing more may be written
+}
+
+var _ store.Journal = (*Journal)(nil)
+
+func journals(rc *rest.Config, ns string) (dynamic.ResourceInterface, error) {
+	rc = rest.CopyConfig(rc)
+	rc.QPS, rc.Burst, rc.RateLimiter = -1, 0, nil // every store write waits for it
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("journal in namespace %s: %w", ns, err)
+	}
+	return dyn.Resource(Journals).Namespace(ns), nil
+}
+
+// StartTerm begins term's journal, after the store was rebuilt from what
+// Load read: it first records which journals of earlier terms that was
+// (seen), so that one an earlier leader writes after this moment is
+// ignored by every later Load. A term can start once.
+func StartTerm(ctx context.Context, rc *rest.Config, ns string, term int64, seen map[int64]int64) (*Journal, error) {
+	client, err := journals(rc, ns)
+	if err != nil {
+		return nil, err
+	}
+	fence := map[string]int64{}
+	for t, s := range seen {
+		if t < term {
+			fence[strconv.FormatInt(t, 10)] = s
+		}
+	}
+	j := &Journal{client: client, ns: ns, term: term}
+	if err := j.create(ctx, journalSpec{Term: term, Seq: 0, Fence: fence}); err != nil {
+		return nil, fmt.Errorf("start term %d of the journal: %w", term, err)
+	}
+	return j, nil
+}
+
+// Record writes one transaction's changes as the term's next Journal. When
+// the apiserver's answer is lost (a timeout, a broken connection) the
+// object may or may not exist, and the store's file would not match it
+// either way; the journal then refuses every later write, and the leader
+// must step down so that the next one rebuilds.
+func (j *Journal) Record(ctx context.Context, writes []store.Write) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.broken != nil {
+		return fmt.Errorf("%w: the journal stopped after a write of unknown outcome: %w", store.ErrUnavailable, j.broken)
+	}
+	spec := journalSpec{Term: j.term, Seq: j.seq + 1, Writes: writes}
+	err := j.create(ctx, spec)
+	var status apierrors.APIStatus
+	switch {
+	case err == nil:
+		j.seq++
+		return nil
+	case apierrors.IsAlreadyExists(err):
+		return fmt.Errorf("journal %s exists: another replica writes term %d: %w", journalName(j.term, spec.Seq), j.term, err)
+	case errors.As(err, &status) && status.Status().Code >= 400 && status.Status().Code < 500 && status.Status().Code != 429:
+		return fmt.Errorf("journal %s refused: %w", journalName(j.term, spec.Seq), err) // not created
+	}
+	j.broken = err
+	return unavailable(fmt.Errorf("journal %s: %w", journalName(j.term, spec.Seq), err))
+}
+
+func (j *Journal) create(ctx context.Context, spec journalSpec) error {
+	raw, err := json.Marshal(spec.Writes)
+	if err != nil {
+		return err
+	}
+	if len(raw) > maxJournalBytes {
+		return fmt.Errorf("a transaction of %d bytes is more than the %d a Journal holds", len(raw), maxJournalBytes)
+	}
+	obj := journalObject{
+		TypeMeta:   metav1.TypeMeta{APIVersion: Journals.GroupVersion().String(), Kind: "Journal"},
+		ObjectMeta: metav1.ObjectMeta{Name: journalName(spec.Term, spec.Seq), Namespace: j.ns},
+		Spec:       spec,
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&obj)
+	if err != nil {
+		return err
+	}
+	_, err = j.client.Create(ctx, &unstructured.Unstructured{Object: u}, metav1.CreateOptions{})
+	return err
+}
+
+// Loaded is what a replica that takes over rebuilds its store from.
+type Loaded struct {
+	// Sets are the transactions to apply, in the order they committed.
+	Sets [][]store.Write
+	// Seen is the last journal of each term that Sets include: StartTerm's
+	// fence.
+	Seen map[int64]int64
+	// Ignored counts journals of a term written after a later term began.
+	Ignored int
+}
+
+// Load reads the journal, leaving out what a fence excludes.
+func Load(ctx context.Context, rc *rest.Config, ns string) (Loaded, error) {
+	client, err := journals(rc, ns)
+	if err != nil {
+		return Loaded{}, err
+	}
+	list, err := client.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return Loaded{}, unavailable(fmt.Errorf("list journals in namespace %s: %w", ns, err))
+	}
+	specs := make([]journalSpec, 0, len(list.Items))
+	last := map[int64]int64{} // per term, the most any later fence allows
+	for i := range list.Items {
+		var obj journalObject
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &obj); err != nil {
+			return Loaded{}, fmt.Errorf("journal %s/%s: %w", ns, list.Items[i].GetName(), err)
+		}
+		if obj.Name != journalName(obj.Spec.Term, obj.Spec.Seq) {
+			return Loaded{}, fmt.Errorf("journal %s/%s: its name is not that of term %d seq %d", ns, obj.Name, obj.Spec.Term, obj.Spec.Seq)
+		}
+		specs = append(specs, obj.Spec)
+	}
+	slices.SortFunc(specs, func(a, b journalSpec) int { return cmp.Or(cmp.Compare(a.Term, b.Term), cmp.Compare(a.Seq, b.Seq)) })
+	for _, s := range specs {
+		for t, seq := range s.Fence {
+			term, err := strconv.ParseInt(t, 10, 64)
+			if err != nil {
+				return Loaded{}, fmt.Errorf("journal %s: fence term %q: %w", journalName(s.Term, s.Seq), t, err)
+			}
+			if old, ok := last[term]; !ok || seq < old {
+				last[term] = seq
+			}
+		}
+	}
+	out := Loaded{Seen: map[int64]int64{}}
+	for _, s := range specs {
+		if limit, fenced := last[s.Term]; fenced && s.Seq > limit {
+			out.Ignored++
+			continue
+		}
+		out.Seen[s.Term] = s.Seq
+		if len(s.Writes) > 0 {
+			out.Sets = append(out.Sets, s.Writes)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,98 @@
+package kubestore
+
+import (
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/shipbot/shipbot/deployer/store"
+	"github.com/shipbot/shipbot/deployer/store/storetest"
+)
+
+func rebuild(t *testing.T, l Loaded) *store.Store {
+	t.Helper()
+	st := openStore(t)
+	for _, ws := range l.Sets {
+		if err := st.Apply(ws); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+// A store journaled in the apiserver is rebuilt, by the next leader, to
+// exactly what it held.
+func TestAStoreIsRebuiltFromItsJournal(t *testing.T) {
+	cluster := requireCluster(t)
+	ns := cluster.NewNamespace(t)
+	j, err := StartTerm(t.Context(), cluster.RESTConfig(), ns, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(t.TempDir(), "leader.db"), store.Options{Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.Workload(t, st, time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
+
+	l, err := Load(t.Context(), cluster.RESTConfig(), ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, got := storetest.Contents(t, st), storetest.Contents(t, rebuild(t, l))
+	if !slices.Equal(got, want) {
+		t.Errorf("rebuilt from %d journals: %d records, want the leader's %d", len(l.Sets), len(got), len(want))
+	}
+	if l.Seen[1] == 0 || l.Ignored != 0 {
+		t.Errorf("loaded: seen %v, ignored %d", l.Seen, l.Ignored)
+	}
+}
+
+// A journal an old leader writes after the next term began, from what it
+// loaded, is left out of every later rebuild; and a term starts once.
+func TestAnOldLeadersLateWriteIsFencedOff(t *testing.T) {
+	cluster := requireCluster(t)
+	ns, rc := cluster.NewNamespace(t), cluster.RESTConfig()
+	old, err := StartTerm(t.Context(), rc, ns, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(j *Journal, key string) error {
+		return j.Record(t.Context(), []store.Write{{Bucket: "notes", Key: []byte(key), Value: []byte("v")}})
+	}
+	if err := put(old, "before"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Load(t.Context(), rc, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := StartTerm(t.Context(), rc, ns, 2, l.Seen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := put(old, "late"); err != nil { // the old leader has not noticed yet
+		t.Fatal(err)
+	}
+	if err := put(next, "after"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := StartTerm(t.Context(), rc, ns, 2, l.Seen); err == nil {
+		t.Error("term 2 started twice")
+	}
+	l, err = Load(t.Context(), rc, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, ws := range l.Sets {
+		for _, w := range ws {
+			keys = append(keys, string(w.Key))
+		}
+	}
+	if !slices.Equal(keys, []string{"before", "after"}) || l.Ignored != 1 {
+		t.Errorf("loaded %v (ignored %d), want [before after] with the late write ignored", keys, l.Ignored)
+	}
+}
