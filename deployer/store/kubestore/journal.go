@@ -57,22 +57,12 @@ type Journal struct {
 
 var _ store.Journal = (*Journal)(nil)
 
-func journals(rc *rest.Config, ns string) (dynamic.ResourceInterface, error) {
-	rc = rest.CopyConfig(rc)
-	rc.QPS, rc.Burst, rc.RateLimiter = -1, 0, nil // every store write waits for it
-	dyn, err := dynamic.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("journal in namespace %s: %w", ns, err)
-	}
-	return dyn.Resource(Journals).Namespace(ns), nil
-}
-
 // StartTerm begins term's journal, after the store was rebuilt from what
 // Load read: it first records which journals of earlier terms that was
 // (seen), so that one an earlier leader writes after this moment is
 // ignored by every later Load. A term can start once.
 func StartTerm(ctx context.Context, rc *rest.Config, ns string, term int64, seen map[int64]int64) (*Journal, error) {
-	client, err := journals(rc, ns)
+	c, err := connect(rc, ns) // no client-side rate limit: every store write waits for it
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +72,7 @@ func StartTerm(ctx context.Context, rc *rest.Config, ns string, term int64, seen
 			fence[strconv.FormatInt(t, 10)] = s
 		}
 	}
-	j := &Journal{client: client, ns: ns, term: term}
+	j := &Journal{client: c.journals, ns: ns, term: term}
 	if err := j.create(ctx, journalSpec{Term: term, Seq: 0, Fence: fence}); err != nil {
 		return nil, fmt.Errorf("start term %d of the journal: %w", term, err)
 	}
@@ -148,43 +138,31 @@ type Loaded struct {
 	Ignored int
 }
 
-// Load reads the journal, leaving out what a fence excludes.
+// Load reads the Records and the journal left, leaving out what a fence
+// excludes.
 func Load(ctx context.Context, rc *rest.Config, ns string) (Loaded, error) {
-	client, err := journals(rc, ns)
+	c, err := connect(rc, ns)
 	if err != nil {
 		return Loaded{}, err
 	}
-	list, err := client.List(ctx, metav1.ListOptions{})
+	records, err := c.recordWrites(ctx)
 	if err != nil {
-		return Loaded{}, unavailable(fmt.Errorf("list journals in namespace %s: %w", ns, err))
+		return Loaded{}, err
 	}
-	specs := make([]journalSpec, 0, len(list.Items))
-	last := map[int64]int64{} // per term, the most any later fence allows
-	for i := range list.Items {
-		var obj journalObject
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &obj); err != nil {
-			return Loaded{}, fmt.Errorf("journal %s/%s: %w", ns, list.Items[i].GetName(), err)
-		}
-		if obj.Name != journalName(obj.Spec.Term, obj.Spec.Seq) {
-			return Loaded{}, fmt.Errorf("journal %s/%s: its name is not that of term %d seq %d", ns, obj.Name, obj.Spec.Term, obj.Spec.Seq)
-		}
-		specs = append(specs, obj.Spec)
+	specs, err := c.journalSpecs(ctx)
+	if err != nil {
+		return Loaded{}, err
 	}
-	slices.SortFunc(specs, func(a, b journalSpec) int { return cmp.Or(cmp.Compare(a.Term, b.Term), cmp.Compare(a.Seq, b.Seq)) })
-	for _, s := range specs {
-		for t, seq := range s.Fence {
-			term, err := strconv.ParseInt(t, 10, 64)
-			if err != nil {
-				return Loaded{}, fmt.Errorf("journal %s: fence term %q: %w", journalName(s.Term, s.Seq), t, err)
-			}
-			if old, ok := last[term]; !ok || seq < old {
-				last[term] = seq
-			}
-		}
+	keep, err := fenced(specs)
+	if err != nil {
+		return Loaded{}, err
 	}
 	out := Loaded{Seen: map[int64]int64{}}
+	if len(records) > 0 {
+		out.Sets = append(out.Sets, records)
+	}
 	for _, s := range specs {
-		if limit, fenced := last[s.Term]; fenced && s.Seq > limit {
+		if !keep(s) {
 			out.Ignored++
 			continue
 		}
@@ -194,4 +172,46 @@ func Load(ctx context.Context, rc *rest.Config, ns string) (Loaded, error) {
 		}
 	}
 	return out, nil
+}
+
+// journalSpecs lists the journals in the order they were written.
+func (c resources) journalSpecs(ctx context.Context) ([]journalSpec, error) {
+	list, err := c.journals.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("list journals in namespace %s: %w", c.ns, err))
+	}
+	specs := make([]journalSpec, 0, len(list.Items))
+	for i := range list.Items {
+		var obj journalObject
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &obj); err != nil {
+			return nil, fmt.Errorf("journal %s/%s: %w", c.ns, list.Items[i].GetName(), err)
+		}
+		if obj.Name != journalName(obj.Spec.Term, obj.Spec.Seq) {
+			return nil, fmt.Errorf("journal %s/%s: its name is not that of term %d seq %d", c.ns, obj.Name, obj.Spec.Term, obj.Spec.Seq)
+		}
+		specs = append(specs, obj.Spec)
+	}
+	slices.SortFunc(specs, func(a, b journalSpec) int { return cmp.Or(cmp.Compare(a.Term, b.Term), cmp.Compare(a.Seq, b.Seq)) })
+	return specs, nil
+}
+
+// fenced says which journals count: all but those of a term written after
+// a later term's fence.
+func fenced(specs []journalSpec) (func(journalSpec) bool, error) {
+	last := map[int64]int64{} // per term, the most any later fence allows
+	for _, s := range specs {
+		for t, seq := range s.Fence {
+			term, err := strconv.ParseInt(t, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("journal %s: fence term %q: %w", journalName(s.Term, s.Seq), t, err)
+			}
+			if old, ok := last[term]; !ok || seq < old {
+				last[term] = seq
+			}
+		}
+	}
+	return func(s journalSpec) bool {
+		limit, fenced := last[s.Term]
+		return !fenced || s.Seq <= limit
+	}, nil
 }

@@ -96,3 +96,46 @@ func TestAnOldLeadersLateWriteIsFencedOff(t *testing.T) {
 		t.Errorf("loaded %v (ignored %d), want [before after] with the late write ignored", keys, l.Ignored)
 	}
 }
+
+// Compaction folds the journal into Records and deletes what it folded,
+// keeping each term's fence; a store rebuilt after it, and after more
+// writes on top, holds what the leader holds.
+func TestCompactionKeepsTheStore(t *testing.T) {
+	cluster := requireCluster(t)
+	ns, rc := cluster.NewNamespace(t), cluster.RESTConfig()
+	j, err := StartTerm(t.Context(), rc, ns, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(t.TempDir(), "leader.db"), store.Options{Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	storetest.Workload(t, st, now)
+	folded, err := Compact(t.Context(), rc, ns)
+	if err != nil || folded == 0 {
+		t.Fatalf("compact folded %d journals: %v", folded, err)
+	}
+	c, err := connect(rc, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := c.journalSpecs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0].Seq != 0 {
+		t.Errorf("%d journals left after compaction, want only the term's fence", len(left))
+	}
+	storetest.Workload(t, st, now.Add(time.Hour)) // more on top, some over the same keys
+	l, err := Load(t.Context(), rc, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, got := storetest.Contents(t, st), storetest.Contents(t, rebuild(t, l))
+	if !slices.Equal(got, want) {
+		t.Errorf("rebuilt from Records and %d journals: %d records, want the leader's %d", len(l.Sets)-1, len(got), len(want))
+	}
+}

@@ -1,0 +1,174 @@
+package kubestore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	"github.com/shipbot/shipbot/deployer/store"
+)
+
+// Records is the resource of the Record CRD (deploy/crds/records.yaml).
+var Records = schema.GroupVersionResource{Group: "shipbot.io", Version: "v1alpha1", Resource: "records"}
+
+type recordObject struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              store.Write `json:"spec"`
+}
+
+// recordName names the Record of a bucket's key, or of its sequence when
+// key is nil.
+func recordName(bucket string, key []byte) string {
+	if key == nil {
+		sum := sha256.Sum256([]byte(bucket))
+		return "s-" + hex.EncodeToString(sum[:20])
+	}
+	sum := sha256.Sum256(append([]byte(bucket+"\x00"), key...))
+	return "r-" + hex.EncodeToString(sum[:20])
+}
+
+// resources are the journal's and the records' resources in one namespace.
+type resources struct {
+	journals, records dynamic.ResourceInterface
+	ns                string
+}
+
+func connect(rc *rest.Config, ns string) (resources, error) {
+	rc = rest.CopyConfig(rc)
+	rc.QPS, rc.Burst, rc.RateLimiter = -1, 0, nil
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return resources{}, fmt.Errorf("store in namespace %s: %w", ns, err)
+	}
+	return resources{journals: dyn.Resource(Journals).Namespace(ns), records: dyn.Resource(Records).Namespace(ns), ns: ns}, nil
+}
+
+// Compact folds the journals into Records, oldest first, deleting each
+// journal once its writes are in the Records; it deletes the journals a
+// fence leaves out. A term's fence (its first journal) is kept, to exclude
+// a late write of an earlier term whenever it comes. A crash midway
+// leaves Records that hold part of a journal still present, which Load
+// then applies again over them: every write sets or deletes outright.
+// It returns how many journals it folded.
+func Compact(ctx context.Context, rc *rest.Config, ns string) (int, error) {
+	c, err := connect(rc, ns)
+	if err != nil {
+		return 0, err
+	}
+	specs, err := c.journalSpecs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	keep, err := fenced(specs)
+	if err != nil {
+		return 0, err
+	}
+	folded := 0
+	for _, s := range specs {
+		name := journalName(s.Term, s.Seq)
+		if s.Seq == 0 {
+			continue
+		}
+		if keep(s) {
+			for _, w := range s.Writes {
+				if err := c.fold(ctx, w); err != nil {
+					return folded, fmt.Errorf("fold journal %s: %w", name, err)
+				}
+			}
+			folded++
+		}
+		if err := c.journals.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return folded, unavailable(fmt.Errorf("delete journal %s: %w", name, err))
+		}
+	}
+	return folded, nil
+}
+
+// fold applies one write to the Records.
+func (c resources) fold(ctx context.Context, w store.Write) error {
+	name := recordName(w.Bucket, w.Key)
+	if w.Deleted {
+		if err := c.records.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return unavailable(fmt.Errorf("delete record %s: %w", name, err))
+		}
+		return nil
+	}
+	obj := recordObject{
+		TypeMeta:   metav1.TypeMeta{APIVersion: Records.GroupVersion().String(), Kind: "Record"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.ns},
+		Spec:       w,
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&obj)
+	if err != nil {
+		return err
+	}
+	_, err = c.records.Apply(ctx, name, &unstructured.Unstructured{Object: u}, metav1.ApplyOptions{FieldManager: "shipbot", Force: true})
+	if err != nil {
+		return unavailable(fmt.Errorf("apply record %s: %w", name, err))
+	}
+	return nil
+}
+
+// records reads every Record as the writes that recreate them.
+func (c resources) recordWrites(ctx context.Context) ([]store.Write, error) {
+	list, err := c.records.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("list records in namespace %s: %w", c.ns, err))
+	}
+	out := make([]store.Write, 0, len(list.Items))
+	for i := range list.Items {
+		var obj recordObject
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &obj); err != nil {
+			return nil, fmt.Errorf("record %s/%s: %w", c.ns, list.Items[i].GetName(), err)
+		}
+		if obj.Name != recordName(obj.Spec.Bucket, obj.Spec.Key) {
+			return nil, fmt.Errorf("record %s/%s: its name is not that of its bucket and key", c.ns, obj.Name)
+		}
+		out = append(out, obj.Spec)
+	}
+	return out, nil
+}
+
+// Compactor compacts the journal every Every until its context ends.
+type Compactor struct {
+	Config    *rest.Config
+	Namespace string
+	Every     time.Duration // a minute when zero
+	Log       *slog.Logger
+}
+
+// Run compacts until ctx ends.
+func (c Compactor) Run(ctx context.Context) {
+	every := c.Every
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := Compact(ctx, c.Config, c.Namespace)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			c.Log.Warn("compact the store's journal", "namespace", c.Namespace, "folded", n, "err", err)
+		case n > 0:
+			c.Log.Debug("compacted the store's journal", "namespace", c.Namespace, "folded", n)
+		}
+	}
+}
