@@ -43,7 +43,17 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m := &serve.Main{Config: cfg, Watch: true, Log: newLogger(cfg.Log, os.Stderr)}
+			log := newLogger(cfg.Log, os.Stderr)
+			if cfg.Store.Backend == config.BackendKubernetes {
+				h := &serve.HA{Config: cfg, Log: log}
+				if err := h.Run(cmd.Context()); err != nil {
+					return err
+				}
+				<-cmd.Context().Done()
+				log.Info("shutting down")
+				return h.Close()
+			}
+			m := &serve.Main{Config: cfg, Watch: true, Log: log}
 			if err := m.Run(cmd.Context()); err != nil {
 				return err
 			}

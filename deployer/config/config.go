@@ -102,7 +102,18 @@ const MaxClusterInboxBody = 768 << 10
 type Store struct {
 	Path      string    `yaml:"path"`
 	Retention Retention `yaml:"retention"`
+	// Backend is bbolt (the file at Path is the store) or kubernetes:
+	// replicas elect a leader on a Lease, the leader journals every write
+	// as objects in webhook.inbox's namespace and keeps the file at Path as
+	// its working copy, rebuilt from them when it takes over.
+	Backend string `yaml:"backend"`
 }
+
+// Store backends.
+const (
+	BackendBbolt      = "bbolt"
+	BackendKubernetes = "kubernetes"
+)
 
 // Cluster names a Kubernetes API shipbot deploys to.
 type Cluster struct {
@@ -305,6 +316,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Webhook.MaxBodyBytes == 0 {
 		c.Webhook.MaxBodyBytes = 5 << 20
+	}
+	if c.Store.Backend == "" {
+		c.Store.Backend = BackendBbolt
 	}
 	if c.Store.Path == "" {
 		c.Store.Path = "shipbot.db"

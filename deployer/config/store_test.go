@@ -62,3 +62,16 @@ func TestClusterInbox(t *testing.T) {
 		`f.yaml:23: webhook.inbox.namespace: "Ship_bot"`,
 	})
 }
+
+func TestStoreBackend(t *testing.T) {
+	cfg, err := Parse("f.yaml", []byte(base))
+	if err != nil || cfg.Store.Backend != BackendBbolt {
+		t.Fatalf("default backend %q (%v), want bbolt", cfg.Store.Backend, err)
+	}
+	cfg, err = Parse("f.yaml", []byte(base+"webhook:\n  inbox: {cluster: local, namespace: shipbot}\nstore:\n  backend: kubernetes\n"))
+	if err != nil || cfg.Store.Backend != BackendKubernetes {
+		t.Fatalf("backend %q (%v), want kubernetes", cfg.Store.Backend, err)
+	}
+	failsWith(t, base+"store:\n  backend: kubernetes\n", []string{`f.yaml:20: store.backend: kubernetes keeps the store in webhook.inbox's cluster and namespace; set webhook.inbox`})
+	failsWith(t, base+"store:\n  backend: etcd\n", []string{`f.yaml:20: store.backend: "etcd" is not one of bbolt, kubernetes`})
+}

@@ -57,6 +57,15 @@ func (c *Config) validate(v *validator) {
 	for i, cl := range c.Clusters {
 		cl.validate(v, []any{"clusters", i}, clusters)
 	}
+	switch c.Store.Backend {
+	case BackendBbolt:
+	case BackendKubernetes:
+		if c.Webhook.Inbox == nil {
+			v.failf([]any{"store", "backend"}, "kubernetes keeps the store in webhook.inbox's cluster and namespace; set webhook.inbox")
+		}
+	default:
+		v.failf([]any{"store", "backend"}, "%q is not one of bbolt, kubernetes", c.Store.Backend)
+	}
 	if in := c.Webhook.Inbox; in != nil {
 		in.validate(v, clusters)
 		if c.Webhook.MaxBodyBytes > MaxClusterInboxBody {

@@ -51,9 +51,10 @@ type Config struct {
 	RetryPeriod   time.Duration // how often a renewal or an acquisition is tried
 	// OnChange, if set, is told when this replica starts or stops leading.
 	OnChange func(leading bool)
-	// crashOnStop leaves the lease held when Run's context ends, as a
-	// killed process would: for tests of failover.
-	crashOnStop bool
+	// KeepLeaseOnStop leaves the lease held when Run's context ends, as a
+	// killed process would: for tests of failover, never in production,
+	// where it only delays the next leader by LeaseDuration.
+	KeepLeaseOnStop bool
 }
 
 // Validate reports what in c cannot work.
@@ -166,7 +167,7 @@ func (e *Elector) term(ctx context.Context, lead func(context.Context)) error {
 			},
 			OnStoppedLeading: func() {},
 		},
-		ReleaseOnCancel: !e.cfg.crashOnStop,
+		ReleaseOnCancel: !e.cfg.KeepLeaseOnStop,
 		Name:            e.cfg.Name,
 	})
 	if err != nil {

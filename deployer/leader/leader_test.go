@@ -53,7 +53,7 @@ func newReplicas(t *testing.T) *replicas {
 // leaves its lease held, as a killed process does.
 func (rs *replicas) start(id string, crash bool) (stop func()) {
 	cfg := rs.cfg
-	cfg.Identity, cfg.crashOnStop = id, crash
+	cfg.Identity, cfg.KeepLeaseOnStop = id, crash
 	e, err := New(rs.client, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		rs.t.Fatal(err)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/shipbot/shipbot/bot/intake"
 	"github.com/shipbot/shipbot/deployer/config"
-	"github.com/shipbot/shipbot/deployer/kube"
 	"github.com/shipbot/shipbot/deployer/store/kubestore"
 )
 
@@ -35,17 +34,11 @@ func (m *Main) intakeInbox() (intake.Inbox, func(), error) {
 
 // clusterInbox is the config's webhook.inbox.
 func clusterInbox(cfg *config.Config) (*kubestore.Inbox, error) {
-	in := cfg.Webhook.Inbox
-	for _, c := range cfg.Clusters {
-		if c.Name == in.Cluster {
-			rc, err := kube.RESTConfig(kube.Source{Name: c.Name, Kubeconfig: c.Kubeconfig, Context: c.Context, InCluster: c.InCluster})
-			if err != nil {
-				return nil, err
-			}
-			return kubestore.NewInbox(rc, in.Namespace)
-		}
+	rc, err := inboxRESTConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("webhook.inbox.cluster %q is not one of clusters[].name", in.Cluster)
+	return kubestore.NewInbox(rc, cfg.Webhook.Inbox.Namespace)
 }
 
 // relay moves the cluster's deliveries into the store until ctx ends.
@@ -63,6 +56,9 @@ type Intake struct {
 	Log    *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Embedded leaves serving to HA: Run does not listen, and Handler is
+	// what to serve.
+	Embedded bool
 
 	inbox    *kubestore.Inbox
 	echo     *echo.Echo
@@ -92,10 +88,13 @@ func (i *Intake) Run(ctx context.Context) error {
 		Inbox: i.inbox, Log: i.Log, Now: i.Now,
 	}, registry).Register(e)
 	registerProbes(e, i.readyz, registry)
+	i.echo = e
+	if i.Embedded {
+		return nil
+	}
 	if i.listener, err = net.Listen("tcp", i.Config.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", i.Config.Listen, err)
 	}
-	i.echo = e
 	i.served.Add(1)
 	go func() {
 		defer i.served.Done()
@@ -117,6 +116,9 @@ func (i *Intake) readyz(c echo.Context) error {
 	}
 	return c.String(http.StatusOK, "inbox: ok\n")
 }
+
+// Handler serves the intake's routes.
+func (i *Intake) Handler() http.Handler { return i.echo }
 
 // Addr is the address the server listens on.
 func (i *Intake) Addr() string {

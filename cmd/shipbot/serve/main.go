@@ -45,6 +45,12 @@ type Main struct {
 	Log   *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Journal, when set, records every write to the store (see
+	// store.Journal); HA sets it.
+	Journal store.Journal
+	// Embedded leaves serving to whoever runs Main (HA): Run does not
+	// listen, and Handler is what to serve.
+	Embedded bool
 
 	live     *config.Live // the config in force; Reload swaps it
 	reloads  *reloads
@@ -97,7 +103,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	m.live = config.NewLive(m.Config)
 	retention := m.retention()
-	if m.store, err = store.Open(m.Config.Store.Path, store.Options{Now: m.Now, Retention: &retention, Compact: true}); err != nil {
+	if m.store, err = store.Open(m.Config.Store.Path, store.Options{Now: m.Now, Retention: &retention, Compact: true, Journal: m.Journal}); err != nil {
 		return err
 	}
 	if m.clusters, m.staged, err = connect(m.Config); err != nil {
@@ -148,8 +154,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.worker = inbox.NewWorker(inbox.Worker{Config: m.live, Store: m.store, Deploys: m.engine,
 		Releases: m.releases, Notes: notes, Log: m.Log, Now: m.Now,
 		Apps: apps, Notifier: m.deployNote, Plan: plan})
-	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
-		return fmt.Errorf("listen %s: %w", m.Config.Listen, err)
+	if m.listener, err = m.listen(); err != nil {
+		return err
 	}
 	if m.echo, err = m.routes(); err != nil {
 		return err
@@ -293,17 +299,20 @@ func (m *Main) start(ctx context.Context, w *watcher) {
 			m.releases.Stepper.RunReminders(ctx, release.Reminders{After: r.After.Duration, Every: r.Every.Duration}, time.Minute)
 		}()
 	}
-	m.wg.Add(4)
+	m.wg.Add(3)
 	go func() { defer m.wg.Done(); _ = m.releases.Run(ctx) }()
 	// Requests see ctx end when Close gives up waiting for them, so that
 	// one stuck on a slow GitLab returns before the store closes.
 	m.echo.Server.BaseContext = func(net.Listener) context.Context { return ctx }
-	go func() {
-		defer m.wg.Done()
-		if err := m.echo.Server.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.Log.Error("http server", "err", err)
-		}
-	}()
+	if m.listener != nil {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			if err := m.echo.Server.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.Log.Error("http server", "err", err)
+			}
+		}()
+	}
 	go func() { defer m.wg.Done(); _ = m.worker.Run(ctx) }()
 	go func() { defer m.wg.Done(); _ = m.engine.Run(ctx) }()
 }
@@ -315,6 +324,21 @@ func (m *Main) Addr() string {
 	}
 	return m.listener.Addr().String()
 }
+
+// listen opens Config.Listen, unless Main is embedded.
+func (m *Main) listen() (net.Listener, error) {
+	if m.Embedded {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", m.Config.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", m.Config.Listen, err)
+	}
+	return ln, nil
+}
+
+// Handler serves shipbot's routes; HA serves it while this replica leads.
+func (m *Main) Handler() http.Handler { return m.echo }
 
 // Releases is the staged-release runner, for tests and the API.
 func (m *Main) Releases() *release.Scheduler { return m.releases }

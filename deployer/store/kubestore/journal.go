@@ -50,9 +50,10 @@ type Journal struct {
 	ns     string
 	term   int64
 
-	mu     sync.Mutex
-	seq    int64
-	broken error // set when a write's outcome is unknown: nothing more may be written
+	mu      sync.Mutex
+	seq     int64
+	broken  error         // set when a write's outcome is unknown: nothing more may be written
+	stopped chan struct{} // closed when broken is set
 }
 
 var _ store.Journal = (*Journal)(nil)
@@ -72,7 +73,7 @@ func StartTerm(ctx context.Context, rc *rest.Config, ns string, term int64, seen
 			fence[strconv.FormatInt(t, 10)] = s
 		}
 	}
-	j := &Journal{client: c.journals, ns: ns, term: term}
+	j := &Journal{client: c.journals, ns: ns, term: term, stopped: make(chan struct{})}
 	if err := j.create(ctx, journalSpec{Term: term, Seq: 0, Fence: fence}); err != nil {
 		return nil, fmt.Errorf("start term %d of the journal: %w", term, err)
 	}
@@ -103,8 +104,17 @@ func (j *Journal) Record(ctx context.Context, writes []store.Write) error {
 		return fmt.Errorf("journal %s refused: %w", journalName(j.term, spec.Seq), err) // not created
 	}
 	j.broken = err
+	close(j.stopped)
 	return unavailable(fmt.Errorf("journal %s: %w", journalName(j.term, spec.Seq), err))
 }
+
+// Stopped is closed when the journal stops taking writes, after one of
+// unknown outcome: its leader should step down, so that the next one
+// rebuilds from what the apiserver holds.
+func (j *Journal) Stopped() <-chan struct{} { return j.stopped }
+
+// Term is the leader's term the journal writes.
+func (j *Journal) Term() int64 { return j.term }
 
 func (j *Journal) create(ctx context.Context, spec journalSpec) error {
 	raw, err := json.Marshal(spec.Writes)

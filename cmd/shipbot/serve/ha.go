@@ -1,0 +1,235 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/shipbot/shipbot/deployer/config"
+	"github.com/shipbot/shipbot/deployer/kube"
+	"github.com/shipbot/shipbot/deployer/leader"
+	"github.com/shipbot/shipbot/deployer/store"
+	"github.com/shipbot/shipbot/deployer/store/kubestore"
+)
+
+// LeaseName is the Lease the replicas of store.backend kubernetes elect
+// their leader on, in webhook.inbox's namespace.
+const LeaseName = "shipbot"
+
+// HA is one of several replicas with store.backend kubernetes. While
+// another leads, it takes webhooks in, into the cluster inbox. When it
+// leads, it rebuilds the store from the journal in the cluster, journals
+// every write there, and runs everything Main runs. One HTTP server serves
+// whichever of the two is current.
+type HA struct {
+	Config *config.Config
+	Log    *slog.Logger
+	Now    func() time.Time
+	// Lease tunes the election; its namespace and name come from the
+	// config. Zero values take leader's defaults.
+	Lease leader.Config
+
+	follower *Intake
+	current  atomic.Pointer[http.Handler]
+	srv      *http.Server
+	listener net.Listener
+	elector  *leader.Elector
+	rc       *rest.Config
+	ns       string
+	cancel   context.CancelFunc
+	done     chan struct{}
+
+	mu   sync.Mutex
+	main *Main // while leading
+}
+
+// Run starts serving as a follower and campaigning; it returns once both
+// have started. Close stops it.
+func (h *HA) Run(ctx context.Context) error {
+	h.Log = cmpLog(h.Log)
+	if h.Now == nil {
+		h.Now = time.Now
+	}
+	in := h.Config.Webhook.Inbox
+	if h.Config.Store.Backend != config.BackendKubernetes || in == nil {
+		return errors.New("HA needs store.backend kubernetes and webhook.inbox")
+	}
+	var err error
+	if h.rc, err = inboxRESTConfig(h.Config); err != nil {
+		return err
+	}
+	h.ns = in.Namespace
+	client, err := kubernetes.NewForConfig(h.rc)
+	if err != nil {
+		return err
+	}
+	lease := h.Lease
+	lease.Namespace, lease.Name = in.Namespace, LeaseName
+	if h.elector, err = leader.New(client, lease, h.Log); err != nil {
+		return err
+	}
+	h.follower = &Intake{Config: h.Config, Log: h.Log, Now: h.Now, Embedded: true}
+	if err := h.follower.Run(ctx); err != nil {
+		return err
+	}
+	h.serve(h.follower.Handler())
+	if h.listener, err = net.Listen("tcp", h.Config.Listen); err != nil {
+		return fmt.Errorf("listen %s: %w", h.Config.Listen, err)
+	}
+	h.srv = &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, IdleTimeout: idleTimeout}
+	ctx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	h.done = make(chan struct{})
+	go func() {
+		if err := h.srv.Serve(h.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			h.Log.Error("http server", "err", err)
+		}
+	}()
+	go func() {
+		defer close(h.done)
+		if err := h.elector.Run(ctx, h.lead); err != nil {
+			h.Log.Error("leader election", "err", err)
+		}
+	}()
+	h.Log.Info("shipbot replica started", "addr", h.Addr(), "identity", h.elector.Identity(), "lease", in.Namespace+"/"+LeaseName)
+	return nil
+}
+
+func (h *HA) serve(handler http.Handler) { h.current.Store(&handler) }
+
+// ServeHTTP hands a request to the follower's or the leader's routes.
+func (h *HA) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*h.current.Load()).ServeHTTP(w, r) }
+
+// lead runs while this replica holds the lease: it takes over the store,
+// serves and runs Main, and hands back to the follower's routes when the
+// lease is lost, the journal stops, or the replica shuts down.
+func (h *HA) lead(ctx context.Context) {
+	m, j, err := h.takeOver(ctx)
+	if err != nil {
+		h.Log.Error("take over as leader", "err", err)
+		select { // the lease goes back; do not take it again at once
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
+		return
+	}
+	h.setMain(m)
+	h.serve(m.Handler())
+	h.Log.Info("leading: the store is rebuilt and the engines run here", "term", j.Term())
+	compact, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { kubestore.Compactor{Config: h.rc, Namespace: h.ns, Log: h.Log}.Run(compact) })
+	select {
+	case <-ctx.Done():
+	case <-j.Stopped():
+		h.Log.Error("the store's journal stopped taking writes; stepping down so that a new leader rebuilds")
+	}
+	stop()
+	wg.Wait()
+	h.serve(h.follower.Handler())
+	h.setMain(nil)
+	if err := m.Close(); err != nil {
+		h.Log.Error("stop leading", "err", err)
+	}
+}
+
+// takeOver rebuilds the store file from the cluster and starts Main on
+// it, journaling to a new term.
+func (h *HA) takeOver(ctx context.Context) (*Main, *kubestore.Journal, error) {
+	loaded, err := kubestore.Load(ctx, h.rc, h.ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	path := h.Config.Store.Path
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("remove the old working copy %s: %w", path, err)
+	}
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, ws := range loaded.Sets {
+		if err := st.Apply(ws); err != nil {
+			st.Close()
+			return nil, nil, fmt.Errorf("rebuild the store: %w", err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		return nil, nil, err
+	}
+	term := int64(1)
+	for t := range maps.Keys(loaded.Seen) {
+		term = max(term, t+1)
+	}
+	j, err := kubestore.StartTerm(ctx, h.rc, h.ns, term, loaded.Seen)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := &Main{Config: h.Config, Log: h.Log, Now: h.Now, Journal: j, Embedded: true}
+	if err := m.Run(ctx); err != nil {
+		return nil, nil, err
+	}
+	h.Log.Info("rebuilt the store from the cluster", "transactions", len(loaded.Sets), "ignored", loaded.Ignored, "term", term)
+	return m, j, nil
+}
+
+func (h *HA) setMain(m *Main) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.main = m
+}
+
+// Leader is the Main that runs while this replica leads, else nil.
+func (h *HA) Leader() *Main {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.main
+}
+
+// Addr is the address the replica listens on.
+func (h *HA) Addr() string {
+	if h.listener == nil {
+		return ""
+	}
+	return h.listener.Addr().String()
+}
+
+// Close stops leading (the engines first, then the lease goes back) and
+// serving.
+func (h *HA) Close() error {
+	if h.cancel != nil {
+		h.cancel()
+		<-h.done
+	}
+	var err error
+	if h.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		err = h.srv.Shutdown(ctx)
+		cancel()
+	}
+	if h.follower != nil {
+		err = errors.Join(err, h.follower.Close())
+	}
+	return err
+}
+
+// inboxRESTConfig is the client configuration of webhook.inbox's cluster.
+func inboxRESTConfig(cfg *config.Config) (*rest.Config, error) {
+	in := cfg.Webhook.Inbox
+	for _, c := range cfg.Clusters {
+		if c.Name == in.Cluster {
+			return kube.RESTConfig(kube.Source{Name: c.Name, Kubeconfig: c.Kubeconfig, Context: c.Context, InCluster: c.InCluster})
+		}
+	}
+	return nil, fmt.Errorf("webhook.inbox.cluster %q is not one of clusters[].name", in.Cluster)
+}
