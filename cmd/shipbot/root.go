@@ -23,7 +23,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringP("config", "c", "shipbot.yaml", "path to shipbot.yaml")
-	root.AddCommand(serveCmd(), intakeCmd(), renderCmd(), planCmd(), checkCmd(), releasesCmd(), deploymentsCmd(), previewsCmd())
+	root.AddCommand(serveCmd(), intakeCmd(), storeCmd(), renderCmd(), planCmd(), checkCmd(), releasesCmd(), deploymentsCmd(), previewsCmd())
 	root.AddCommand(governCmds()...)
 	return root
 }

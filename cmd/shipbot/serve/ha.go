@@ -66,7 +66,7 @@ func (h *HA) Run(ctx context.Context) error {
 		return errors.New("HA needs store.backend kubernetes and webhook.inbox")
 	}
 	var err error
-	if h.rc, err = inboxRESTConfig(h.Config); err != nil {
+	if h.rc, err = InboxRESTConfig(h.Config); err != nil {
 		return err
 	}
 	h.ns = in.Namespace
@@ -223,8 +223,8 @@ func (h *HA) Close() error {
 	return err
 }
 
-// inboxRESTConfig is the client configuration of webhook.inbox's cluster.
-func inboxRESTConfig(cfg *config.Config) (*rest.Config, error) {
+// InboxRESTConfig is the client configuration of webhook.inbox's cluster.
+func InboxRESTConfig(cfg *config.Config) (*rest.Config, error) {
 	in := cfg.Webhook.Inbox
 	for _, c := range cfg.Clusters {
 		if c.Name == in.Cluster {

@@ -34,7 +34,7 @@ func (m *Main) intakeInbox() (intake.Inbox, func(), error) {
 
 // clusterInbox is the config's webhook.inbox.
 func clusterInbox(cfg *config.Config) (*kubestore.Inbox, error) {
-	rc, err := inboxRESTConfig(cfg)
+	rc, err := InboxRESTConfig(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -172,3 +172,32 @@ func (c Compactor) Run(ctx context.Context) {
 		}
 	}
 }
+
+// Import writes a store's contents (store.Store.Contents) as the Records
+// of an empty namespace, for `shipbot store migrate`; it refuses a
+// namespace that already holds a store. It returns how many Records the
+// namespace holds after, which is len(writes) when all went in.
+func Import(ctx context.Context, rc *rest.Config, ns string, writes []store.Write) (int, error) {
+	c, err := connect(rc, ns)
+	if err != nil {
+		return 0, err
+	}
+	existing, err := c.recordWrites(ctx)
+	if err != nil {
+		return 0, err
+	}
+	specs, err := c.journalSpecs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if len(existing) > 0 || len(specs) > 0 {
+		return 0, fmt.Errorf("namespace %s already holds a store (%d records, %d journals); migrate into an empty one", ns, len(existing), len(specs))
+	}
+	for _, w := range writes {
+		if err := c.fold(ctx, w); err != nil {
+			return 0, err
+		}
+	}
+	after, err := c.recordWrites(ctx)
+	return len(after), err
+}
