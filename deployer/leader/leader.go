@@ -95,6 +95,7 @@ type Elector struct {
 	lock    *resourcelock.LeaseLock
 	log     *slog.Logger
 	leading atomic.Bool
+	current atomic.Pointer[leaderelection.LeaderElector] // this term's
 }
 
 // New returns an Elector for cfg on the cluster client talks to.
@@ -127,6 +128,15 @@ func identity() string {
 
 // Identity is the name this replica holds the Lease under.
 func (e *Elector) Identity() string { return e.cfg.Identity }
+
+// Leader is the identity of the replica last seen holding the lease, ""
+// before one is seen.
+func (e *Elector) Leader() string {
+	if le := e.current.Load(); le != nil {
+		return le.GetLeader()
+	}
+	return ""
+}
 
 // Leading reports whether this replica runs the engines now.
 func (e *Elector) Leading() bool { return e.leading.Load() }
@@ -173,6 +183,7 @@ func (e *Elector) term(ctx context.Context, lead func(context.Context)) error {
 	if err != nil {
 		return fmt.Errorf("leader election on lease %s/%s: %w", e.cfg.Namespace, e.cfg.Name, err)
 	}
+	e.current.Store(le)
 	ran := make(chan struct{})
 	go func() {
 		defer close(ran)

@@ -36,6 +36,8 @@ type replicas struct {
 	most    int
 	order   []string // identities, in the order they started leading
 	started chan string
+	// electors by identity
+	electors map[string]*Elector
 }
 
 func newReplicas(t *testing.T) *replicas {
@@ -46,7 +48,7 @@ func newReplicas(t *testing.T) *replicas {
 	}
 	cfg := fast
 	cfg.Namespace, cfg.Name = testCluster.NewNamespace(t), "shipbot"
-	return &replicas{t: t, cfg: cfg, client: client, started: make(chan string, 16)}
+	return &replicas{t: t, cfg: cfg, client: client, started: make(chan string, 16), electors: map[string]*Elector{}}
 }
 
 // start runs one replica until the returned stop is called. A crash
@@ -58,6 +60,7 @@ func (rs *replicas) start(id string, crash bool) (stop func()) {
 	if err != nil {
 		rs.t.Fatal(err)
 	}
+	rs.electors[id] = e
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx, rs.lead(id)) }()
@@ -127,6 +130,11 @@ func TestAnotherReplicaLeadsAfterTheLeaderIsKilled(t *testing.T) {
 	first, _ := rs.next(10 * time.Second)
 	if h := rs.holder(); h != first {
 		t.Errorf("lease held by %q, want the leader %q", h, first)
+	}
+	for id, e := range rs.electors {
+		if err := waitFor(5*time.Second, func() bool { return e.Leader() == first }); err != nil {
+			t.Errorf("replica %s sees %q as the leader, want %q", id, e.Leader(), first)
+		}
 	}
 	killed := time.Now()
 	stops[first]()
@@ -237,4 +245,15 @@ func TestConfigRefusesSettingsThatLetTwoLead(t *testing.T) {
 			t.Errorf("%+v: error %v, want one saying %q", c.cfg, err, c.want)
 		}
 	}
+}
+
+func waitFor(within time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %s", within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
 }

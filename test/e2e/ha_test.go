@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,24 @@ import (
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/test/fixtures"
 )
+
+const apiToken = "e2e-api-token-0123456789abcdef0123456789"
+
+func apiGet(t *testing.T, addr, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
 
 // fastLease keeps the failover tests to seconds; the defaults' failover
 // time is measured by make bench.
@@ -52,7 +71,7 @@ func waitLeader(t *testing.T, h *serve.HA, within time.Duration) *serve.Main {
 func TestAReplicaTakesOverWhenTheLeaderDies(t *testing.T) {
 	e := newEnv(t)
 	inboxNS := kc.NewNamespace(t)
-	text := strings.Replace(e.yaml(), "store:\n", "webhook:\n  inbox: {cluster: local, namespace: "+inboxNS+"}\nstore:\n", 1)
+	text := strings.Replace(e.yaml(), "store:\n", "webhook:\n  inbox: {cluster: local, namespace: "+inboxNS+"}\napi:\n  token: "+apiToken+"\nstore:\n", 1)
 
 	a := replica(t, text, true)
 	defer a.Close()
@@ -69,6 +88,10 @@ func TestAReplicaTakesOverWhenTheLeaderDies(t *testing.T) {
 	first := waitDone(t, a.Leader().Store(), 1, 60*time.Second)
 	if first[0].Status != store.StatusSucceeded {
 		t.Fatalf("deployment %+v", first[0])
+	}
+	// The follower forwards the API to the leader.
+	if code, body := apiGet(t, b.Addr(), "/api/v1/deployments"); code != http.StatusOK || !strings.Contains(body, `"pipelineId":4004`) {
+		t.Errorf("GET /api/v1/deployments at the follower: %d %s, want the leader's record of pipeline 4004", code, body)
 	}
 
 	died := time.Now()

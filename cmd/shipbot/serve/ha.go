@@ -2,13 +2,17 @@ package serve
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/shipbot/shipbot/bot/intake"
 	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/kube"
 	"github.com/shipbot/shipbot/deployer/leader"
@@ -36,12 +41,16 @@ type HA struct {
 	Config *config.Config
 	Log    *slog.Logger
 	Now    func() time.Time
-	// Lease tunes the election; its namespace and name come from the
-	// config. Zero values take leader's defaults.
+	// Lease tunes the election; its namespace, name and identity come
+	// from the config and Advertise. Zero values take leader's defaults.
 	Lease leader.Config
+	// Advertise is the host:port other replicas forward chat, API and
+	// dashboard requests to while this one leads: $SHIPBOT_POD_IP and the
+	// listen port when empty, else the address it listens on.
+	Advertise string
 
 	follower *Intake
-	current  atomic.Pointer[http.Handler]
+	current  atomic.Pointer[route]
 	srv      *http.Server
 	listener net.Listener
 	elector  *leader.Elector
@@ -74,19 +83,21 @@ func (h *HA) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if h.listener, err = net.Listen("tcp", h.Config.Listen); err != nil {
+		return fmt.Errorf("listen %s: %w", h.Config.Listen, err)
+	}
 	lease := h.Lease
-	lease.Namespace, lease.Name = in.Namespace, LeaseName
+	lease.Namespace, lease.Name, lease.Identity = in.Namespace, LeaseName, identity(h.advertise())
 	if h.elector, err = leader.New(client, lease, h.Log); err != nil {
+		h.listener.Close()
 		return err
 	}
 	h.follower = &Intake{Config: h.Config, Log: h.Log, Now: h.Now, Embedded: true}
 	if err := h.follower.Run(ctx); err != nil {
+		h.listener.Close()
 		return err
 	}
-	h.serve(h.follower.Handler())
-	if h.listener, err = net.Listen("tcp", h.Config.Listen); err != nil {
-		return fmt.Errorf("listen %s: %w", h.Config.Listen, err)
-	}
+	h.serve(h.follower.Handler(), false)
 	h.srv = &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, IdleTimeout: idleTimeout}
 	ctx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	h.done = make(chan struct{})
@@ -105,10 +116,79 @@ func (h *HA) Run(ctx context.Context) error {
 	return nil
 }
 
-func (h *HA) serve(handler http.Handler) { h.current.Store(&handler) }
+// route is what serves requests now.
+type route struct {
+	handler http.Handler
+	leading bool
+}
 
-// ServeHTTP hands a request to the follower's or the leader's routes.
-func (h *HA) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*h.current.Load()).ServeHTTP(w, r) }
+func (h *HA) serve(handler http.Handler, leading bool) {
+	h.current.Store(&route{handler: handler, leading: leading})
+}
+
+// ServeHTTP serves a request with the leader's routes while leading.
+// Otherwise webhooks and the probes are the follower's own, and the rest
+// (chat, the API, the dashboard) goes to the leader.
+func (h *HA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	cur := h.current.Load()
+	switch r.URL.Path {
+	case intake.Path, "/healthz", "/readyz", "/metrics":
+		cur.handler.ServeHTTP(w, r)
+		return
+	}
+	if cur.leading {
+		cur.handler.ServeHTTP(w, r)
+		return
+	}
+	addr := leaderAddr(h.elector.Leader())
+	if addr == "" || addr == h.advertise() {
+		w.Header().Set("Retry-After", "2")
+		http.Error(w, "no shipbot replica leads at the moment; try again", http.StatusServiceUnavailable)
+		return
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&url.URL{Scheme: "http", Host: addr})
+			pr.Out.Host = pr.In.Host // signed requests (Slack) and links keep their host
+			pr.SetXForwarded()
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			h.Log.Warn("forward to the leader", "leader", addr, "err", err)
+			w.Header().Set("Retry-After", "2")
+			http.Error(w, "the leading replica did not answer; try again", http.StatusBadGateway)
+		},
+	}
+	proxy.ServeHTTP(w, r)
+}
+
+// advertise is the address this replica is reached at by the others.
+func (h *HA) advertise() string {
+	if h.Advertise != "" {
+		return h.Advertise
+	}
+	if ip := os.Getenv("SHIPBOT_POD_IP"); ip != "" {
+		if _, port, err := net.SplitHostPort(h.Config.Listen); err == nil {
+			return net.JoinHostPort(ip, port)
+		}
+	}
+	return h.listener.Addr().String()
+}
+
+// identity names this replica in the Lease: unique per process, and
+// carrying the address the others forward to.
+func identity(addr string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "shipbot"
+	}
+	return host + "_" + rand.Text()[:8] + "@" + addr
+}
+
+// leaderAddr is the address in a Lease holder's identity.
+func leaderAddr(id string) string {
+	_, addr, _ := strings.Cut(id, "@")
+	return addr
+}
 
 // lead runs while this replica holds the lease: it takes over the store,
 // serves and runs Main, and hands back to the follower's routes when the
@@ -124,7 +204,7 @@ func (h *HA) lead(ctx context.Context) {
 		return
 	}
 	h.setMain(m)
-	h.serve(m.Handler())
+	h.serve(m.Handler(), true)
 	h.Log.Info("leading: the store is rebuilt and the engines run here", "term", j.Term())
 	compact, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -136,7 +216,7 @@ func (h *HA) lead(ctx context.Context) {
 	}
 	stop()
 	wg.Wait()
-	h.serve(h.follower.Handler())
+	h.serve(h.follower.Handler(), false)
 	h.setMain(nil)
 	if err := m.Close(); err != nil {
 		h.Log.Error("stop leading", "err", err)
