@@ -179,6 +179,12 @@ func installAll(ms []manifest, pvc *corev1.PersistentVolumeClaim) error {
 }
 
 func applyAll(ctx context.Context, ms []manifest) error {
+	return applyEach(ctx, ms, false)
+}
+
+// applyEach server-side applies ms in order; with dryRun the apiserver
+// validates and admits each without storing it.
+func applyEach(ctx context.Context, ms []manifest, dryRun bool) error {
 	dyn, err := dynamic.NewForConfig(kc.RESTConfig())
 	if err != nil {
 		return err
@@ -195,6 +201,9 @@ func applyAll(ctx context.Context, ms []manifest) error {
 			ri = dyn.Resource(mapping.Resource).Namespace(ns)
 		}
 		opts := metav1.ApplyOptions{FieldManager: "shipbot-deploy-test", Force: true}
+		if dryRun {
+			opts.DryRun = []string{metav1.DryRunAll}
+		}
 		if _, err := ri.Apply(ctx, m.obj.GetName(), m.obj, opts); err != nil {
 			return fmt.Errorf("apply %s: %w", m, err)
 		}
