@@ -28,7 +28,7 @@ import (
 
 var kc *cluster.Cluster
 
-func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: true}, &kc) }
+func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: true, Shipbot: true}, &kc) }
 
 const (
 	secret   = "release-secret"
