@@ -45,8 +45,19 @@ type costSample struct {
 // settle after the release is done. It also times webhook 200 → 10 %, →
 // 100 % and → done, and counts the app's pods at done.
 func BenchmarkReleaseCost(b *testing.B) {
+	releaseCost(b, rigOptions{replicas: costReplicas, user: costUser})
+}
+
+// BenchmarkReleaseCostKubernetes is BenchmarkReleaseCost with the store in
+// the apiserver (store.backend kubernetes): one replica, leading, whose
+// journal, compaction, lease renewals and cluster inbox count as well.
+func BenchmarkReleaseCostKubernetes(b *testing.B) {
+	releaseCost(b, rigOptions{replicas: costReplicas, user: costUser, ha: true})
+}
+
+func releaseCost(b *testing.B, o rigOptions) {
 	cluster.Require(b, kc)
-	r := newRig(b, rigOptions{replicas: costReplicas, user: costUser})
+	r := newRig(b, o)
 	r.firstReleases()
 	time.Sleep(settle)
 	var s []costSample

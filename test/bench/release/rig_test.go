@@ -29,7 +29,8 @@ import (
 type rig struct {
 	b    *testing.B
 	o    rigOptions
-	m    *serve.Main
+	m    *serve.Main // the leader's, with ha
+	addr string      // where shipbot listens
 	ns   string
 	vs   *events // VirtualServices in ns
 	deps *events // Deployments in ns
@@ -41,6 +42,9 @@ type rigOptions struct {
 	replicas int
 	pauses   bool   // pause after 10 % and after 50 %, for a person to continue
 	user     string // the name shipbot's requests carry in the audit log; the admin's when empty
+	// ha runs one serve.HA replica (store.backend kubernetes, default
+	// lease), so that the journal's and the election's requests count too.
+	ha bool
 }
 
 func newRig(b *testing.B, o rigOptions) *rig {
@@ -73,15 +77,36 @@ func newRig(b *testing.B, o rigOptions) *rig {
 			b.Fatal(err)
 		}
 	}
-	cfg, err := config.Parse("bench.yaml", []byte(r.config(filepath.Join(b.TempDir(), "shipbot.db"), kubeconfig)))
+	text := r.config(filepath.Join(b.TempDir(), "shipbot.db"), kubeconfig)
+	if o.ha {
+		text = strings.Replace(text, "store: {path: ", "webhook: {maxBodyBytes: 786432, inbox: {cluster: local, namespace: "+kc.NewNamespace(b)+"}}\nstore: {backend: kubernetes, path: ", 1)
+	}
+	cfg, err := config.Parse("bench.yaml", []byte(text))
 	if err != nil {
 		b.Fatal(err)
+	}
+	if o.ha {
+		h := &serve.HA{Config: cfg, Log: benchLogger()}
+		if err := h.Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { h.Close() })
+		deadline := time.Now().Add(time.Minute)
+		for r.m = h.Leader(); r.m == nil; r.m = h.Leader() {
+			if time.Now().After(deadline) {
+				b.Fatal("the replica did not lead within a minute")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		r.addr = h.Addr()
+		return r
 	}
 	r.m = &serve.Main{Config: cfg, Log: benchLogger(), ReleasePoll: o.poll}
 	if err := r.m.Run(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { r.m.Close() })
+	r.addr = r.m.Addr()
 	return r
 }
 
@@ -139,7 +164,7 @@ func (r *rig) tag(i int, v string, pipeline int64) time.Time {
 	r.b.Helper()
 	body := fixtures.PipelineSuccess(r.b, fixtures.Build{ProjectID: int64(100 + i), Project: "shop/" + appName(i), Ref: v, Tag: true,
 		SHA: fmt.Sprintf("%040x", pipeline), PipelineID: pipeline, Username: "bench"})
-	code := fixtures.PostWebhook(r.b, r.m.Addr(), secret, "Pipeline Hook", body)
+	code := fixtures.PostWebhook(r.b, r.addr, secret, "Pipeline Hook", body)
 	at := time.Now()
 	if code != http.StatusOK {
 		r.b.Fatalf("%s %s: webhook answered %d", appName(i), v, code)
@@ -160,7 +185,7 @@ func (r *rig) control(id, action string) {
 
 func (r *rig) post(path string, body []byte, headers ...string) (int, string) {
 	r.b.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+r.m.Addr()+path, bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, "http://"+r.addr+path, bytes.NewReader(body))
 	if err != nil {
 		r.b.Fatal(err)
 	}
