@@ -22,7 +22,9 @@ var kc *cluster.Cluster
 
 // The audit log is on for every benchmark here, so that each runs on the
 // same apiserver; it writes one line per request.
-func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{Istio: true, Audit: true, Shipbot: true}, &kc) }
+func TestMain(m *testing.M) {
+	cluster.Main(m, cluster.Options{Istio: true, Audit: true, Shipbot: true}, &kc)
+}
 
 const (
 	secret   = "bench-secret"
