@@ -214,6 +214,7 @@ func (h *HA) lead(ctx context.Context) {
 	case <-j.Stopped():
 		h.Log.Error("the store's journal stopped taking writes; stepping down so that a new leader rebuilds")
 	}
+	j.Stop() // before anything else: what the engines still write is refused
 	stop()
 	wg.Wait()
 	h.serve(h.follower.Handler(), false)

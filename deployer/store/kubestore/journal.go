@@ -108,6 +108,18 @@ func (j *Journal) Record(ctx context.Context, writes []store.Write) error {
 	return unavailable(fmt.Errorf("journal %s: %w", journalName(j.term, spec.Seq), err))
 }
 
+// Stop makes the journal refuse every later write: the leader calls it as
+// soon as it stops leading, so that nothing it still has in hand lands
+// after the next leader may have rebuilt.
+func (j *Journal) Stop() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.broken == nil {
+		j.broken = errors.New("this replica no longer leads")
+		close(j.stopped)
+	}
+}
+
 // Stopped is closed when the journal stops taking writes, after one of
 // unknown outcome: its leader should step down, so that the next one
 // rebuilds from what the apiserver holds.

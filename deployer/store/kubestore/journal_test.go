@@ -83,6 +83,15 @@ func TestAnOldLeadersLateWriteIsFencedOff(t *testing.T) {
 	if _, err := StartTerm(t.Context(), rc, ns, 2, l.Seen); err == nil {
 		t.Error("term 2 started twice")
 	}
+	next.Stop() // it stopped leading
+	if err := put(next, "stopped"); err == nil {
+		t.Error("a stopped journal took a write")
+	}
+	select {
+	case <-next.Stopped():
+	default:
+		t.Error("Stopped is not closed after Stop")
+	}
 	l, err = Load(t.Context(), rc, ns)
 	if err != nil {
 		t.Fatal(err)
