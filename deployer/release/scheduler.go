@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -27,6 +28,10 @@ type Scheduler struct {
 	again   map[string]bool // step once more when the current step returns
 	timers  map[string]*time.Timer
 	waits   map[spaceKey]map[string]Waits // releases waiting on Deployments, by namespace
+	// changes counts the Deployment changes seen per namespace, so that a
+	// step can tell whether one came while it ran: it was not waiting yet,
+	// so nothing would wake it for that change.
+	changes map[spaceKey]uint64
 	wg      sync.WaitGroup
 	rescan  chan struct{}
 }
@@ -36,7 +41,7 @@ func (rr *Scheduler) Run(ctx context.Context) error {
 	rr.mu.Lock()
 	rr.ctx = ctx
 	rr.running, rr.again, rr.timers = map[string]bool{}, map[string]bool{}, map[string]*time.Timer{}
-	rr.waits = map[spaceKey]map[string]Waits{}
+	rr.waits, rr.changes = map[spaceKey]map[string]Waits{}, map[spaceKey]uint64{}
 	if rr.rescan == nil {
 		rr.rescan = make(chan struct{}, 1)
 	}
@@ -142,6 +147,9 @@ func (rr *Scheduler) Kick(id string) {
 func (rr *Scheduler) loop(ctx context.Context, id string) {
 	defer rr.wg.Done()
 	for {
+		rr.mu.Lock()
+		seen := maps.Clone(rr.changes)
+		rr.mu.Unlock()
 		res, err := rr.Stepper.Step(ctx, id)
 		var after time.Duration
 		switch {
@@ -166,6 +174,14 @@ func (rr *Scheduler) loop(ctx context.Context, id string) {
 			delete(rr.again, id)
 			rr.mu.Unlock()
 			continue
+		}
+		if err == nil && res.Waits != nil && ctx.Err() == nil {
+			if k := (spaceKey{res.Waits.Cluster, res.Waits.Namespace}); rr.changes[k] != seen[k] {
+				// A Deployment of the namespace changed while the step read
+				// it: look again now rather than at the next poll.
+				rr.mu.Unlock()
+				continue
+			}
 		}
 		delete(rr.running, id)
 		if after > 0 && ctx.Err() == nil {
@@ -196,6 +212,7 @@ func (rr *Scheduler) changed(c Change) {
 	d := c.Deployment
 	var due []string
 	rr.mu.Lock()
+	rr.changes[k]++
 	for id, w := range rr.waits[k] {
 		if d.Labels[LabelApp] == w.App || d.Name == w.Workload {
 			due = append(due, id)
