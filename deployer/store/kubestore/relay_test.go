@@ -50,6 +50,13 @@ func TestRelayMovesEveryDeliveryOnce(t *testing.T) {
 		accept(i) // seen through the watch: Every is an hour
 	}
 	got := waitInbox(t, st, 10)
+	// Each is removed from the cluster just after the engine's inbox took
+	// it: wait for the last removal before stopping the relay.
+	deadline := time.Now().Add(10 * time.Second)
+	left, err := in.Pending(t.Context(), 100)
+	for ; err == nil && len(left) > 0 && time.Now().Before(deadline); left, err = in.Pending(t.Context(), 100) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	cancel()
 	<-done
 	for i, d := range got {
@@ -57,8 +64,8 @@ func TestRelayMovesEveryDeliveryOnce(t *testing.T) {
 			t.Errorf("engine inbox[%d] = %s %s, want %s", i, d.Key, d.Body, want)
 		}
 	}
-	if left, err := in.Pending(t.Context(), 100); err != nil || len(left) != 0 {
-		t.Errorf("the cluster's inbox still holds %d deliveries (%v)", len(left), err)
+	if err != nil || len(left) != 0 {
+		t.Errorf("the cluster's inbox still holds %d deliveries after 10 s (%v)", len(left), err)
 	}
 	if len(woken) == 0 {
 		t.Error("the relay never woke the worker")
