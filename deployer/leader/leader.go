@@ -105,7 +105,7 @@ func New(client kubernetes.Interface, cfg Config, log *slog.Logger) (*Elector, e
 	}
 	cfg = cfg.withDefaults()
 	if cfg.Identity == "" {
-		cfg.Identity = identity()
+		cfg.Identity = DefaultIdentity()
 	}
 	if log == nil {
 		log = slog.Default()
@@ -118,7 +118,9 @@ func New(client kubernetes.Interface, cfg Config, log *slog.Logger) (*Elector, e
 	return &Elector{cfg: cfg, lock: lock, log: log.With("lease", cfg.Namespace+"/"+cfg.Name, "identity", cfg.Identity)}, nil
 }
 
-func identity() string {
+// DefaultIdentity is the identity a replica takes when Config has none:
+// its host name and a random suffix.
+func DefaultIdentity() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "shipbot"

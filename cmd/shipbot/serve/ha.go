@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -176,13 +175,7 @@ func (h *HA) advertise() string {
 
 // identity names this replica in the Lease: unique per process, and
 // carrying the address the others forward to.
-func identity(addr string) string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "shipbot"
-	}
-	return host + "_" + rand.Text()[:8] + "@" + addr
-}
+func identity(addr string) string { return leader.DefaultIdentity() + "@" + addr }
 
 // leaderAddr is the address in a Lease holder's identity.
 func leaderAddr(id string) string {
@@ -306,11 +299,9 @@ func (h *HA) Close() error {
 
 // InboxRESTConfig is the client configuration of webhook.inbox's cluster.
 func InboxRESTConfig(cfg *config.Config) (*rest.Config, error) {
-	in := cfg.Webhook.Inbox
-	for _, c := range cfg.Clusters {
-		if c.Name == in.Cluster {
-			return kube.RESTConfig(kube.Source{Name: c.Name, Kubeconfig: c.Kubeconfig, Context: c.Context, InCluster: c.InCluster})
-		}
+	c, ok := cfg.Cluster(cfg.Webhook.Inbox.Cluster)
+	if !ok {
+		return nil, fmt.Errorf("webhook.inbox.cluster %q is not one of clusters[].name", cfg.Webhook.Inbox.Cluster)
 	}
-	return nil, fmt.Errorf("webhook.inbox.cluster %q is not one of clusters[].name", in.Cluster)
+	return kube.RESTConfig(kube.Source{Name: c.Name, Kubeconfig: c.Kubeconfig, Context: c.Context, InCluster: c.InCluster})
 }

@@ -83,10 +83,7 @@ func (i *Intake) Run(ctx context.Context) error {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e := newEcho()
-	intake.NewHandler(intake.Handler{
-		Secret: i.Config.GitLab.WebhookSecret.Value(), Projects: i.Config.HookProjects(), MaxBody: i.Config.Webhook.MaxBodyBytes,
-		Inbox: i.inbox, Log: i.Log, Now: i.Now,
-	}, registry).Register(e)
+	intake.NewHandler(webhookHandler(i.Config, i.inbox, i.Log, i.Now), registry).Register(e)
 	registerProbes(e, i.readyz, registry)
 	i.echo = e
 	if i.Embedded {

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/shipbot/shipbot/bot/api"
 	"github.com/shipbot/shipbot/bot/intake"
+	"github.com/shipbot/shipbot/deployer/config"
 	"github.com/shipbot/shipbot/deployer/kube"
 )
 
@@ -33,10 +35,9 @@ func (m *Main) routes() (*echo.Echo, error) {
 	if err != nil {
 		return nil, err
 	}
-	intake.NewHandler(intake.Handler{
-		Secret: m.Config.GitLab.WebhookSecret.Value(), Projects: m.Config.HookProjects(), MaxBody: m.Config.Webhook.MaxBodyBytes,
-		Inbox: inbox, Log: m.Log, Now: m.Now, Accepted: accepted,
-	}, m.registry).Register(e)
+	hook := webhookHandler(m.Config, inbox, m.Log, m.Now)
+	hook.Accepted = accepted
+	intake.NewHandler(hook, m.registry).Register(e)
 	apiOpts := api.Options{Releases: m.releases, Records: m.store, Token: m.Config.API.Token.Value(), Log: m.Log, Now: m.Now}
 	if m.gitlab != nil && m.surfaces.ops != nil {
 		// People may use their own GitLab tokens, with their roles checked.
@@ -50,6 +51,15 @@ func (m *Main) routes() (*echo.Echo, error) {
 	m.registerDashboard(e)
 	registerProbes(e, m.readyz, m.registry)
 	return e, nil
+}
+
+// webhookHandler is the webhook endpoint as cfg sets it up, the same on
+// serve and on intake replicas.
+func webhookHandler(cfg *config.Config, inbox intake.Inbox, log *slog.Logger, now func() time.Time) intake.Handler {
+	return intake.Handler{
+		Secret: cfg.GitLab.WebhookSecret.Value(), Projects: cfg.HookProjects(), MaxBody: cfg.Webhook.MaxBodyBytes,
+		Inbox: inbox, Log: log, Now: now,
+	}
 }
 
 // newEcho is an Echo server with the bounds on a client's pace, that

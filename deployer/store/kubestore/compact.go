@@ -46,13 +46,20 @@ type resources struct {
 }
 
 func connect(rc *rest.Config, ns string) (resources, error) {
-	rc = rest.CopyConfig(rc)
-	rc.QPS, rc.Burst, rc.RateLimiter = -1, 0, nil
-	dyn, err := dynamic.NewForConfig(rc)
+	dyn, err := unthrottled(rc)
 	if err != nil {
 		return resources{}, fmt.Errorf("store in namespace %s: %w", ns, err)
 	}
 	return resources{journals: dyn.Resource(Journals).Namespace(ns), records: dyn.Resource(Records).Namespace(ns), ns: ns}, nil
+}
+
+// unthrottled is a dynamic client without a client-side rate limit: every
+// webhook ack and store write waits for its requests, and the apiserver's
+// API Priority and Fairness protects the apiserver instead.
+func unthrottled(rc *rest.Config) (dynamic.Interface, error) {
+	rc = rest.CopyConfig(rc)
+	rc.QPS, rc.Burst, rc.RateLimiter = -1, 0, nil
+	return dynamic.NewForConfig(rc)
 }
 
 // Compact folds the journals into Records, oldest first, deleting each

@@ -59,12 +59,9 @@ type Inbox struct {
 
 // NewInbox returns the inbox in namespace ns of the cluster rc reaches.
 // Its client has no client-side rate limit: intake must keep up with
-// GitLab's bursts (GitLab.com peaks at about 217 deliveries a second),
-// and the apiserver's API Priority and Fairness protects it instead.
+// GitLab's bursts (GitLab.com peaks at about 217 deliveries a second).
 func NewInbox(rc *rest.Config, ns string) (*Inbox, error) {
-	rc = rest.CopyConfig(rc)
-	rc.QPS, rc.Burst, rc.RateLimiter = -1, 0, nil
-	dyn, err := dynamic.NewForConfig(rc)
+	dyn, err := unthrottled(rc)
 	if err != nil {
 		return nil, fmt.Errorf("inbox in namespace %s: %w", ns, err)
 	}

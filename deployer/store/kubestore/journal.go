@@ -63,7 +63,7 @@ var _ store.Journal = (*Journal)(nil)
 // (seen), so that one an earlier leader writes after this moment is
 // ignored by every later Load. A term can start once.
 func StartTerm(ctx context.Context, rc *rest.Config, ns string, term int64, seen map[int64]int64) (*Journal, error) {
-	c, err := connect(rc, ns) // no client-side rate limit: every store write waits for it
+	c, err := connect(rc, ns)
 	if err != nil {
 		return nil, err
 	}
