@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -58,8 +59,9 @@ type HA struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 
-	mu   sync.Mutex
-	main *Main // while leading
+	mu      sync.Mutex
+	main    *Main       // while leading
+	leading atomic.Bool // from taking the lease until Main has stopped
 }
 
 // Run starts serving as a follower and campaigning; it returns once both
@@ -91,7 +93,7 @@ func (h *HA) Run(ctx context.Context) error {
 		h.listener.Close()
 		return err
 	}
-	h.follower = &Intake{Config: h.Config, Log: h.Log, Now: h.Now, Embedded: true}
+	h.follower = &Intake{Config: h.Config, Log: h.Log, Now: h.Now, Embedded: true, Metrics: []prometheus.Collector{h.leaderGauge()}}
 	if err := h.follower.Run(ctx); err != nil {
 		h.listener.Close()
 		return err
@@ -187,6 +189,8 @@ func leaderAddr(id string) string {
 // serves and runs Main, and hands back to the follower's routes when the
 // lease is lost, the journal stops, or the replica shuts down.
 func (h *HA) lead(ctx context.Context) {
+	h.leading.Store(true)
+	defer h.leading.Store(false) // once Main has stopped
 	m, j, err := h.takeOver(ctx)
 	if err != nil {
 		h.Log.Error("take over as leader", "err", err)
@@ -249,12 +253,26 @@ func (h *HA) takeOver(ctx context.Context) (*Main, *kubestore.Journal, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m := &Main{Config: h.Config, Log: h.Log, Now: h.Now, Journal: j, Embedded: true}
+	m := &Main{Config: h.Config, Log: h.Log, Now: h.Now, Journal: j, Embedded: true, Metrics: []prometheus.Collector{h.leaderGauge()}}
 	if err := m.Run(ctx); err != nil {
 		return nil, nil, err
 	}
 	h.Log.Info("rebuilt the store from the cluster", "transactions", len(loaded.Sets), "ignored", loaded.Ignored, "term", term)
 	return m, j, nil
+}
+
+// leaderGauge is shipbot_leader, 1 from taking the lease until the
+// engines have stopped: summed over the replicas it is at most 1, and 0
+// while none can lead (the apiserver is out of reach).
+func (h *HA) leaderGauge() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shipbot_leader", Help: "1 while this replica leads: from taking the lease until its engines have stopped.",
+	}, func() float64 {
+		if h.leading.Load() {
+			return 1
+		}
+		return 0
+	})
 }
 
 func (h *HA) setMain(m *Main) {

@@ -59,6 +59,8 @@ type Intake struct {
 	// Embedded leaves serving to HA: Run does not listen, and Handler is
 	// what to serve.
 	Embedded bool
+	// Metrics are served at /metrics beside the intake's own.
+	Metrics []prometheus.Collector
 
 	inbox    *kubestore.Inbox
 	echo     *echo.Echo
@@ -82,6 +84,7 @@ func (i *Intake) Run(ctx context.Context) error {
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry.MustRegister(i.Metrics...)
 	e := newEcho()
 	intake.NewHandler(webhookHandler(i.Config, i.inbox, i.Log, i.Now), registry).Register(e)
 	registerProbes(e, i.readyz, registry)

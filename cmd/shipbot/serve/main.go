@@ -51,6 +51,9 @@ type Main struct {
 	// Embedded leaves serving to whoever runs Main (HA): Run does not
 	// listen, and Handler is what to serve.
 	Embedded bool
+	// Metrics are served at /metrics beside Main's own (HA's
+	// shipbot_leader).
+	Metrics []prometheus.Collector
 
 	live     *config.Live // the config in force; Reload swaps it
 	reloads  *reloads
@@ -111,6 +114,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.registry = prometheus.NewRegistry()
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(m.Metrics...)
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "shipbot_inbox_depth", Help: "Webhook deliveries acknowledged but not yet processed.",
 	}, func() float64 { return float64(m.store.InboxDepth()) }))

@@ -21,6 +21,7 @@ import (
 
 	"github.com/shipbot/shipbot/bot/api"
 	"github.com/shipbot/shipbot/deployer/release"
+	"github.com/shipbot/shipbot/test/e2e/proc"
 	"github.com/shipbot/shipbot/test/fixtures"
 )
 
@@ -42,13 +43,13 @@ func TestCrashKill9ResumesRelease(t *testing.T) {
 	r := newRig(t, "prod1")
 	bin := shipbotBinary(t)
 	g := newGate(t)
-	addr := freeAddr(t)
+	addr := proc.FreeAddr(t)
 	cfg := r.configFile(fmt.Sprintf(gatedCanary, g.url()), addr)
 	cl := &api.Client{Server: "http://" + addr, Token: apiToken}
 	rs := apiReleases{cl}
 
 	g.gen.Store(1)
-	p1 := startProcess(t, bin, cfg, addr, "shipbot-1")
+	p1 := proc.Start(t, bin, cfg, addr, "shipbot-1")
 	tag(t, addr, "v1.0.0", '1', 100)
 	waitRelease(t, rs, "prod1", "v1-0-0", "succeeded", phaseIs(release.Succeeded))
 	r.waitWeights("prod1", map[string]int32{"": 100})
@@ -64,9 +65,9 @@ func TestCrashKill9ResumesRelease(t *testing.T) {
 
 	// Between stages: the release waits for a person when the process dies.
 	g.gen.Store(0)
-	p1.kill9()
+	p1.Kill9()
 	g.gen.Store(2)
-	p2 := startProcess(t, bin, cfg, addr, "shipbot-2")
+	p2 := proc.Start(t, bin, cfg, addr, "shipbot-2")
 	// The restarted runner steps the release at once; give it a second
 	// to (wrongly) do something.
 	holds(t, time.Second, "after kill -9 between stages", func() error {
@@ -78,7 +79,7 @@ func TestCrashKill9ResumesRelease(t *testing.T) {
 	})
 	r.wantWeights("prod1", map[string]int32{"v1-0-0": 90, "v1-1-0": 10})
 	r.wantReplicas("prod1", map[string]int32{"v1-0-0": 2, "v1-1-0": 2})
-	cli(t, bin, "releases", "continue", rel.ID, "--server", "http://"+addr, "--token", apiToken, "--as", "alice", "--comment", "after a crash")
+	proc.CLI(t, bin, "releases", "continue", rel.ID, "--server", "http://"+addr, "--token", apiToken, "--as", "alice", "--comment", "after a crash")
 
 	// Inside stage 2: 50 % is in effect and its gate is pending; the process
 	// dies while it waits for the gate's answer.
@@ -96,9 +97,9 @@ func TestCrashKill9ResumesRelease(t *testing.T) {
 	}
 	waiting := get(t, cl, rel.ID) // the step in hand is stuck in the gate's request: this is what the store holds
 	g.gen.Store(0)
-	p2.kill9()
+	p2.Kill9()
 	g.gen.Store(3)
-	startProcess(t, bin, cfg, addr, "shipbot-3")
+	proc.Start(t, bin, cfg, addr, "shipbot-3")
 	if got := get(t, cl, rel.ID); !inGate(got) || got.Percent != 50 {
 		t.Fatalf("after the restart: %s stage %d at %d %%, want Verifying stage 1 (index) at 50 %%", got.Phase, got.Stage, got.Percent)
 	}

@@ -3,84 +3,21 @@ package releases
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/shipbot/shipbot/bot/api"
-	"github.com/shipbot/shipbot/cmd/shipbot/serve"
 	"github.com/shipbot/shipbot/deployer/release"
+	"github.com/shipbot/shipbot/test/e2e/proc"
 	"github.com/shipbot/shipbot/test/fixtures"
 )
 
-// replicaSet is three `shipbot serve` processes with store.backend
-// kubernetes, each on its own address and working copy.
-type replicaSet struct {
-	t       *testing.T
-	inboxNS string
-	procs   map[string]*server // by address
-}
-
-func (r *rig) startReplicas(spec string, n int) *replicaSet {
+// startReplicas starts n replicas of config, a text that r.config wrote or
+// one of the same shape, with their webhook inbox on the config's cluster
+// entry named cluster.
+func (r *rig) startReplicas(config, cluster string, n int) *proc.Replicas {
 	r.t.Helper()
-	bin := shipbotBinary(r.t)
-	rs := &replicaSet{t: r.t, inboxNS: kc.NewNamespace(r.t), procs: map[string]*server{}}
-	for i := range n {
-		addr := freeAddr(r.t)
-		text := r.config(spec)
-		text = strings.Replace(text, "listen: 127.0.0.1:0\n", "listen: "+addr+"\n", 1)
-		text = strings.Replace(text, "store: {path: "+r.path+"}",
-			fmt.Sprintf("store: {backend: kubernetes, path: %s-%d}\nwebhook: {maxBodyBytes: 786432, inbox: {cluster: prod1-cluster, namespace: %s}}", r.path, i, rs.inboxNS), 1)
-		path := filepath.Join(r.t.TempDir(), fmt.Sprintf("shipbot-%d.yaml", i))
-		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-			r.t.Fatal(err)
-		}
-		rs.procs[addr] = startProcess(r.t, bin, path, addr, fmt.Sprintf("replica-%d", i))
-	}
-	return rs
-}
-
-// leader waits for a live replica other than not to hold the Lease, and
-// returns its address.
-func (rs *replicaSet) leader(not string) string {
-	rs.t.Helper()
-	var addr string
-	fixtures.Eventually(rs.t, 60*time.Second, "a replica leads", func() error {
-		l, err := kc.Client().CoordinationV1().Leases(rs.inboxNS).Get(context.Background(), serve.LeaseName, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if l.Spec.HolderIdentity == nil {
-			return fmt.Errorf("no holder")
-		}
-		_, addr, _ = strings.Cut(*l.Spec.HolderIdentity, "@")
-		if _, live := rs.procs[addr]; !live || addr == not {
-			return fmt.Errorf("lease held by %q", *l.Spec.HolderIdentity)
-		}
-		return nil
-	})
-	return addr
-}
-
-// other is a live replica's address that is not addr.
-func (rs *replicaSet) other(addr string) string {
-	for a := range rs.procs {
-		if a != addr {
-			return a
-		}
-	}
-	rs.t.Fatal("no other replica")
-	return ""
-}
-
-func (rs *replicaSet) kill(addr string) {
-	rs.t.Helper()
-	rs.procs[addr].kill9()
-	delete(rs.procs, addr)
+	return proc.StartReplicas(r.t, shipbotBinary(r.t), kc.Client(), config, r.path, cluster, kc.NewNamespace(r.t), n)
 }
 
 // Three replicas with the store in the apiserver; the leader is killed
@@ -92,9 +29,9 @@ func TestLeaderKilledMidCanaryAnotherReplicaFinishes(t *testing.T) {
 	r := newRig(t, "prod1")
 	g := newGate(t)
 	g.gen.Store(1)
-	set := r.startReplicas(fmt.Sprintf(gatedCanary, g.url()), 3)
-	lead := set.leader("")
-	via := set.other(lead) // webhooks and API calls go to a follower, which forwards
+	set := r.startReplicas(r.config(fmt.Sprintf(gatedCanary, g.url())), "prod1-cluster", 3)
+	lead := set.Leader("")
+	via := set.Other(lead) // webhooks and API calls go to a follower, which forwards
 	cl := &api.Client{Server: "http://" + via, Token: apiToken}
 	rs := apiReleases{cl}
 
@@ -109,10 +46,10 @@ func TestLeaderKilledMidCanaryAnotherReplicaFinishes(t *testing.T) {
 	// Between stages.
 	g.gen.Store(0)
 	killed := time.Now()
-	set.kill(lead)
+	set.Kill(lead)
 	g.gen.Store(2)
-	lead = set.leader(lead)
-	cl.Server = "http://" + set.other(lead)
+	lead = set.Leader(lead)
+	cl.Server = "http://" + set.Other(lead)
 	fixtures.Eventually(t, 60*time.Second, "the new leader answers", func() error {
 		_, err := cl.Get(context.Background(), rel.ID)
 		return err
@@ -126,7 +63,7 @@ func TestLeaderKilledMidCanaryAnotherReplicaFinishes(t *testing.T) {
 		return sameHistory(paused.History, got.History)
 	})
 	r.wantWeights("prod1", map[string]int32{"v1-0-0": 90, "v1-1-0": 10})
-	cli(t, shipbotBinary(t), "releases", "continue", rel.ID, "--server", cl.Server, "--token", apiToken, "--as", "alice", "--comment", "after a failover")
+	proc.CLI(t, shipbotBinary(t), "releases", "continue", rel.ID, "--server", cl.Server, "--token", apiToken, "--as", "alice", "--comment", "after a failover")
 
 	// Inside stage 2, while the leader's step waits for the gate.
 	inGate := func(r release.Release) bool { return r.Phase == release.Verifying && r.Stage == 1 }
@@ -141,9 +78,9 @@ func TestLeaderKilledMidCanaryAnotherReplicaFinishes(t *testing.T) {
 	}
 	waiting := get(t, cl, rel.ID)
 	g.gen.Store(0)
-	set.kill(lead)
+	set.Kill(lead)
 	g.gen.Store(3)
-	lead = set.leader(lead)
+	lead = set.Leader(lead)
 	cl.Server = "http://" + lead // the last one left
 	before := smokeCheck(t, waiting)
 	fixtures.Eventually(t, 60*time.Second, "the third leader carries on with the gate", func() error {
