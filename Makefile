@@ -19,7 +19,7 @@ build: ## Build bin/shipbot
 
 .PHONY: cluster-bins
 cluster-bins: ## Build and cache etcd, kube-apiserver, controller-manager, scheduler and kwok for the tests
-	$(GO) run ./test/cluster/cmd/localcluster -build-only
+	$(GO) run ./test/cluster/cmd/clusterbins
 
 .PHONY: test-deps
 test-deps: ## Install the Debian packages the tests need (prometheus, chromium), or print the command

@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/shipbot/shipbot/test/cluster/bins"
 )
 
 // Options configures Start.
@@ -43,7 +45,7 @@ type Options struct {
 type Cluster struct {
 	dir        string
 	logw       io.Writer
-	bins       Binaries
+	bins       bins.Binaries
 	pki        *pki
 	etcdURL    string
 	cfg        *rest.Config
@@ -65,7 +67,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		logw = io.Discard
 	}
 	begin := time.Now()
-	bins, err := EnsureBinaries(ctx, logw)
+	executables, err := bins.Ensure(ctx, logw)
 	if err != nil {
 		return nil, fmt.Errorf("start local cluster: %w", err)
 	}
@@ -74,7 +76,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start local cluster: %w", err)
 	}
-	c := &Cluster{dir: dir, logw: logw, bins: bins, audit: opts.Audit}
+	c := &Cluster{dir: dir, logw: logw, bins: executables, audit: opts.Audit}
 	if err := c.boot(ctx, opts); err != nil {
 		_ = c.Stop()
 		return nil, fmt.Errorf("start local cluster: %w", err)

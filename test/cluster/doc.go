@@ -29,7 +29,7 @@
 //
 // # Binaries
 //
-// The executables are built by one go build -trimpath in the module
+// The executables are built by package bins, with one go build -trimpath in the module
 // test/cluster/controlplane, whose go.mod pins etcd, Kubernetes and kwok, into
 // $SHIPBOT_TEST_BIN, else $XDG_CACHE_HOME/shipbot-test/bin (or
 // ~/.cache/shipbot-test/bin), in a directory named by a hash of that go.mod and
@@ -37,7 +37,7 @@
 // binaries build once. A cold build takes several minutes, longer than go
 // test's default timeout allows, so prebuild with
 //
-//	go run ./test/cluster/cmd/localcluster -build-only
+//	make cluster-bins   # go run ./test/cluster/cmd/clusterbins
 //
 // # What kwok makes of pods
 //

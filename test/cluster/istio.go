@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/shipbot/shipbot/deploy/crds"
+	"github.com/shipbot/shipbot/test/cluster/bins"
 )
 
 // istioCRDFile is where the istio.io/api module keeps the generated CRDs.
@@ -133,7 +134,7 @@ const istioAPIPinned = "v1.31.1"
 // missing: the version that shipbot's go.mod requires, else pinned. The
 // download runs outside the main module, so shipbot's go.mod and go.sum stay untouched.
 func moduleDir(ctx context.Context, logw io.Writer, module, pinned string) (string, error) {
-	root, err := repoRoot()
+	root, err := bins.RepoRoot()
 	if err != nil {
 		return "", err
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // startTimeout bounds Start in Main. It is generous because a cold build of the
-// Kubernetes binaries takes minutes; CI prebuilds them with localcluster -build-only.
+// Kubernetes binaries takes minutes; make cluster-bins prebuilds them.
 const startTimeout = 30 * time.Minute
 
 // Main is for TestMain: it starts one control plane for the test binary, sets *dst,

@@ -1,6 +1,12 @@
-package cluster
+// Package bins builds the local control plane's executables (etcd,
+// kube-apiserver, kube-controller-manager, kube-scheduler and kwok) from
+// the Go modules pinned in test/cluster/controlplane, into a cache shared
+// by every checkout. It imports nothing but the standard library, so that
+// building the executables (make cluster-bins) compiles nothing else.
+package bins
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -48,10 +54,10 @@ type build struct {
 	key string // hash of go.mod, go.sum, the etcd main and the go command's arguments
 }
 
-// EnsureBinaries returns the control-plane executables, building them first if the
+// Ensure returns the control-plane executables, building them first if the
 // cache does not hold them yet for the current versions. Concurrent callers,
 // also in other processes, wait for a single build.
-func EnsureBinaries(ctx context.Context, logw io.Writer) (Binaries, error) {
+func Ensure(ctx context.Context, logw io.Writer) (Binaries, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
@@ -95,7 +101,7 @@ func binCacheDir() (string, error) {
 
 // controlPlaneBuild describes the build of mains from the control-plane module.
 func controlPlaneBuild() (build, error) {
-	root, err := repoRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		return build{}, err
 	}
@@ -226,24 +232,25 @@ func (b build) runGo(ctx context.Context, logw io.Writer, out string) error {
 	cmd.Dir = b.dir
 	// GOWORK=off: a go.work above the repo must not pull the tool module into it.
 	cmd.Env = append(os.Environ(), "GOWORK=off")
-	tail := &tailBuffer{max: 8 << 10}
-	cmd.Stdout = io.MultiWriter(logw, tail)
+	var printed bytes.Buffer
+	cmd.Stdout = io.MultiWriter(logw, &printed)
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Run(); err != nil {
+		tail := printed.Bytes()[max(0, printed.Len()-8<<10):]
 		return fmt.Errorf("build the control plane (go %s in %s): %w\n%s", strings.Join(args, " "), b.dir, err, tail)
 	}
 	return nil
 }
 
-// repoRoot returns the shipbot repository root: $SHIPBOT_REPO_ROOT, else the
-// directory two levels above this source file, else the nearest parent of the
+// RepoRoot returns the shipbot repository root: $SHIPBOT_REPO_ROOT, else the
+// directory three levels above this source file, else the nearest parent of the
 // working directory whose go.mod declares shipbot's module.
-func repoRoot() (string, error) {
+func RepoRoot() (string, error) {
 	if d := os.Getenv("SHIPBOT_REPO_ROOT"); d != "" {
 		return filepath.Abs(d)
 	}
 	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		root := filepath.Join(filepath.Dir(file), "..", "..")
+		root := filepath.Join(filepath.Dir(file), "..", "..", "..")
 		if isRepoRoot(root) {
 			return filepath.Clean(root), nil
 		}

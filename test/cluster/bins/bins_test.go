@@ -1,4 +1,4 @@
-package cluster
+package bins
 
 import (
 	"os"
@@ -10,9 +10,9 @@ import (
 )
 
 // The control-plane module's tool block keeps go mod tidy from dropping what mains
-// needs, so it must name exactly the packages that EnsureBinaries builds.
+// needs, so it must name exactly the packages that Ensure builds.
 func TestMainsAreTheControlPlaneModuleTools(t *testing.T) {
-	root, err := repoRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
