@@ -102,22 +102,6 @@ func tailFile(path string, n int) string {
 	return string(b)
 }
 
-// tailBuffer is an io.Writer that keeps only the last max bytes written.
-type tailBuffer struct {
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.buf) }
-
 // freePorts asks the kernel for n distinct free loopback ports. A port may be
 // taken again before the child binds it; startup then fails with the log tail.
 func freePorts(n int) ([]int, error) {

@@ -25,7 +25,7 @@ var Records = schema.GroupVersionResource{Group: "shipbot.io", Version: "v1alpha
 type recordObject struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
-	Spec              store.Write `json:"spec"`
+	Spec              entry `json:"spec"`
 }
 
 // recordName names the Record of a bucket's key, or of its sequence when
@@ -39,10 +39,11 @@ func recordName(bucket string, key []byte) string {
 	return "r-" + hex.EncodeToString(sum[:20])
 }
 
-// resources are the journal's and the records' resources in one namespace.
+// resources are the journal's, the records' and the blobs' resources in
+// one namespace.
 type resources struct {
-	journals, records dynamic.ResourceInterface
-	ns                string
+	journals, records, blobs dynamic.ResourceInterface
+	ns                       string
 }
 
 func connect(rc *rest.Config, ns string) (resources, error) {
@@ -50,7 +51,12 @@ func connect(rc *rest.Config, ns string) (resources, error) {
 	if err != nil {
 		return resources{}, fmt.Errorf("store in namespace %s: %w", ns, err)
 	}
-	return resources{journals: dyn.Resource(Journals).Namespace(ns), records: dyn.Resource(Records).Namespace(ns), ns: ns}, nil
+	return resources{
+		journals: dyn.Resource(Journals).Namespace(ns),
+		records:  dyn.Resource(Records).Namespace(ns),
+		blobs:    dyn.Resource(Blobs).Namespace(ns),
+		ns:       ns,
+	}, nil
 }
 
 // unthrottled is a dynamic client without a client-side rate limit: every
@@ -68,6 +74,7 @@ func unthrottled(rc *rest.Config) (dynamic.Interface, error) {
 // a late write of an earlier term whenever it comes. A crash midway
 // leaves Records that hold part of a journal still present, which Load
 // then applies again over them: every write sets or deletes outright.
+// Last, it deletes the Blobs nothing refers to any more (collectBlobs).
 // It returns how many journals it folded.
 func Compact(ctx context.Context, rc *rest.Config, ns string) (int, error) {
 	c, err := connect(rc, ns)
@@ -100,17 +107,24 @@ func Compact(ctx context.Context, rc *rest.Config, ns string) (int, error) {
 			return folded, unavailable(fmt.Errorf("delete journal %s: %w", name, err))
 		}
 	}
-	return folded, nil
+	_, err = c.collectBlobs(ctx, time.Now())
+	return folded, err
 }
 
-// fold applies one write to the Records.
-func (c resources) fold(ctx context.Context, w store.Write) error {
+// fold applies one write to the Records, its value in Blobs when it is
+// too big for a Record.
+func (c resources) fold(ctx context.Context, w entry) error {
 	name := recordName(w.Bucket, w.Key)
 	if w.Deleted {
 		if err := c.records.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return unavailable(fmt.Errorf("delete record %s: %w", name, err))
 		}
 		return nil
+	}
+	if w.Blob == nil && len(w.Value) > maxRecordValue {
+		if err := c.toBlob(ctx, &w); err != nil {
+			return err
+		}
 	}
 	obj := recordObject{
 		TypeMeta:   metav1.TypeMeta{APIVersion: Records.GroupVersion().String(), Kind: "Record"},
@@ -128,13 +142,13 @@ func (c resources) fold(ctx context.Context, w store.Write) error {
 	return nil
 }
 
-// records reads every Record as the writes that recreate them.
-func (c resources) recordWrites(ctx context.Context) ([]store.Write, error) {
+// recordEntries reads every Record, as the entries that recreate them.
+func (c resources) recordEntries(ctx context.Context) ([]entry, error) {
 	list, err := c.records.List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("list records in namespace %s: %w", c.ns, err))
 	}
-	out := make([]store.Write, 0, len(list.Items))
+	out := make([]entry, 0, len(list.Items))
 	for i := range list.Items {
 		var obj recordObject
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &obj); err != nil {
@@ -189,7 +203,7 @@ func Import(ctx context.Context, rc *rest.Config, ns string, writes []store.Writ
 	if err != nil {
 		return 0, err
 	}
-	existing, err := c.recordWrites(ctx)
+	existing, err := c.recordEntries(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -201,10 +215,10 @@ func Import(ctx context.Context, rc *rest.Config, ns string, writes []store.Writ
 		return 0, fmt.Errorf("namespace %s already holds a store (%d records, %d journals); migrate into an empty one", ns, len(existing), len(specs))
 	}
 	for _, w := range writes {
-		if err := c.fold(ctx, w); err != nil {
+		if err := c.fold(ctx, entry{Write: w}); err != nil {
 			return 0, err
 		}
 	}
-	after, err := c.recordWrites(ctx)
+	after, err := c.recordEntries(ctx)
 	return len(after), err
 }

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
 	"github.com/shipbot/shipbot/deployer/store"
@@ -38,7 +37,7 @@ type journalSpec struct {
 	Term   int64            `json:"term"`
 	Seq    int64            `json:"seq"`
 	Fence  map[string]int64 `json:"fence,omitempty"` // term → last seq seen
-	Writes []store.Write    `json:"writes,omitempty"`
+	Writes []entry          `json:"writes,omitempty"`
 }
 
 func journalName(term, seq int64) string { return fmt.Sprintf("j-%010d-%012d", term, seq) }
@@ -46,9 +45,8 @@ func journalName(term, seq int64) string { return fmt.Sprintf("j-%010d-%012d", t
 // Journal writes the store's transactions of one leader's term as Journal
 // objects, in order. It implements store.Journal.
 type Journal struct {
-	client dynamic.ResourceInterface
-	ns     string
-	term   int64
+	res  resources
+	term int64
 
 	mu      sync.Mutex
 	seq     int64
@@ -73,7 +71,7 @@ func StartTerm(ctx context.Context, rc *rest.Config, ns string, term int64, seen
 			fence[strconv.FormatInt(t, 10)] = s
 		}
 	}
-	j := &Journal{client: c.journals, ns: ns, term: term, stopped: make(chan struct{})}
+	j := &Journal{res: c, term: term, stopped: make(chan struct{})}
 	if err := j.create(ctx, journalSpec{Term: term, Seq: 0, Fence: fence}); err != nil {
 		return nil, fmt.Errorf("start term %d of the journal: %w", term, err)
 	}
@@ -91,8 +89,15 @@ func (j *Journal) Record(ctx context.Context, writes []store.Write) error {
 	if j.broken != nil {
 		return fmt.Errorf("%w: the journal stopped after a write of unknown outcome: %w", store.ErrUnavailable, j.broken)
 	}
-	spec := journalSpec{Term: j.term, Seq: j.seq + 1, Writes: writes}
-	err := j.create(ctx, spec)
+	entries, err := j.res.fit(ctx, writes)
+	if err != nil {
+		return err // no Journal written: the transaction fails, and the journal goes on
+	}
+	if size, err := jsonSize(entries); err != nil || size > maxJournalBytes {
+		return cmp.Or(err, fmt.Errorf("a transaction of %d writes takes %d bytes with its big values in Blobs, more than the %d a Journal holds", len(entries), size, maxJournalBytes))
+	}
+	spec := journalSpec{Term: j.term, Seq: j.seq + 1, Writes: entries}
+	err = j.create(ctx, spec)
 	var status apierrors.APIStatus
 	switch {
 	case err == nil:
@@ -129,23 +134,16 @@ func (j *Journal) Stopped() <-chan struct{} { return j.stopped }
 func (j *Journal) Term() int64 { return j.term }
 
 func (j *Journal) create(ctx context.Context, spec journalSpec) error {
-	raw, err := json.Marshal(spec.Writes)
-	if err != nil {
-		return err
-	}
-	if len(raw) > maxJournalBytes {
-		return fmt.Errorf("a transaction of %d bytes is more than the %d a Journal holds", len(raw), maxJournalBytes)
-	}
 	obj := journalObject{
 		TypeMeta:   metav1.TypeMeta{APIVersion: Journals.GroupVersion().String(), Kind: "Journal"},
-		ObjectMeta: metav1.ObjectMeta{Name: journalName(spec.Term, spec.Seq), Namespace: j.ns},
+		ObjectMeta: metav1.ObjectMeta{Name: journalName(spec.Term, spec.Seq), Namespace: j.res.ns},
 		Spec:       spec,
 	}
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&obj)
 	if err != nil {
 		return err
 	}
-	_, err = j.client.Create(ctx, &unstructured.Unstructured{Object: u}, metav1.CreateOptions{})
+	_, err = j.res.journals.Create(ctx, &unstructured.Unstructured{Object: u}, metav1.CreateOptions{})
 	return err
 }
 
@@ -167,7 +165,7 @@ func Load(ctx context.Context, rc *rest.Config, ns string) (Loaded, error) {
 	if err != nil {
 		return Loaded{}, err
 	}
-	records, err := c.recordWrites(ctx)
+	records, err := c.recordEntries(ctx)
 	if err != nil {
 		return Loaded{}, err
 	}
@@ -181,7 +179,11 @@ func Load(ctx context.Context, rc *rest.Config, ns string) (Loaded, error) {
 	}
 	out := Loaded{Seen: map[int64]int64{}}
 	if len(records) > 0 {
-		out.Sets = append(out.Sets, records)
+		ws, err := c.writes(ctx, records)
+		if err != nil {
+			return Loaded{}, err
+		}
+		out.Sets = append(out.Sets, ws)
 	}
 	for _, s := range specs {
 		if !keep(s) {
@@ -190,10 +192,66 @@ func Load(ctx context.Context, rc *rest.Config, ns string) (Loaded, error) {
 		}
 		out.Seen[s.Term] = s.Seq
 		if len(s.Writes) > 0 {
-			out.Sets = append(out.Sets, s.Writes)
+			ws, err := c.writes(ctx, s.Writes)
+			if err != nil {
+				return Loaded{}, fmt.Errorf("journal %s: %w", journalName(s.Term, s.Seq), err)
+			}
+			out.Sets = append(out.Sets, ws)
 		}
 	}
 	return out, nil
+}
+
+// writes are entries as the store writes them, with the values that Blobs
+// hold read back.
+func (c resources) writes(ctx context.Context, entries []entry) ([]store.Write, error) {
+	out := make([]store.Write, len(entries))
+	for i, e := range entries {
+		if err := c.resolve(ctx, &e); err != nil {
+			return nil, err
+		}
+		out[i] = e.Write
+	}
+	return out, nil
+}
+
+// fit returns a transaction's writes as a Journal's entries, moving the
+// biggest values to Blobs until the entries fit in one Journal.
+func (c resources) fit(ctx context.Context, writes []store.Write) ([]entry, error) {
+	entries := make([]entry, len(writes))
+	for i, w := range writes {
+		entries[i] = entry{Write: w}
+	}
+	size, err := jsonSize(entries)
+	if err != nil || size <= maxJournalBytes {
+		return entries, err
+	}
+	biggest := make([]int, len(entries))
+	for i := range biggest {
+		biggest[i] = i
+	}
+	slices.SortFunc(biggest, func(a, b int) int { return cmp.Compare(len(entries[b].Value), len(entries[a].Value)) })
+	for _, i := range biggest {
+		if len(entries[i].Value) < minBlobValue || size <= maxJournalBytes {
+			break
+		}
+		if err := c.toBlob(ctx, &entries[i]); err != nil {
+			return nil, err
+		}
+		if size, err = jsonSize(entries); err != nil {
+			return nil, err
+		}
+	}
+	return entries, nil // create refuses what still does not fit
+}
+
+// minBlobValue is the smallest value fit moves to Blobs: below it, the
+// reference saves too little to be worth the objects.
+const minBlobValue = 4 << 10
+
+func jsonSize(entries []entry) (int, error) {
+	raw, err := json.Marshal(entries)
+	return len(raw), err
 }
 
 // journalSpecs lists the journals in the order they were written.

@@ -1,15 +1,36 @@
 package kubestore
 
 import (
+	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/deployer/store/storetest"
 )
+
+// journaledStore is a store of the test's own that journals, as term's
+// leader, into namespace ns.
+func journaledStore(t *testing.T, rc *rest.Config, ns string, term int64) *store.Store {
+	t.Helper()
+	j, err := StartTerm(t.Context(), rc, ns, term, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(t.TempDir(), "leader.db"), store.Options{Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
 
 func rebuild(t *testing.T, l Loaded) *store.Store {
 	t.Helper()
@@ -27,15 +48,7 @@ func rebuild(t *testing.T, l Loaded) *store.Store {
 func TestAStoreIsRebuiltFromItsJournal(t *testing.T) {
 	cluster := requireCluster(t)
 	ns := cluster.NewNamespace(t)
-	j, err := StartTerm(t.Context(), cluster.RESTConfig(), ns, 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(filepath.Join(t.TempDir(), "leader.db"), store.Options{Journal: j})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := journaledStore(t, cluster.RESTConfig(), ns, 1)
 	storetest.Workload(t, st, time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
 
 	l, err := Load(t.Context(), cluster.RESTConfig(), ns)
@@ -113,15 +126,7 @@ func TestAnOldLeadersLateWriteIsFencedOff(t *testing.T) {
 func TestCompactionKeepsTheStore(t *testing.T) {
 	cluster := requireCluster(t)
 	ns, rc := cluster.NewNamespace(t), cluster.RESTConfig()
-	j, err := StartTerm(t.Context(), rc, ns, 3, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(filepath.Join(t.TempDir(), "leader.db"), store.Options{Journal: j})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := journaledStore(t, rc, ns, 3)
 	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 	storetest.Workload(t, st, now)
 	folded, err := Compact(t.Context(), rc, ns)
@@ -174,5 +179,147 @@ func TestImportCopiesEveryRecord(t *testing.T) {
 	}
 	if _, err := Import(t.Context(), rc, ns, writes); err == nil || !strings.Contains(err.Error(), "already holds a store") {
 		t.Errorf("a second import: %v, want a refusal", err)
+	}
+}
+
+// history is a release record of about size bytes: a long history, as a
+// release that ran for weeks has, each entry different.
+func history(size int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"history":[`)
+	for i := 0; b.Len() < size; i++ {
+		fmt.Fprintf(&b, `{"at":"2026-12-06T10:%02d:%02dZ","kind":"retry","message":"step failed (%d); trying again in 30s"},`, i/60%60, i%60, i)
+	}
+	b.WriteString(`{}]}`)
+	return []byte(b.String())
+}
+
+func blobNames(t *testing.T, c resources) []string {
+	t.Helper()
+	list, err := c.blobs.List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, b := range list.Items {
+		names = append(names, b.GetName())
+	}
+	return names
+}
+
+// A release record of 3 MiB, more than one object holds, is journaled with
+// its value in Blobs, folded into a Record that refers to the same Blobs,
+// loaded back byte for byte, and imported the same way; once nothing
+// refers to them, compaction deletes the Blobs.
+func TestAValueTooBigForOneObjectGoesToBlobs(t *testing.T) {
+	cluster := requireCluster(t)
+	ns, rc := cluster.NewNamespace(t), cluster.RESTConfig()
+	c, err := connect(rc, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := journaledStore(t, rc, ns, 1)
+	id, err := st.CreateRelease(func(id string) ([]byte, error) { return []byte(`{"id":"` + id + `"}`), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := history(3 << 20)
+	if err := st.UpdateRelease(id, func([]byte) ([]byte, error) { return big, nil }); err != nil {
+		t.Fatalf("a release of %d bytes: %v", len(big), err)
+	}
+	parts := blobNames(t, c)
+	if want := (len(big) + blobPartBytes - 1) / blobPartBytes; len(parts) != want {
+		t.Errorf("%d blobs for %d bytes, want %d", len(parts), len(big), want)
+	}
+	loadsAs := func(what string, want *store.Store) {
+		t.Helper()
+		l, err := Load(t.Context(), rc, ns)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if w, got := storetest.Contents(t, want), storetest.Contents(t, rebuild(t, l)); !slices.Equal(got, w) {
+			t.Errorf("%s: rebuilt %d records, want %d, or they differ", what, len(got), len(w))
+		}
+	}
+	loadsAs("from the journal", st)
+
+	defer func(g time.Duration) { blobGrace = g }(blobGrace)
+	blobGrace = 0 // nothing is being written
+	if _, err := Compact(t.Context(), rc, ns); err != nil {
+		t.Fatal(err)
+	}
+	records, err := c.recordEntries(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := 0
+	for _, e := range records {
+		if e.Blob != nil {
+			refs++
+		}
+	}
+	if refs != 1 || !slices.Equal(blobNames(t, c), parts) {
+		t.Errorf("after compaction %d records refer to blobs %v, want the release's record to keep %v", refs, blobNames(t, c), parts)
+	}
+	loadsAs("from the records", st)
+
+	other := cluster.NewNamespace(t)
+	var writes []store.Write
+	if err := st.Contents(func(w store.Write) error { writes = append(writes, w); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Import(t.Context(), rc, other, writes); err != nil || n != len(writes) {
+		t.Fatalf("imported %d of %d records: %v", n, len(writes), err)
+	}
+	if l, err := Load(t.Context(), rc, other); err != nil {
+		t.Fatal(err)
+	} else if got, want := storetest.Contents(t, rebuild(t, l)), storetest.Contents(t, st); !slices.Equal(got, want) {
+		t.Errorf("imported: loaded %d records, want %d, or they differ", len(got), len(want))
+	}
+
+	if err := st.UpdateRelease(id, func([]byte) ([]byte, error) { return []byte(`{"done":true}`), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compact(t.Context(), rc, ns); err != nil {
+		t.Fatal(err)
+	}
+	if left := blobNames(t, c); len(left) != 0 {
+		t.Errorf("blobs %v left once no record refers to them", left)
+	}
+	loadsAs("after the release shrank", st)
+}
+
+// A transaction too big for a Journal even with its values in Blobs (many
+// small writes) is refused as a whole; the journal is not broken by it, so
+// the leader stays, and the next transaction is journaled.
+func TestATransactionOfTooManyWritesIsRefusedAndTheJournalGoesOn(t *testing.T) {
+	cluster := requireCluster(t)
+	ns, rc := cluster.NewNamespace(t), cluster.RESTConfig()
+	j, err := StartTerm(t.Context(), rc, ns, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var many []store.Write
+	for i := range 20000 {
+		many = append(many, store.Write{Bucket: "deployments", Key: fmt.Appendf(nil, "d-%08d", i), Value: []byte(`{"status":"succeeded"}`)})
+	}
+	err = j.Record(t.Context(), many)
+	if err == nil || errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "more than the") {
+		t.Fatalf("20,000 writes in one transaction: %v, want a refusal that is not ErrUnavailable", err)
+	}
+	select {
+	case <-j.Stopped():
+		t.Fatal("the journal stopped after a refusal")
+	default:
+	}
+	if err := j.Record(t.Context(), many[:10]); err != nil {
+		t.Fatalf("the next transaction: %v", err)
+	}
+	l, err := Load(t.Context(), rc, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Sets) != 1 || len(l.Sets[0]) != 10 {
+		t.Errorf("loaded %d transactions, want the one of 10 writes", len(l.Sets))
 	}
 }

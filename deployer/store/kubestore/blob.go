@@ -1,0 +1,163 @@
+package kubestore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/shipbot/shipbot/deployer/store"
+)
+
+// Blobs is the resource of the Blob CRD (deploy/crds/blobs.yaml): the
+// parts of a value too big to sit in its Journal or Record, such as the
+// history of a release that ran for weeks.
+var Blobs = schema.GroupVersionResource{Group: "shipbot.io", Version: "v1alpha1", Resource: "blobs"}
+
+// blobPartBytes is how much of a value one Blob holds. Base64 makes it a
+// third bigger: about 1 MiB, under etcd's 1.5 MiB request limit with room
+// for the object's metadata.
+const blobPartBytes = 768 << 10
+
+// maxRecordValue is the largest value a Record holds itself; a bigger one
+// goes to Blobs.
+const maxRecordValue = 768 << 10
+
+// blobGrace is how old an unreferenced Blob must be before Compact deletes
+// it: the leader writes a transaction's Blobs before its Journal, and a
+// Blob younger than this may belong to a Journal being written.
+var blobGrace = 10 * time.Minute
+
+// blobRef stands, in a Journal's or Record's write, for a value kept in
+// Blobs.
+type blobRef struct {
+	Digest string `json:"digest"` // sha256 of the value, hex
+	Size   int    `json:"size"`
+	Parts  int    `json:"parts"`
+}
+
+// entry is a store write as a Journal or Record holds it: with its value,
+// or with the reference to the Blobs that hold the value.
+type entry struct {
+	store.Write `json:",inline"`
+	Blob        *blobRef `json:"blob,omitempty"`
+}
+
+type blobObject struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              blobSpec `json:"spec"`
+}
+
+type blobSpec struct {
+	Digest string `json:"digest"`
+	Part   int    `json:"part"`
+	Data   []byte `json:"data"`
+}
+
+func blobName(digest string, part int) string { return fmt.Sprintf("b-%s-%d", digest[:40], part) }
+
+// toBlob writes e's value as Blobs and leaves the reference in its place.
+// A Blob is named by the value's digest, so one that exists already holds
+// the same bytes and is kept.
+func (c resources) toBlob(ctx context.Context, e *entry) error {
+	sum := sha256.Sum256(e.Value)
+	ref := &blobRef{Digest: hex.EncodeToString(sum[:]), Size: len(e.Value)}
+	for part, data := range slices.Collect(slices.Chunk(e.Value, blobPartBytes)) {
+		obj := blobObject{
+			TypeMeta:   metav1.TypeMeta{APIVersion: Blobs.GroupVersion().String(), Kind: "Blob"},
+			ObjectMeta: metav1.ObjectMeta{Name: blobName(ref.Digest, part), Namespace: c.ns},
+			Spec:       blobSpec{Digest: ref.Digest, Part: part, Data: data},
+		}
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&obj)
+		if err != nil {
+			return err
+		}
+		if _, err := c.blobs.Create(ctx, &unstructured.Unstructured{Object: u}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return unavailable(fmt.Errorf("blob %s: %w", obj.Name, err))
+		}
+		ref.Parts++
+	}
+	e.Value, e.Blob = nil, ref
+	return nil
+}
+
+// resolve reads back into e the value its Blobs hold, checking its size
+// and digest.
+func (c resources) resolve(ctx context.Context, e *entry) error {
+	if e.Blob == nil {
+		return nil
+	}
+	ref := *e.Blob
+	var value bytes.Buffer
+	for part := range ref.Parts {
+		name := blobName(ref.Digest, part)
+		u, err := c.blobs.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return unavailable(fmt.Errorf("blob %s of %s: %w", name, e.Write, err))
+		}
+		var obj blobObject
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &obj); err != nil {
+			return fmt.Errorf("blob %s/%s: %w", c.ns, name, err)
+		}
+		value.Write(obj.Spec.Data)
+	}
+	sum := sha256.Sum256(value.Bytes())
+	if value.Len() != ref.Size || hex.EncodeToString(sum[:]) != ref.Digest {
+		return fmt.Errorf("the blobs of %s hold %d bytes that do not match its reference (%d bytes, sha256 %s)", e.Write, value.Len(), ref.Size, ref.Digest)
+	}
+	e.Value, e.Blob = value.Bytes(), nil
+	return nil
+}
+
+// collectBlobs deletes the Blobs that no Journal or Record refers to and
+// that are older than blobGrace. It lists the Blobs before the Journals
+// and Records, so that a Blob written after the listing is not judged by
+// it; blobGrace covers one written just before.
+func (c resources) collectBlobs(ctx context.Context, now time.Time) (int, error) {
+	list, err := c.blobs.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, unavailable(fmt.Errorf("list blobs in namespace %s: %w", c.ns, err))
+	}
+	if len(list.Items) == 0 {
+		return 0, nil
+	}
+	used := map[string]bool{}
+	records, err := c.recordEntries(ctx)
+	if err != nil {
+		return 0, err
+	}
+	specs, err := c.journalSpecs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, s := range specs {
+		records = append(records, s.Writes...)
+	}
+	for _, e := range records {
+		if e.Blob != nil {
+			used[e.Blob.Digest] = true
+		}
+	}
+	deleted := 0
+	for _, b := range list.Items {
+		digest, _, _ := unstructured.NestedString(b.Object, "spec", "digest")
+		if used[digest] || now.Sub(b.GetCreationTimestamp().Time) < blobGrace {
+			continue
+		}
+		if err := c.blobs.Delete(ctx, b.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return deleted, unavailable(fmt.Errorf("delete blob %s: %w", b.GetName(), err))
+		}
+		deleted++
+	}
+	return deleted, nil
+}
