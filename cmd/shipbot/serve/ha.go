@@ -61,7 +61,7 @@ type HA struct {
 
 	mu      sync.Mutex
 	main    *Main       // while leading
-	leading atomic.Bool // from taking the lease until Main has stopped
+	leading atomic.Bool // from Main's start until it has stopped
 }
 
 // Run starts serving as a follower and campaigning; it returns once both
@@ -189,8 +189,6 @@ func leaderAddr(id string) string {
 // serves and runs Main, and hands back to the follower's routes when the
 // lease is lost, the journal stops, or the replica shuts down.
 func (h *HA) lead(ctx context.Context) {
-	h.leading.Store(true)
-	defer h.leading.Store(false) // once Main has stopped
 	m, j, err := h.takeOver(ctx)
 	if err != nil {
 		h.Log.Error("take over as leader", "err", err)
@@ -200,6 +198,8 @@ func (h *HA) lead(ctx context.Context) {
 		}
 		return
 	}
+	h.leading.Store(true)
+	defer h.leading.Store(false) // once Main has stopped
 	h.setMain(m)
 	h.serve(m.Handler(), true)
 	h.Log.Info("leading: the store is rebuilt and the engines run here", "term", j.Term())
@@ -261,12 +261,12 @@ func (h *HA) takeOver(ctx context.Context) (*Main, *kubestore.Journal, error) {
 	return m, j, nil
 }
 
-// leaderGauge is shipbot_leader, 1 from taking the lease until the
-// engines have stopped: summed over the replicas it is at most 1, and 0
-// while none can lead (the apiserver is out of reach).
+// leaderGauge is shipbot_leader, 1 while this replica runs the engines,
+// until they have stopped: summed over the replicas it is at most 1, and
+// 0 while none can lead (the apiserver is out of reach).
 func (h *HA) leaderGauge() prometheus.Collector {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "shipbot_leader", Help: "1 while this replica leads: from taking the lease until its engines have stopped.",
+		Name: "shipbot_leader", Help: "1 while this replica leads and runs the engines, until they have stopped.",
 	}, func() float64 {
 		if h.leading.Load() {
 			return 1

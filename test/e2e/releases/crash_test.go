@@ -343,6 +343,7 @@ type gateCall struct {
 	target  int
 	gate    string
 	when    release.When
+	at      time.Time // when the call came
 }
 
 type genKey struct{}
@@ -370,7 +371,7 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	_ = json.NewDecoder(req.Body).Decode(&p)
 	gen, _ := req.Context().Value(genKey{}).(int32)
-	c := gateCall{gen: gen, release: p.Release, stage: p.Stage, target: p.Target, gate: p.Gate, when: p.When}
+	c := gateCall{gen: gen, release: p.Release, stage: p.Stage, target: p.Target, gate: p.Gate, when: p.When, at: time.Now()}
 	g.mu.Lock()
 	hold := g.hold
 	g.hold = nil
@@ -421,6 +422,18 @@ func (g *gate) asked(gen int32, n int) error {
 		return fmt.Errorf("process %d called the gate %d times, want at least %d", gen, got, n)
 	}
 	return nil
+}
+
+// firstCall is when process gen first called the gate; zero if it has not.
+func (g *gate) firstCall(gen int32) time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range g.calls {
+		if c.gen == gen {
+			return c.at
+		}
+	}
+	return time.Time{}
 }
 
 // wantCalls checks the gate's calls: all for stage 2 of release id, from

@@ -78,6 +78,7 @@ func TestLeaderKilledMidCanaryAnotherReplicaFinishes(t *testing.T) {
 	}
 	waiting := get(t, cl, rel.ID)
 	g.gen.Store(0)
+	killed = time.Now()
 	set.Kill(lead)
 	g.gen.Store(3)
 	lead = set.Leader(lead)
@@ -96,6 +97,7 @@ func TestLeaderKilledMidCanaryAnotherReplicaFinishes(t *testing.T) {
 		}
 		return nil
 	})
+	t.Logf("failover inside the gate: the next leader's first step (its gate call) came %s after the kill", g.firstCall(3).Sub(killed).Round(time.Millisecond))
 	if err := sameHistory(waiting.History, get(t, cl, rel.ID).History); err != nil {
 		t.Errorf("after the leader was killed inside stage 2: %v", err)
 	}
