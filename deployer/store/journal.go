@@ -63,7 +63,12 @@ type wbucket struct {
 	writes *[]Write
 }
 
+// Put writes and notes value, unless the bucket holds those bytes already:
+// a transaction that changes nothing costs the journal nothing.
 func (b *wbucket) Put(key, value []byte) error {
+	if old := b.Bucket.Get(key); old != nil && bytes.Equal(old, value) {
+		return nil
+	}
 	if err := b.Bucket.Put(key, value); err != nil {
 		return err
 	}
@@ -71,7 +76,11 @@ func (b *wbucket) Put(key, value []byte) error {
 	return nil
 }
 
+// Delete deletes and notes key, unless the bucket does not hold it.
 func (b *wbucket) Delete(key []byte) error {
+	if b.Bucket.Get(key) == nil {
+		return nil
+	}
 	if err := b.Bucket.Delete(key); err != nil {
 		return err
 	}

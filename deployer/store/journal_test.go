@@ -96,3 +96,48 @@ func TestAWriteTheJournalRefusesIsNotStored(t *testing.T) {
 		t.Errorf("inbox depth %d", s.InboxDepth())
 	}
 }
+
+// A transaction that changes nothing (the same bytes put again, a key
+// deleted that is not there) writes no journal entry; one that changes
+// something writes only what changed.
+func TestAWriteThatChangesNothingIsNotJournaled(t *testing.T) {
+	j := &memJournal{}
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC) // a note's time stamp is written too
+	s, err := store.Open(filepath.Join(t.TempDir(), "shipbot.db"), store.Options{Journal: j, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.PutNote("n", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.CreateRelease(func(id string) ([]byte, error) { return []byte(`{"id":"` + id + `"}`), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(j.sets)
+	if err := s.PutNote("n", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateRelease(id, func(v []byte) ([]byte, error) { return v, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteNote("never-there"); err != nil {
+		t.Fatal(err)
+	}
+	if got := j.sets[before:]; len(got) != 0 {
+		t.Errorf("unchanged writes journaled: %v", got)
+	}
+	if err := s.PutNote("n", []byte("v2")); err != nil {
+		t.Fatal(err)
+	}
+	var notes []store.Write
+	for _, w := range j.sets[len(j.sets)-1] {
+		if w.Bucket == "notes" {
+			notes = append(notes, w)
+		}
+	}
+	if len(notes) != 1 || string(notes[0].Value) != "v2" {
+		t.Errorf("a changed note journaled as %v, want the one put of v2", notes)
+	}
+}

@@ -22,6 +22,10 @@ import (
 // Records is the resource of the Record CRD (deploy/crds/records.yaml).
 var Records = schema.GroupVersionResource{Group: "shipbot.io", Version: "v1alpha1", Resource: "records"}
 
+// LabelBucket labels each Record with its bucket, so that one kind of
+// record can be listed: kubectl get records -l shipbot.io/bucket=releases.
+const LabelBucket = "shipbot.io/bucket"
+
 type recordObject struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
@@ -128,7 +132,7 @@ func (c resources) fold(ctx context.Context, w entry) error {
 	}
 	obj := recordObject{
 		TypeMeta:   metav1.TypeMeta{APIVersion: Records.GroupVersion().String(), Kind: "Record"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.ns},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.ns, Labels: map[string]string{LabelBucket: w.Bucket}},
 		Spec:       w,
 	}
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&obj)

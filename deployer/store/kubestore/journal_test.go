@@ -262,6 +262,13 @@ func TestAValueTooBigForOneObjectGoesToBlobs(t *testing.T) {
 		t.Errorf("after compaction %d records refer to blobs %v, want the release's record to keep %v", refs, blobNames(t, c), parts)
 	}
 	loadsAs("from the records", st)
+	releases, err := c.records.List(t.Context(), metav1.ListOptions{LabelSelector: LabelBucket + "=releases"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(releases.Items) != 2 { // the release, and the bucket's sequence
+		t.Errorf("%d records labelled as releases, want the release's and the sequence's", len(releases.Items))
+	}
 
 	other := cluster.NewNamespace(t)
 	var writes []store.Write
