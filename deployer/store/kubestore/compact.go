@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -72,19 +74,27 @@ func unthrottled(rc *rest.Config) (dynamic.Interface, error) {
 	return dynamic.NewForConfig(rc)
 }
 
-// Compact folds the journals into Records, oldest first, deleting each
-// journal once its writes are in the Records; it deletes the journals a
-// fence leaves out. A term's fence (its first journal) is kept, to exclude
-// a late write of an earlier term whenever it comes. A crash midway
-// leaves Records that hold part of a journal still present, which Load
-// then applies again over them: every write sets or deletes outright.
-// Last, it deletes the Blobs nothing refers to any more (collectBlobs).
-// It returns how many journals it folded.
+// Compact folds the journals into Records and then deletes them. It folds
+// each record's net change only: of all the writes to one key in the
+// journals it read, the last. A term's fence (its first journal) is kept,
+// to exclude a late write of an earlier term whenever it comes; the
+// journals a fence leaves out are deleted unfolded. Last, it deletes the
+// Blobs nothing refers to any more (collectBlobs). It returns how many
+// journals it folded.
+//
+// A crash midway is safe because the journals go oldest first, after
+// every fold: what is left is always a newest part of them, and Load,
+// applying it over Records that already hold the net change, ends where
+// the whole journal would have.
 func Compact(ctx context.Context, rc *rest.Config, ns string) (int, error) {
 	c, err := connect(rc, ns)
 	if err != nil {
 		return 0, err
 	}
+	return c.compact(ctx)
+}
+
+func (c resources) compact(ctx context.Context) (int, error) {
 	specs, err := c.journalSpecs(ctx)
 	if err != nil {
 		return 0, err
@@ -93,20 +103,28 @@ func Compact(ctx context.Context, rc *rest.Config, ns string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	last := map[string]entry{} // by record name: the last write to it
+	var done []journalSpec     // oldest first
 	folded := 0
 	for _, s := range specs {
-		name := journalName(s.Term, s.Seq)
 		if s.Seq == 0 {
 			continue
 		}
 		if keep(s) {
 			for _, w := range s.Writes {
-				if err := c.fold(ctx, w); err != nil {
-					return folded, fmt.Errorf("fold journal %s: %w", name, err)
-				}
+				last[recordName(w.Bucket, w.Key)] = w
 			}
 			folded++
 		}
+		done = append(done, s)
+	}
+	for _, name := range slices.Sorted(maps.Keys(last)) {
+		if err := c.fold(ctx, last[name]); err != nil {
+			return 0, fmt.Errorf("fold the journals: %w", err)
+		}
+	}
+	for _, s := range done {
+		name := journalName(s.Term, s.Seq)
 		if err := c.journals.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return folded, unavailable(fmt.Errorf("delete journal %s: %w", name, err))
 		}

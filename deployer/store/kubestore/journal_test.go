@@ -1,6 +1,7 @@
 package kubestore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
 	"github.com/shipbot/shipbot/deployer/store"
@@ -328,5 +330,66 @@ func TestATransactionOfTooManyWritesIsRefusedAndTheJournalGoesOn(t *testing.T) {
 	}
 	if len(l.Sets) != 1 || len(l.Sets[0]) != 10 {
 		t.Errorf("loaded %d transactions, want the one of 10 writes", len(l.Sets))
+	}
+}
+
+// failDeletes is a journals client whose Delete fails once n have gone
+// through, as a compactor killed midway leaves them.
+type failDeletes struct {
+	dynamic.ResourceInterface
+	n int
+}
+
+func (f *failDeletes) Delete(ctx context.Context, name string, opts metav1.DeleteOptions, sub ...string) error {
+	if f.n == 0 {
+		return errors.New("the compactor was killed")
+	}
+	f.n--
+	return f.ResourceInterface.Delete(ctx, name, opts, sub...)
+}
+
+// Compaction folds each record's last write only, so the Records can be
+// ahead of journals not deleted yet. A compaction stopped halfway through
+// its deletes still loads as the whole journal would, because the journals
+// left are the newest; the next compaction finishes the work.
+func TestACompactionStoppedMidwayLoadsTheSame(t *testing.T) {
+	cluster := requireCluster(t)
+	ns, rc := cluster.NewNamespace(t), cluster.RESTConfig()
+	st := journaledStore(t, rc, ns, 1)
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	storetest.Workload(t, st, now)
+	storetest.Workload(t, st, now.Add(time.Hour)) // the same keys, written again
+	c, err := connect(rc, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := c.journalSpecs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := c
+	killed.journals = &failDeletes{ResourceInterface: c.journals, n: len(specs) / 2}
+	if _, err := killed.compact(t.Context()); err == nil {
+		t.Fatal("the compaction went through")
+	}
+	want := storetest.Contents(t, st)
+	l, err := Load(t.Context(), rc, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := storetest.Contents(t, rebuild(t, l)); !slices.Equal(got, want) {
+		t.Errorf("after a compaction stopped midway: rebuilt %d records, want %d, or they differ", len(got), len(want))
+	}
+	if _, err := c.compact(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := c.journalSpecs(t.Context()); err != nil || len(left) != 1 {
+		t.Fatalf("%d journals left after the next compaction, want the fence (%v)", len(left), err)
+	}
+	if l, err = Load(t.Context(), rc, ns); err != nil {
+		t.Fatal(err)
+	}
+	if got := storetest.Contents(t, rebuild(t, l)); !slices.Equal(got, want) {
+		t.Errorf("after the next compaction: rebuilt %d records, want %d, or they differ", len(got), len(want))
 	}
 }
