@@ -34,6 +34,18 @@ func journaledStore(t *testing.T, rc *rest.Config, ns string, term int64) *store
 	return st
 }
 
+// loadsAs checks that the store in namespace ns loads as want holds it.
+func loadsAs(t *testing.T, rc *rest.Config, ns string, want *store.Store, what string) {
+	t.Helper()
+	l, err := Load(t.Context(), rc, ns)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if w, got := storetest.Contents(t, want), storetest.Contents(t, rebuild(t, l)); !slices.Equal(got, w) {
+		t.Errorf("%s: rebuilt %d records, want %d, or they differ", what, len(got), len(w))
+	}
+}
+
 func rebuild(t *testing.T, l Loaded) *store.Store {
 	t.Helper()
 	st := openStore(t)
@@ -233,17 +245,7 @@ func TestAValueTooBigForOneObjectGoesToBlobs(t *testing.T) {
 	if want := (len(big) + blobPartBytes - 1) / blobPartBytes; len(parts) != want {
 		t.Errorf("%d blobs for %d bytes, want %d", len(parts), len(big), want)
 	}
-	loadsAs := func(what string, want *store.Store) {
-		t.Helper()
-		l, err := Load(t.Context(), rc, ns)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		if w, got := storetest.Contents(t, want), storetest.Contents(t, rebuild(t, l)); !slices.Equal(got, w) {
-			t.Errorf("%s: rebuilt %d records, want %d, or they differ", what, len(got), len(w))
-		}
-	}
-	loadsAs("from the journal", st)
+	loadsAs(t, rc, ns, st, "from the journal")
 
 	defer func(g time.Duration) { blobGrace = g }(blobGrace)
 	blobGrace = 0 // nothing is being written
@@ -263,7 +265,7 @@ func TestAValueTooBigForOneObjectGoesToBlobs(t *testing.T) {
 	if refs != 1 || !slices.Equal(blobNames(t, c), parts) {
 		t.Errorf("after compaction %d records refer to blobs %v, want the release's record to keep %v", refs, blobNames(t, c), parts)
 	}
-	loadsAs("from the records", st)
+	loadsAs(t, rc, ns, st, "from the records")
 	releases, err := c.records.List(t.Context(), metav1.ListOptions{LabelSelector: LabelBucket + "=releases"})
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +297,7 @@ func TestAValueTooBigForOneObjectGoesToBlobs(t *testing.T) {
 	if left := blobNames(t, c); len(left) != 0 {
 		t.Errorf("blobs %v left once no record refers to them", left)
 	}
-	loadsAs("after the release shrank", st)
+	loadsAs(t, rc, ns, st, "after the release shrank")
 }
 
 // A transaction too big for a Journal even with its values in Blobs (many
@@ -372,24 +374,12 @@ func TestACompactionStoppedMidwayLoadsTheSame(t *testing.T) {
 	if _, err := killed.compact(t.Context()); err == nil {
 		t.Fatal("the compaction went through")
 	}
-	want := storetest.Contents(t, st)
-	l, err := Load(t.Context(), rc, ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := storetest.Contents(t, rebuild(t, l)); !slices.Equal(got, want) {
-		t.Errorf("after a compaction stopped midway: rebuilt %d records, want %d, or they differ", len(got), len(want))
-	}
+	loadsAs(t, rc, ns, st, "after a compaction stopped midway")
 	if _, err := c.compact(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if left, err := c.journalSpecs(t.Context()); err != nil || len(left) != 1 {
 		t.Fatalf("%d journals left after the next compaction, want the fence (%v)", len(left), err)
 	}
-	if l, err = Load(t.Context(), rc, ns); err != nil {
-		t.Fatal(err)
-	}
-	if got := storetest.Contents(t, rebuild(t, l)); !slices.Equal(got, want) {
-		t.Errorf("after the next compaction: rebuilt %d records, want %d, or they differ", len(got), len(want))
-	}
+	loadsAs(t, rc, ns, st, "after the next compaction")
 }
