@@ -55,6 +55,14 @@ func BenchmarkReleaseCostKubernetes(b *testing.B) {
 	releaseCost(b, rigOptions{replicas: costReplicas, user: costUser, ha: true})
 }
 
+// BenchmarkReleaseCostMatchTraffic is BenchmarkReleaseCost with
+// canaryScale: matchTraffic: the new version has ceil(replicas × weight)
+// pods before each weight is set (1 of 4 at 10 %), as an Argo Rollouts
+// canary has, where the default starts it at full size.
+func BenchmarkReleaseCostMatchTraffic(b *testing.B) {
+	releaseCost(b, rigOptions{replicas: costReplicas, user: costUser, matchTraffic: true})
+}
+
 func releaseCost(b *testing.B, o rigOptions) {
 	cluster.Require(b, kc)
 	r := newRig(b, o)

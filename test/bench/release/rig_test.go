@@ -45,6 +45,10 @@ type rigOptions struct {
 	// ha runs one serve.HA replica (store.backend kubernetes, default
 	// lease), so that the journal's and the election's requests count too.
 	ha bool
+	// matchTraffic sizes the new version to each step's share of the
+	// replicas (canaryScale: matchTraffic), as Argo Rollouts does; the
+	// default is full size from the start.
+	matchTraffic bool
 }
 
 func newRig(b *testing.B, o rigOptions) *rig {
@@ -114,11 +118,15 @@ func appName(i int) string { return fmt.Sprintf("app%02d", i) }
 
 // config is shipbot.yaml: one environment, prod, on the local control
 // plane, and apps each from its own project, released by canary in steps
-// of 10, 50 and 100 %, with a pause after 10 % and after 50 % if asked.
+// of 10, 50 and 100 %, with a pause after 10 % and after 50 % if asked,
+// and the new version sized to the traffic if asked.
 func (r *rig) config(store, kubeconfig string) string {
-	pause := ""
+	extra := "" // more of the release spec
 	if r.o.pauses {
-		pause = ", pauseAfter: [10, 50]"
+		extra = ", pauseAfter: [10, 50]"
+	}
+	if r.o.matchTraffic {
+		extra += ", canaryScale: matchTraffic"
 	}
 	var list strings.Builder
 	for i := range apps {
@@ -129,7 +137,7 @@ func (r *rig) config(store, kubeconfig string) string {
     params: {replicas: %[2]d, ports: [{name: http, port: 8080}], resources: {cpuRequest: 10m, memoryRequest: 16Mi}}
     release: {strategy: canary, steps: [10, 50, 100]%[3]s}
     environments: {prod: {}}
-`, appName(i), r.o.replicas, pause)
+`, appName(i), r.o.replicas, extra)
 	}
 	return fmt.Sprintf(`listen: 127.0.0.1:0
 gitlab: {baseURL: http://127.0.0.1:1, webhookSecret: %s}
