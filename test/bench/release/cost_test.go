@@ -1,6 +1,7 @@
 package release
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -192,6 +193,13 @@ func reportCost(b *testing.B, s []costSample) {
 		pods[x.pods]++
 	}
 	fmt.Fprintf(&out, "pods of the app at Succeeded (count: releases): %v, for %d replicas\n", pods, costReplicas)
+	slowest := slices.Clone(s)
+	slices.SortFunc(slowest, func(a, b costSample) int { return cmp.Compare(b.first, a.first) })
+	fmt.Fprintf(&out, "slowest to 10 %%:")
+	for _, x := range slowest[:min(3, len(slowest))] {
+		fmt.Fprintf(&out, " %s %.1f ms (sent %s);", x.release, ms(x.first), x.sent.Format("15:04:05.000"))
+	}
+	fmt.Fprintln(&out)
 	fmt.Print(out.String())
 }
 
