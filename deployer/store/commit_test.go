@@ -294,3 +294,23 @@ func TestCloseRefusesQueuedWritesInsteadOfHanging(t *testing.T) {
 		t.Errorf("%d refused deliveries were stored", len(p))
 	}
 }
+
+// A key put with a nil value and deleted in the same transaction is gone,
+// though Get answers nil for it as for a missing key.
+func TestDeleteAfterANilPutDeletes(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "shipbot.db"))
+	defer s.Close()
+	err := s.update(func(tx *wtx) error {
+		b := tx.Bucket(bucketTest)
+		if err := b.Put([]byte("k"), nil); err != nil {
+			return err
+		}
+		return b.Delete([]byte("k"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(t, s, "k"); got["k"] {
+		t.Error("the key is still stored after its delete")
+	}
+}

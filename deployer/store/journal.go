@@ -76,9 +76,11 @@ func (b *wbucket) Put(key, value []byte) error {
 	return nil
 }
 
-// Delete deletes and notes key, unless the bucket does not hold it.
+// Delete deletes and notes key, unless the bucket does not hold it. A
+// cursor tells, where Get would not: Get answers nil for a key put with a
+// nil value.
 func (b *wbucket) Delete(key []byte) error {
-	if b.Bucket.Get(key) == nil {
+	if k, _ := b.Bucket.Cursor().Seek(key); !bytes.Equal(k, key) {
 		return nil
 	}
 	if err := b.Bucket.Delete(key); err != nil {

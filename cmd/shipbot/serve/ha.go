@@ -61,7 +61,7 @@ type HA struct {
 
 	mu      sync.Mutex
 	main    *Main       // while leading
-	leading atomic.Bool // from Main's start until it has stopped
+	leading atomic.Bool // from Main's start until its journal stops
 }
 
 // Run starts serving as a follower and campaigning; it returns once both
@@ -199,7 +199,6 @@ func (h *HA) lead(ctx context.Context) {
 		return
 	}
 	h.leading.Store(true)
-	defer h.leading.Store(false) // once Main has stopped
 	h.setMain(m)
 	h.serve(m.Handler(), true)
 	h.Log.Info("leading: the store is rebuilt and the engines run here", "term", j.Term())
@@ -212,6 +211,7 @@ func (h *HA) lead(ctx context.Context) {
 		h.Log.Error("the store's journal stopped taking writes; stepping down so that a new leader rebuilds")
 	}
 	j.Stop() // before anything else: what the engines still write is refused
+	h.leading.Store(false)
 	stop()
 	wg.Wait()
 	h.serve(h.follower.Handler(), false)
@@ -261,12 +261,15 @@ func (h *HA) takeOver(ctx context.Context) (*Main, *kubestore.Journal, error) {
 	return m, j, nil
 }
 
-// leaderGauge is shipbot_leader, 1 while this replica runs the engines,
-// until they have stopped: summed over the replicas it is at most 1, and
-// 0 while none can lead (the apiserver is out of reach).
+// leaderGauge is shipbot_leader, 1 from the start of this replica's
+// engines until its journal stops, after which nothing they do is
+// recorded: summed over the replicas it is 1 while one leads, 0 while none
+// can (the apiserver is out of reach). It drops before the engines have
+// finished stopping (up to the shutdown grace), which is also before the
+// next leader may take the lease, so two replicas never show 1 at once.
 func (h *HA) leaderGauge() prometheus.Collector {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "shipbot_leader", Help: "1 while this replica leads and runs the engines, until they have stopped.",
+		Name: "shipbot_leader", Help: "1 while this replica leads: from the start of its engines until its journal stops.",
 	}, func() float64 {
 		if h.leading.Load() {
 			return 1

@@ -3,10 +3,12 @@ package kubestore
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,11 +37,14 @@ const maxRecordValue = 768 << 10
 // blobGrace is how old an unreferenced Blob must be before Compact deletes
 // it: the leader writes a transaction's Blobs before its Journal, and a
 // Blob younger than this may belong to a Journal being written.
-var blobGrace = 10 * time.Minute
+const blobGrace = 10 * time.Minute
 
 // blobRef stands, in a Journal's or Record's write, for a value kept in
-// Blobs.
+// Blobs. Each value written gets Blobs of its own, named Name-<part>, never
+// ones that exist already: an old set that nothing refers to may be
+// deleted at any moment, so a new write must not come to rely on it.
 type blobRef struct {
+	Name   string `json:"name"`   // b-<24 hex of the digest>-<8 random hex>
 	Digest string `json:"digest"` // sha256 of the value, hex
 	Size   int    `json:"size"`
 	Parts  int    `json:"parts"`
@@ -64,31 +69,45 @@ type blobSpec struct {
 	Data   []byte `json:"data"`
 }
 
-func blobName(digest string, part int) string { return fmt.Sprintf("b-%s-%d", digest[:40], part) }
+func blobName(set string, part int) string { return fmt.Sprintf("%s-%d", set, part) }
 
-// toBlob writes e's value as Blobs and leaves the reference in its place.
-// A Blob is named by the value's digest, so one that exists already holds
-// the same bytes and is kept.
+// blobSet is the set a Blob belongs to: its name without the part.
+func blobSet(name string) string {
+	if i := strings.LastIndexByte(name, '-'); i > 0 {
+		return name[:i]
+	}
+	return name
+}
+
+// toBlob writes e's value as a new set of Blobs and leaves the reference
+// in its place.
 func (c resources) toBlob(ctx context.Context, e *entry) error {
 	sum := sha256.Sum256(e.Value)
-	ref := &blobRef{Digest: hex.EncodeToString(sum[:]), Size: len(e.Value)}
-	for part, data := range slices.Collect(slices.Chunk(e.Value, blobPartBytes)) {
+	digest := hex.EncodeToString(sum[:])
+	ref := &blobRef{Name: "b-" + digest[:24] + "-" + hex.EncodeToString(randBytes(4)), Digest: digest, Size: len(e.Value)}
+	for data := range slices.Chunk(e.Value, blobPartBytes) {
 		obj := blobObject{
 			TypeMeta:   metav1.TypeMeta{APIVersion: Blobs.GroupVersion().String(), Kind: "Blob"},
-			ObjectMeta: metav1.ObjectMeta{Name: blobName(ref.Digest, part), Namespace: c.ns},
-			Spec:       blobSpec{Digest: ref.Digest, Part: part, Data: data},
+			ObjectMeta: metav1.ObjectMeta{Name: blobName(ref.Name, ref.Parts), Namespace: c.ns},
+			Spec:       blobSpec{Digest: ref.Digest, Part: ref.Parts, Data: data},
 		}
 		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&obj)
 		if err != nil {
 			return err
 		}
-		if _, err := c.blobs.Create(ctx, &unstructured.Unstructured{Object: u}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		if _, err := c.blobs.Create(ctx, &unstructured.Unstructured{Object: u}, metav1.CreateOptions{}); err != nil {
 			return unavailable(fmt.Errorf("blob %s: %w", obj.Name, err))
 		}
 		ref.Parts++
 	}
 	e.Value, e.Blob = nil, ref
 	return nil
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return b
 }
 
 // resolve reads back into e the value its Blobs hold, checking its size
@@ -100,7 +119,7 @@ func (c resources) resolve(ctx context.Context, e *entry) error {
 	ref := *e.Blob
 	var value bytes.Buffer
 	for part := range ref.Parts {
-		name := blobName(ref.Digest, part)
+		name := blobName(ref.Name, part)
 		u, err := c.blobs.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return unavailable(fmt.Errorf("blob %s of %s: %w", name, e.Write, err))
@@ -120,10 +139,12 @@ func (c resources) resolve(ctx context.Context, e *entry) error {
 }
 
 // collectBlobs deletes the Blobs that no Journal or Record refers to and
-// that are older than blobGrace. It lists the Blobs before the Journals
-// and Records, so that a Blob written after the listing is not judged by
-// it; blobGrace covers one written just before.
-func (c resources) collectBlobs(ctx context.Context, now time.Time) (int, error) {
+// that are older than grace. It lists the Blobs before the Journals and
+// Records, so that a Blob written after the listing is not judged by it;
+// grace covers one written just before, whose Journal may not exist yet.
+// Since every write makes Blobs of its own, one found unreferenced and
+// older than grace is never referred to again.
+func (c resources) collectBlobs(ctx context.Context, now time.Time, grace time.Duration) (int, error) {
 	list, err := c.blobs.List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return 0, unavailable(fmt.Errorf("list blobs in namespace %s: %w", c.ns, err))
@@ -145,13 +166,12 @@ func (c resources) collectBlobs(ctx context.Context, now time.Time) (int, error)
 	}
 	for _, e := range records {
 		if e.Blob != nil {
-			used[e.Blob.Digest] = true
+			used[e.Blob.Name] = true
 		}
 	}
 	deleted := 0
 	for _, b := range list.Items {
-		digest, _, _ := unstructured.NestedString(b.Object, "spec", "digest")
-		if used[digest] || now.Sub(b.GetCreationTimestamp().Time) < blobGrace {
+		if used[blobSet(b.GetName())] || now.Sub(b.GetCreationTimestamp().Time) < grace {
 			continue
 		}
 		if err := c.blobs.Delete(ctx, b.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {

@@ -79,7 +79,8 @@ func unthrottled(rc *rest.Config) (dynamic.Interface, error) {
 // journals it read, the last. A term's fence (its first journal) is kept,
 // to exclude a late write of an earlier term whenever it comes; the
 // journals a fence leaves out are deleted unfolded. Last, it deletes the
-// Blobs nothing refers to any more (collectBlobs). It returns how many
+// Blobs nothing refers to any more (collectBlobs), when it folded
+// anything. It returns how many
 // journals it folded.
 //
 // A crash midway is safe because the journals go oldest first, after
@@ -91,10 +92,11 @@ func Compact(ctx context.Context, rc *rest.Config, ns string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return c.compact(ctx)
+	return c.compact(ctx, blobGrace)
 }
 
-func (c resources) compact(ctx context.Context) (int, error) {
+// compact is Compact, collecting unreferenced Blobs older than grace.
+func (c resources) compact(ctx context.Context, grace time.Duration) (int, error) {
 	specs, err := c.journalSpecs(ctx)
 	if err != nil {
 		return 0, err
@@ -129,7 +131,10 @@ func (c resources) compact(ctx context.Context) (int, error) {
 			return folded, unavailable(fmt.Errorf("delete journal %s: %w", name, err))
 		}
 	}
-	_, err = c.collectBlobs(ctx, time.Now())
+	if folded == 0 {
+		return 0, nil // the Blobs are looked at when something is folded
+	}
+	_, err = c.collectBlobs(ctx, time.Now(), grace)
 	return folded, err
 }
 

@@ -78,11 +78,14 @@ func StartTerm(ctx context.Context, rc *rest.Config, ns string, term int64, seen
 	return j, nil
 }
 
-// Record writes one transaction's changes as the term's next Journal. When
-// the apiserver's answer is lost (a timeout, a broken connection) the
-// object may or may not exist, and the store's file would not match it
-// either way; the journal then refuses every later write, and the leader
-// must step down so that the next one rebuilds.
+// Record writes one transaction's changes as the term's next Journal, the
+// biggest values first written to Blobs when the whole would not fit in
+// one object (fit). A transaction that does not fit even so is refused,
+// and the journal goes on. When the apiserver's answer to the Journal's
+// create is lost (a timeout, a broken connection) the object may or may
+// not exist, and the store's file would not match it either way; the
+// journal then refuses every later write, and the leader must step down
+// so that the next one rebuilds.
 func (j *Journal) Record(ctx context.Context, writes []store.Write) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -242,7 +245,7 @@ func (c resources) fit(ctx context.Context, writes []store.Write) ([]entry, erro
 			return nil, err
 		}
 	}
-	return entries, nil // create refuses what still does not fit
+	return entries, nil // Record refuses what still does not fit
 }
 
 // minBlobValue is the smallest value fit moves to Blobs: below it, the
