@@ -171,20 +171,32 @@ func (c resources) fold(ctx context.Context, w entry) error {
 
 // recordEntries reads every Record, as the entries that recreate them.
 func (c resources) recordEntries(ctx context.Context) ([]entry, error) {
-	list, err := c.records.List(ctx, metav1.ListOptions{})
+	objs, err := listAs[recordObject](ctx, c.records, c.ns, "record")
 	if err != nil {
-		return nil, unavailable(fmt.Errorf("list records in namespace %s: %w", c.ns, err))
+		return nil, err
 	}
-	out := make([]entry, 0, len(list.Items))
-	for i := range list.Items {
-		var obj recordObject
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &obj); err != nil {
-			return nil, fmt.Errorf("record %s/%s: %w", c.ns, list.Items[i].GetName(), err)
-		}
+	out := make([]entry, 0, len(objs))
+	for _, obj := range objs {
 		if obj.Name != recordName(obj.Spec.Bucket, obj.Spec.Key) {
 			return nil, fmt.Errorf("record %s/%s: its name is not that of its bucket and key", c.ns, obj.Name)
 		}
 		out = append(out, obj.Spec)
+	}
+	return out, nil
+}
+
+// listAs reads every object of ri in namespace ns, decoded as T; what
+// names the kind in errors.
+func listAs[T any](ctx context.Context, ri dynamic.ResourceInterface, ns, what string) ([]T, error) {
+	list, err := ri.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("list %ss in namespace %s: %w", what, ns, err))
+	}
+	out := make([]T, len(list.Items))
+	for i := range list.Items {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &out[i]); err != nil {
+			return nil, fmt.Errorf("%s %s/%s: %w", what, ns, list.Items[i].GetName(), err)
+		}
 	}
 	return out, nil
 }

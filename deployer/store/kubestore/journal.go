@@ -259,16 +259,12 @@ func jsonSize(entries []entry) (int, error) {
 
 // journalSpecs lists the journals in the order they were written.
 func (c resources) journalSpecs(ctx context.Context) ([]journalSpec, error) {
-	list, err := c.journals.List(ctx, metav1.ListOptions{})
+	objs, err := listAs[journalObject](ctx, c.journals, c.ns, "journal")
 	if err != nil {
-		return nil, unavailable(fmt.Errorf("list journals in namespace %s: %w", c.ns, err))
+		return nil, err
 	}
-	specs := make([]journalSpec, 0, len(list.Items))
-	for i := range list.Items {
-		var obj journalObject
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &obj); err != nil {
-			return nil, fmt.Errorf("journal %s/%s: %w", c.ns, list.Items[i].GetName(), err)
-		}
+	specs := make([]journalSpec, 0, len(objs))
+	for _, obj := range objs {
 		if obj.Name != journalName(obj.Spec.Term, obj.Spec.Seq) {
 			return nil, fmt.Errorf("journal %s/%s: its name is not that of term %d seq %d", c.ns, obj.Name, obj.Spec.Term, obj.Spec.Seq)
 		}

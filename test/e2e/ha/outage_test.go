@@ -1,18 +1,16 @@
 package ha
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/shipbot/shipbot/bot/api"
-	"github.com/shipbot/shipbot/bot/intake"
 	"github.com/shipbot/shipbot/deployer/store"
 	"github.com/shipbot/shipbot/test/e2e/proc"
 	"github.com/shipbot/shipbot/test/fixtures"
@@ -29,13 +27,16 @@ func leaderGauge(addr string) (int, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "shipbot_leader "); ok {
-			return strconv.Atoi(v)
-		}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("%s/metrics: %w", addr, err)
 	}
-	return 0, fmt.Errorf("%s/metrics has no shipbot_leader", addr)
+	f := families["shipbot_leader"]
+	if f == nil || len(f.GetMetric()) != 1 {
+		return 0, fmt.Errorf("%s/metrics has no shipbot_leader", addr)
+	}
+	return int(f.GetMetric()[0].GetGauge().GetValue()), nil
 }
 
 // leaders sums shipbot_leader over the live replicas, and says which lead.
@@ -73,20 +74,10 @@ func tryOnce(ctx context.Context, addr string, i int) (int, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+intake.Path, bytes.NewReader(body))
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Gitlab-Event", "Pipeline Hook")
-	req.Header.Set("X-Gitlab-Token", secret)
-	req.Header.Set("X-Gitlab-Event-UUID", uuid)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get("Retry-After"), nil
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	r, err := fixtures.Send(ctx, addr, secret, "Pipeline Hook", body, "X-Gitlab-Event-UUID", uuid)
+	return r.Code, r.Header.Get("Retry-After"), err
 }
 
 // The kube-apiserver stops for 20 s under three replicas, just after a
