@@ -70,6 +70,11 @@ func (r *Repos) Files(ctx context.Context, project, sha string) (fs.FS, error) {
 		return f, nil
 	}
 	ch := r.group.DoChan(key, func() (any, error) {
+		// Another caller's download may have finished, and left the group,
+		// since this one looked in the cache.
+		if f, ok := r.cached(key); ok {
+			return f, nil
+		}
 		// Detached from the caller: the download is shared with others.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
 		defer cancel()
