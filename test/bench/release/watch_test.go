@@ -157,3 +157,27 @@ func rolledOut(name string) func(runtime.Object) bool {
 		return st.UpdatedReplicas >= want && st.Replicas == st.UpdatedReplicas && st.AvailableReplicas >= want
 	}
 }
+
+// availableAtSize matches the Deployment name once it has pods wanted and
+// every wanted pod is available, whatever its size: the first such event
+// after a release starts is its new version ready for the first weight
+// (one pod of four with matchTraffic, four with full). A Deployment at 0
+// does not match.
+func availableAtSize(name string) func(runtime.Object) bool {
+	return func(obj runtime.Object) bool {
+		d, ok := obj.(*appsv1.Deployment)
+		if !ok || d.Name != name || d.Spec.Replicas == nil || *d.Spec.Replicas == 0 {
+			return false
+		}
+		return rolledOut(name)(obj)
+	}
+}
+
+// wantsPods matches the Deployment name once its spec asks for pods: when
+// shipbot has created it, or scaled it up from 0, for the first weight.
+func wantsPods(name string) func(runtime.Object) bool {
+	return func(obj runtime.Object) bool {
+		d, ok := obj.(*appsv1.Deployment)
+		return ok && d.Name == name && d.Spec.Replicas != nil && *d.Spec.Replicas > 0
+	}
+}
