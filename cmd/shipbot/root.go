@@ -45,7 +45,7 @@ func serveCmd() *cobra.Command {
 			}
 			log := newLogger(cfg.Log, os.Stderr)
 			if cfg.Store.Backend == config.BackendKubernetes {
-				h := &serve.HA{Config: cfg, Log: log}
+				h := &serve.HA{Config: cfg, Log: log, Watch: true}
 				if err := h.Run(cmd.Context()); err != nil {
 					return err
 				}

@@ -7,6 +7,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"regexp"
@@ -63,6 +64,7 @@ type Config struct {
 	ForbidSelfApproval bool `yaml:"forbidSelfApproval"`
 
 	file string
+	sum  [sha256.Size]byte // of the bytes parsed
 }
 
 // Log sets the log level and format.
@@ -286,7 +288,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	if root.Kind == 0 {
 		return nil, &Error{File: file, Msg: "the file is empty"}
 	}
-	cfg := &Config{file: file}
+	cfg := &Config{file: file, sum: sha256.Sum256(data)}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil {
@@ -351,6 +353,10 @@ func (c *Config) setDefaults() {
 
 // File is the path the config was loaded from.
 func (c *Config) File() string { return c.file }
+
+// Sum is the SHA-256 of the bytes the config was parsed from: a watcher
+// compares the file with it to tell whether the file changed since.
+func (c *Config) Sum() [sha256.Size]byte { return c.sum }
 
 // Cluster returns the cluster with the given name.
 func (c *Config) Cluster(name string) (Cluster, bool) {

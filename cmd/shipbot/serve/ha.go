@@ -11,9 +11,11 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +50,11 @@ type HA struct {
 	// dashboard requests to while this one leads: $SHIPBOT_POD_IP and the
 	// listen port when empty, else the address it listens on.
 	Advertise string
+	// Watch reloads Config.File() while this replica leads, as Main.Watch
+	// does; a replica that comes to lead first puts in force the file as
+	// it is then. A follower only takes webhooks in, with what takes a
+	// restart, so it has nothing to reload.
+	Watch bool
 
 	follower *Intake
 	current  atomic.Pointer[route]
@@ -107,6 +114,11 @@ func (h *HA) Run(ctx context.Context) error {
 			h.Log.Error("http server", "err", err)
 		}
 	}()
+	if h.Watch {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		go h.hangups(ctx, hup)
+	}
 	go func() {
 		defer close(h.done)
 		if err := h.elector.Run(ctx, h.lead); err != nil {
@@ -115,6 +127,24 @@ func (h *HA) Run(ctx context.Context) error {
 	}()
 	h.Log.Info("shipbot replica started", "addr", h.Addr(), "identity", h.elector.Identity(), "lease", in.Namespace+"/"+LeaseName)
 	return nil
+}
+
+// hangups takes SIGHUP, which asks for a config reload, until ctx ends.
+// The leader's own watcher reloads; a follower has nothing to reload, and
+// must not die of the signal, as a Go program that takes no interest in
+// SIGHUP does (ops may send it to every pod).
+func (h *HA) hangups(ctx context.Context, hup chan os.Signal) {
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if !h.leading.Load() {
+				h.Log.Info("SIGHUP: this replica does not lead; the leader reloads the config", "file", h.Config.File())
+			}
+		}
+	}
 }
 
 // route is what serves requests now.
@@ -253,7 +283,7 @@ func (h *HA) takeOver(ctx context.Context) (*Main, *kubestore.Journal, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m := &Main{Config: h.Config, Log: h.Log, Now: h.Now, Journal: j, Embedded: true, Metrics: []prometheus.Collector{h.leaderGauge()}}
+	m := &Main{Config: h.Config, Watch: h.Watch, Log: h.Log, Now: h.Now, Journal: j, Embedded: true, Metrics: []prometheus.Collector{h.leaderGauge()}}
 	if err := m.Run(ctx); err != nil {
 		return nil, nil, err
 	}

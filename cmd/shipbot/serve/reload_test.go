@@ -249,25 +249,35 @@ func (r *reloadRig) startWatcher(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
+// SIGHUP reloads the file whatever it holds, even bytes already in force.
 func TestSIGHUPReloads(t *testing.T) {
 	r := newReloadRig(t, reloadConfig("127.0.0.1:0", "^dev$"))
-	writeFile(t, r.path, reloadConfig("127.0.0.1:0", "^main$"))
-	// Watching starts after the write, with the file's bytes as seen: only
-	// the signal reloads it.
 	r.startWatcher(t)
 	time.Sleep(2 * reloadDebounce)
-	if r.devMatches("main") {
-		t.Fatal("the file was reloaded before SIGHUP")
+	if n := r.reloads("success"); n != 0 {
+		t.Fatalf("%v reloads of an unchanged file before SIGHUP, want 0", n)
 	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	fixtures.Eventually(t, 5*time.Second, "SIGHUP reloads the config", func() error {
-		if !r.devMatches("main") {
-			return fmt.Errorf("dev still takes dev, not main")
+		if n := r.reloads("success"); n != 1 {
+			return fmt.Errorf("%v successful reloads", n)
 		}
 		return nil
 	})
+}
+
+// A file that changed after the config in force was read from it, and
+// before watching began (an HA replica comes to lead hours after it
+// started), is put in force when watching begins, not at its next change.
+func TestAFileChangedBeforeWatchingIsPutInForce(t *testing.T) {
+	r := newReloadRig(t, reloadConfig("127.0.0.1:0", "^dev$"))
+	writeFile(t, r.path, reloadConfig("127.0.0.1:0", "^main$"))
+	r.startWatcher(t)
+	if !r.devMatches("main") || r.reloads("success") != 1 {
+		t.Fatalf("once watching: dev takes main %v, %v successful reloads; want the file as it is now in force", r.devMatches("main"), r.reloads("success"))
+	}
 }
 
 func TestFileChangeReloads(t *testing.T) {

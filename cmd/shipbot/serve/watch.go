@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/signal"
@@ -28,14 +27,14 @@ type watcher struct {
 	hup chan os.Signal
 }
 
-// newWatcher starts watching; close stops it.
+// newWatcher starts watching, then reads the file once: it may have
+// changed since the config in force was loaded from it, a moment ago for a
+// process that just started, or hours ago for an HA replica that has only
+// now come to lead (it starts from the config it was started with). close
+// stops it.
 func (m *Main) newWatcher() (*watcher, error) {
 	file := m.Config.File()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("watch config: %w", err)
-	}
-	m.reloads.sum = sha256.Sum256(b)
+	m.reloads.sum = m.live.Load().Sum()
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("watch config: %w", err)
@@ -46,6 +45,8 @@ func (m *Main) newWatcher() (*watcher, error) {
 	}
 	w := &watcher{fs: fw, hup: make(chan os.Signal, 1)}
 	signal.Notify(w.hup, syscall.SIGHUP)
+	// Watched first, then read: a change in between is seen either way.
+	_ = m.reload(true)
 	return w, nil
 }
 

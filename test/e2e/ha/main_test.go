@@ -70,8 +70,11 @@ func startReplicas(t *testing.T, n int) *proc.Replicas {
 }
 
 // pipeline is the body and event UUID of dev's successful pipeline i.
-func pipeline(i int) ([]byte, string, error) {
-	body, err := fixtures.PipelineSuccessBody(fixtures.Build{ProjectID: 9, Project: "shop/web", Ref: "dev",
+func pipeline(i int) ([]byte, string, error) { return pipelineOn("dev", i) }
+
+// pipelineOn is the body and event UUID of successful pipeline i of branch ref.
+func pipelineOn(ref string, i int) ([]byte, string, error) {
+	body, err := fixtures.PipelineSuccessBody(fixtures.Build{ProjectID: 9, Project: "shop/web", Ref: ref,
 		SHA: fmt.Sprintf("%040x", i), PipelineID: int64(i), Username: fmt.Sprintf("dev-%d", i%7)})
 	return body, fmt.Sprintf("pipeline-%d", i), err
 }

@@ -21,6 +21,13 @@ const outage = 20 * time.Second
 
 // leaderGauge reads shipbot_leader from addr's /metrics.
 func leaderGauge(addr string) (int, error) {
+	v, err := metric(addr, "shipbot_leader", nil)
+	return int(v), err
+}
+
+// metric reads, from addr's /metrics, the gauge or counter name: its one
+// series whose labels include want.
+func metric(addr, name string, want map[string]string) (float64, error) {
 	c := &http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -32,11 +39,24 @@ func leaderGauge(addr string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s/metrics: %w", addr, err)
 	}
-	f := families["shipbot_leader"]
-	if f == nil || len(f.GetMetric()) != 1 {
-		return 0, fmt.Errorf("%s/metrics has no shipbot_leader", addr)
+	var found []float64
+	for _, m := range families[name].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		match := true
+		for k, v := range want {
+			match = match && labels[k] == v
+		}
+		if match {
+			found = append(found, m.GetGauge().GetValue()+m.GetCounter().GetValue())
+		}
 	}
-	return int(f.GetMetric()[0].GetGauge().GetValue()), nil
+	if len(found) != 1 {
+		return 0, fmt.Errorf("%s/metrics has %d series of %s with %v, want 1", addr, len(found), name, want)
+	}
+	return found[0], nil
 }
 
 // leaders sums shipbot_leader over the live replicas, and says which lead.

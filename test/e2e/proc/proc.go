@@ -73,11 +73,12 @@ func FreeAddr(t testing.TB) string {
 
 // Server is one `shipbot serve` child process.
 type Server struct {
-	t    testing.TB
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{} // closed once the process has exited and been waited for
+	t      testing.TB
+	name   string
+	Config string // the path of its shipbot.yaml
+	cmd    *exec.Cmd
+	log    string
+	done   chan struct{} // closed once the process has exited and been waited for
 }
 
 // Start starts `shipbot serve --config cfg` and waits until addr answers
@@ -85,7 +86,7 @@ type Server struct {
 // the test failed.
 func Start(t testing.TB, bin, cfg, addr, name string) *Server {
 	t.Helper()
-	s := &Server{t: t, name: name, log: filepath.Join(t.TempDir(), name+".log"), done: make(chan struct{})}
+	s := &Server{t: t, name: name, Config: cfg, log: filepath.Join(t.TempDir(), name+".log"), done: make(chan struct{})}
 	f, err := os.Create(s.log)
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +148,24 @@ func (s *Server) Kill9() {
 	ws, ok := s.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		s.t.Fatalf("%s ended with %s, want killed by SIGKILL", s.name, s.cmd.ProcessState)
+	}
+}
+
+// Signal sends sig to the process.
+func (s *Server) Signal(sig os.Signal) {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal %s to %s: %v", sig, s.name, err)
+	}
+}
+
+// Exited says whether the process has ended, and how.
+func (s *Server) Exited() (bool, string) {
+	select {
+	case <-s.done:
+		return true, s.cmd.ProcessState.String()
+	default:
+		return false, ""
 	}
 }
 
