@@ -32,26 +32,39 @@ func (s *Store) Claim(key string, now, until time.Time) (bool, error) {
 	return won, err
 }
 
-// PruneClaims deletes the claims that ended at or before now, and says how
-// many it deleted.
+// PruneClaims deletes the claims that ended at or before now, in
+// transactions of at most pruneChunk deletes, and says how many it deleted.
 func (s *Store) PruneClaims(now time.Time) (int, error) {
-	n := 0
-	err := s.update(func(tx *wtx) error {
-		b := tx.Bucket(bucketClaims)
-		var ended [][]byte
-		err := b.ForEach(func(k, v []byte) error {
-			if len(v) != 8 || !claimEnd(v).After(now) {
-				ended = append(ended, bytes.Clone(k))
+	total := 0
+	for {
+		n, budget := 0, pruneChunk
+		err := s.update(func(tx *wtx) error {
+			n, budget = 0, pruneChunk
+			b := tx.Bucket(bucketClaims)
+			var ended [][]byte
+			err := walk(b, func(k, v []byte) error {
+				if len(v) != 8 || !claimEnd(v).After(now) {
+					if !take(&budget, 1) {
+						return errBudgetSpent
+					}
+					ended = append(ended, bytes.Clone(k))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
-			return nil
+			n = len(ended)
+			return deleteKeys(b, ended)
 		})
 		if err != nil {
-			return err
+			return total, err
 		}
-		n = len(ended)
-		return deleteKeys(b, ended)
-	})
-	return n, err
+		total += n
+		if budget > 0 { // as Prune: bounded transactions, until one is not full
+			return total, nil
+		}
+	}
 }
 
 func claimEnd(v []byte) time.Time { return time.Unix(0, int64(binary.BigEndian.Uint64(v))) }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -50,5 +51,36 @@ func TestClaimOncePerWindowAcrossRestart(t *testing.T) {
 	}
 	if !claim(s, "slack/request/a", t0.Add(6*time.Minute)) {
 		t.Error("an ended claim could not be claimed again")
+	}
+}
+
+// Ended claims past what one transaction may hold go in several, each of
+// at most pruneChunk deletes.
+func TestPruneClaimsInTransactionsOfBoundedSize(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	j := &countingJournal{}
+	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{LockTimeout: time.Second, NoSync: true, Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var writes []Write
+	for i := range 2500 {
+		writes = append(writes, Write{Bucket: string(bucketClaims), Key: fmt.Appendf(nil, "click-%05d", i), Value: itob(uint64(now.Add(-time.Minute).UnixNano()))})
+	}
+	if err := s.Apply(writes); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.PruneClaims(now)
+	if err != nil || n != 2500 {
+		t.Fatalf("pruned %d claims, %v; want 2500", n, err)
+	}
+	for _, size := range j.sizes {
+		if size > pruneChunk {
+			t.Errorf("a transaction of %d writes, want at most %d", size, pruneChunk)
+		}
+	}
+	if len(j.sizes) < 3 {
+		t.Errorf("%d transactions (%v), want at least 3", len(j.sizes), j.sizes)
 	}
 }

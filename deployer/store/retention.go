@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -37,25 +38,66 @@ type Pruned struct {
 // Total is everything Prune deleted.
 func (p Pruned) Total() int { return p.Deliveries + p.Deployments + p.Previews + p.Notes }
 
-// Prune deletes what r no longer keeps at now, in one transaction. A note
-// written before notes had times is taken as written now.
+// pruneChunk bounds the writes of one prune transaction. A store
+// journaled in the apiserver (store.backend kubernetes) takes up to 1 MiB
+// per transaction, some ten thousand deletes, and a retention shortened
+// on a busy store finds more than that at once: in one transaction it
+// would be refused, at this prune and every later one.
+const pruneChunk = 1000
+
+// errBudgetSpent stops a walk once a prune transaction has its fill.
+var errBudgetSpent = errors.New("prune: this transaction's writes are spent")
+
+// Prune deletes what r no longer keeps at now, in transactions of at most
+// pruneChunk writes each, until nothing is left to delete. What one
+// transaction deleted stays deleted if a later one fails. A note written
+// before notes had times is taken as written now.
 func (s *Store) Prune(now time.Time, r Retention) (Pruned, error) {
-	var p Pruned
-	err := s.update(func(tx *wtx) (err error) {
-		p = Pruned{}
-		if p.Deliveries, err = pruneDeliveries(tx, now, r.Deliveries); err != nil {
+	var total Pruned
+	for {
+		var p Pruned
+		budget := pruneChunk
+		err := s.update(func(tx *wtx) (err error) {
+			p, budget = Pruned{}, pruneChunk
+			if p.Deliveries, err = pruneDeliveries(tx, now, r.Deliveries, &budget); err != nil {
+				return err
+			}
+			if p.Deployments, err = pruneDeployments(tx, now, r.Records, &budget); err != nil {
+				return err
+			}
+			if p.Previews, err = prunePreviews(tx, now, r.Records, &budget); err != nil {
+				return err
+			}
+			p.Notes, err = pruneNotes(tx, now, r, &budget)
 			return err
+		})
+		if err != nil {
+			return total, err
 		}
-		if p.Deployments, err = pruneDeployments(tx, now, r.Records); err != nil {
-			return err
+		total = Pruned{total.Deliveries + p.Deliveries, total.Deployments + p.Deployments, total.Previews + p.Previews, total.Notes + p.Notes}
+		// A walk that stopped for want of budget left 0 or 1 (a note's
+		// delete takes 2); with more left, it found all there was.
+		if budget > 1 {
+			return total, nil
 		}
-		if p.Previews, err = prunePreviews(tx, now, r.Records); err != nil {
-			return err
-		}
-		p.Notes, err = pruneNotes(tx, now, r)
+	}
+}
+
+// take spends n of budget's writes, and says whether there were as many.
+func take(budget *int, n int) bool {
+	if *budget < n {
+		return false
+	}
+	*budget -= n
+	return true
+}
+
+// walk is b.ForEach, ended early without error once fn returns errBudgetSpent.
+func walk(b *wbucket, fn func(k, v []byte) error) error {
+	if err := b.ForEach(fn); err != nil && !errors.Is(err, errBudgetSpent) {
 		return err
-	})
-	return p, err
+	}
+	return nil
 }
 
 // deleteKeys deletes keys from b after the walk that found them: bbolt's
@@ -69,18 +111,21 @@ func deleteKeys(b *wbucket, keys [][]byte) error {
 	return nil
 }
 
-func pruneDeliveries(tx *wtx, now time.Time, keep time.Duration) (int, error) {
+func pruneDeliveries(tx *wtx, now time.Time, keep time.Duration, budget *int) (int, error) {
 	if keep <= 0 {
 		return 0, nil
 	}
 	keys, inbox := tx.Bucket(bucketKeys), tx.Bucket(bucketInbox)
 	var old [][]byte
-	err := keys.ForEach(func(k, v []byte) error {
+	err := walk(keys, func(k, v []byte) error {
 		var rec keyRecord
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return fmt.Errorf("delivery key %s: %w", k, err)
 		}
 		if now.Sub(rec.ReceivedAt) > keep && inbox.Get(itob(rec.Seq)) == nil {
+			if !take(budget, 1) {
+				return errBudgetSpent
+			}
 			old = append(old, bytes.Clone(k))
 		}
 		return nil
@@ -91,7 +136,7 @@ func pruneDeliveries(tx *wtx, now time.Time, keep time.Duration) (int, error) {
 	return len(old), deleteKeys(keys, old)
 }
 
-func pruneDeployments(tx *wtx, now time.Time, keep time.Duration) (int, error) {
+func pruneDeployments(tx *wtx, now time.Time, keep time.Duration, budget *int) (int, error) {
 	if keep <= 0 {
 		return 0, nil
 	}
@@ -119,25 +164,28 @@ func pruneDeployments(tx *wtx, now time.Time, keep time.Duration) (int, error) {
 		if ended.IsZero() {
 			ended = d.Created
 		}
-		if now.Sub(ended) > keep && newest[d.Target()] != d.ID {
+		if now.Sub(ended) > keep && newest[d.Target()] != d.ID && take(budget, 1) {
 			old = append(old, []byte(d.ID))
 		}
 	}
 	return len(old), deleteKeys(b, old)
 }
 
-func prunePreviews(tx *wtx, now time.Time, keep time.Duration) (int, error) {
+func prunePreviews(tx *wtx, now time.Time, keep time.Duration, budget *int) (int, error) {
 	if keep <= 0 {
 		return 0, nil
 	}
 	b := tx.Bucket(bucketPreviews)
 	var old [][]byte
-	err := b.ForEach(func(k, v []byte) error {
+	err := walk(b, func(k, v []byte) error {
 		var p Preview
 		if err := json.Unmarshal(v, &p); err != nil {
 			return fmt.Errorf("preview %s: %w", k, err)
 		}
 		if p.Status == PreviewStopped && !p.Wanted && now.Sub(p.Updated) > keep {
+			if !take(budget, 1) {
+				return errBudgetSpent
+			}
 			old = append(old, bytes.Clone(k))
 		}
 		return nil
@@ -148,16 +196,24 @@ func prunePreviews(tx *wtx, now time.Time, keep time.Duration) (int, error) {
 	return len(old), deleteKeys(b, old)
 }
 
-func pruneNotes(tx *wtx, now time.Time, r Retention) (int, error) {
+// pruneNotes deletes old notes, and stamps those without a time; a stamp
+// is one write of budget, a note's delete two.
+func pruneNotes(tx *wtx, now time.Time, r Retention, budget *int) (int, error) {
 	notes, times := tx.Bucket(bucketNotes), tx.Bucket(bucketNoteTimes)
 	var old, unknown [][]byte
-	err := notes.ForEach(func(k, _ []byte) error {
+	err := walk(notes, func(k, _ []byte) error {
 		keep := r.keepNote(string(k))
 		raw := times.Get(k)
 		switch {
 		case raw == nil:
+			if !take(budget, 1) {
+				return errBudgetSpent
+			}
 			unknown = append(unknown, bytes.Clone(k))
 		case keep > 0 && now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(raw)))) > keep:
+			if !take(budget, 2) { // the note and its time
+				return errBudgetSpent
+			}
 			old = append(old, bytes.Clone(k))
 		}
 		return nil

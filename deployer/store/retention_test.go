@@ -226,3 +226,56 @@ func TestOpenCompactsAFileMostlyFree(t *testing.T) {
 		t.Errorf("accept after compaction: dup %v, %v", dup, err)
 	}
 }
+
+// countingJournal records the size of every transaction journaled.
+type countingJournal struct{ sizes []int }
+
+func (j *countingJournal) Record(_ context.Context, writes []Write) error {
+	j.sizes = append(j.sizes, len(writes))
+	return nil
+}
+
+// A prune that finds more than one transaction may hold (2,500 delivery
+// keys and 700 notes, each note two writes) deletes all of it in
+// transactions of at most pruneChunk writes.
+func TestPruneDeletesALotInTransactionsOfBoundedSize(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock := now.Add(-40 * day)
+	j := &countingJournal{}
+	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{LockTimeout: time.Second, NoSync: true, Now: func() time.Time { return clock }, Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var writes []Write
+	for i := range 2500 {
+		writes = append(writes, Write{Bucket: string(bucketKeys), Key: fmt.Appendf(nil, "uuid:%05d", i),
+			Value: fmt.Appendf(nil, `{"seq":%d,"receivedAt":%q}`, i+1, now.Add(-30*day).Format(time.RFC3339))})
+	}
+	for i := range 700 {
+		key := fmt.Appendf(nil, "note-%03d", i)
+		writes = append(writes, Write{Bucket: string(bucketNotes), Key: key, Value: []byte("v")},
+			Write{Bucket: string(bucketNoteTimes), Key: key, Value: itob(uint64(now.Add(-30 * day).UnixNano()))})
+	}
+	if err := s.Apply(writes); err != nil {
+		t.Fatal(err)
+	}
+	j.sizes = nil
+	p, err := s.Prune(now, Retention{Deliveries: day, Notes: day})
+	if err != nil || p.Deliveries != 2500 || p.Notes != 700 {
+		t.Fatalf("pruned %+v, %v; want 2500 deliveries and 700 notes", p, err)
+	}
+	total := 0
+	for _, n := range j.sizes {
+		if n > pruneChunk {
+			t.Errorf("a transaction of %d writes, want at most %d", n, pruneChunk)
+		}
+		total += n
+	}
+	if total != 2500+2*700 || len(j.sizes) < 4 {
+		t.Errorf("%d writes in %d transactions (%v), want %d in at least 4", total, len(j.sizes), j.sizes, 2500+2*700)
+	}
+	if again, err := s.Prune(now, Retention{Deliveries: day, Notes: day}); err != nil || again.Total() != 0 {
+		t.Errorf("a second prune: %+v, %v; want nothing left", again, err)
+	}
+}

@@ -402,3 +402,49 @@ func TestACompactionStoppedMidwayLoadsTheSame(t *testing.T) {
 	}
 	loadsAs(t, rc, ns, st, "after the next compaction")
 }
+
+// Retention that finds more to delete than one Journal holds (here 20,000
+// delivery keys, as after retention is shortened on a busy store) prunes
+// all of it, in several transactions, each journaled; one transaction
+// would be refused, and then every later prune with it.
+func TestAPruneBiggerThanOneJournalIsJournaledInParts(t *testing.T) {
+	cluster := requireCluster(t)
+	ns, rc := cluster.NewNamespace(t), cluster.RESTConfig()
+	j, err := StartTerm(t.Context(), rc, ns, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(t.TempDir(), "leader.db"), store.Options{Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const keys = 20000
+	received := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for from := 0; from < keys; from += 2000 {
+		var chunk []store.Write
+		for i := from; i < from+2000; i++ {
+			chunk = append(chunk, store.Write{Bucket: "delivery-keys", Key: fmt.Appendf(nil, "uuid:%08d-7d3c-4b1e-9f2a-5c6d7e8f9a0b", i),
+				Value: fmt.Appendf(nil, `{"seq":%d,"receivedAt":%q}`, i+1, received.Format(time.RFC3339))})
+		}
+		if err := j.Record(t.Context(), chunk); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Apply(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pruned, err := st.Prune(received.Add(30*24*time.Hour), store.Retention{Deliveries: 7 * 24 * time.Hour})
+	if err != nil || pruned.Deliveries != keys {
+		t.Fatalf("prune: %d delivery keys, %v; want all %d", pruned.Deliveries, err, keys)
+	}
+	select {
+	case <-j.Stopped():
+		t.Fatal("the journal stopped")
+	default:
+	}
+	loadsAs(t, rc, ns, st, "after the prune")
+	if left := storetest.Contents(t, st); len(left) != 0 {
+		t.Errorf("%d records left after the prune, want none", len(left))
+	}
+}
