@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -280,4 +281,23 @@ func hasDeploymentCondition(d *appsv1.Deployment, typ appsv1.DeploymentCondition
 		}
 	}
 	return false
+}
+
+// A namespace being deleted, pods and all, is waited for until it is gone.
+func TestWaitNamespacesGoneWaitsForATeardown(t *testing.T) {
+	client, ns := setup(t)
+	createDeployment(t, client, ns, "web", "nginx:1.27")
+	waitRolledOut(t, client, ns, "web", "nginx:1.27")
+	if err := client.CoreV1().Namespaces().Delete(t.Context(), ns, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	n, err := testCluster.WaitNamespacesGone(ctx)
+	if err != nil || n < 1 {
+		t.Fatalf("waited for %d namespaces: %v; want at least the one deleted", n, err)
+	}
+	if _, err := client.CoreV1().Namespaces().Get(t.Context(), ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("namespace %s after the wait: %v, want it gone", ns, err)
+	}
 }
