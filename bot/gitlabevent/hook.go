@@ -158,11 +158,45 @@ func Supported(header string) bool {
 // ErrUnsupported for events shipbot does not act on, and ErrMalformed (with
 // the parser's reason) for bodies that do not fit their header.
 func Decode(header string, body []byte) (Event, error) {
+	return ReadHead(body).Decode(header, body)
+}
+
+// Head is what a body says of itself, read without decoding it whole:
+// its object_kind, and the project it names (every hook shipbot acts on
+// carries project.id and project.path_with_namespace). Intake reads it to
+// pick the project's secret before it decodes the rest.
+type Head struct {
+	ObjectKind string `json:"object_kind"`
+	Project    struct {
+		ID   int64  `json:"id"`
+		Path string `json:"path_with_namespace"`
+	} `json:"project"`
+	err error // why the body does not parse, if it does not
+}
+
+// ReadHead reads a body's Head. A body that is not JSON, or names no
+// project, has the zero project; on a wrong type elsewhere the Head keeps
+// what it read, as the full decoder does, so the two never disagree about
+// the project. Its Decode reports a body that does not parse.
+func ReadHead(body []byte) Head {
+	var h Head
+	h.err = json.Unmarshal(body, &h)
+	return h
+}
+
+// Decode is the package's Decode of the body h was read from, which it
+// does not read again for the object_kind.
+func (h Head) Decode(header string, body []byte) (Event, error) {
 	if !Supported(header) {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupported, header)
 	}
-	if err := checkObjectKind(header, body); err != nil {
-		return nil, err
+	if h.err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, header, h.err)
+	}
+	// GitLab never sends a body whose object_kind is not the one its
+	// header names, and the client's parser goes by the header alone.
+	if want := objectKinds[Kind(header)]; h.ObjectKind != want {
+		return nil, fmt.Errorf("%w: %s: object_kind is %q, want %q", ErrMalformed, header, h.ObjectKind, want)
 	}
 	raw, err := gitlab.ParseWebhook(gitlab.EventType(header), body)
 	if err != nil {
@@ -193,22 +227,6 @@ func Decode(header string, body []byte) (Event, error) {
 var objectKinds = map[Kind]string{
 	KindPush: "push", KindTagPush: "tag_push", KindMergeRequest: "merge_request",
 	KindNote: "note", KindPipeline: "pipeline",
-}
-
-// checkObjectKind refuses a body whose object_kind is not the one its
-// X-Gitlab-Event header names: GitLab never sends such a delivery, and the
-// client's parser goes by the header alone.
-func checkObjectKind(header string, body []byte) error {
-	var head struct {
-		ObjectKind string `json:"object_kind"`
-	}
-	if err := json.Unmarshal(body, &head); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrMalformed, header, err)
-	}
-	if want := objectKinds[Kind(header)]; head.ObjectKind != want {
-		return fmt.Errorf("%w: %s: object_kind is %q, want %q", ErrMalformed, header, head.ObjectKind, want)
-	}
-	return nil
 }
 
 // shaPattern is a full commit id: 40 hex digits, or 64 in a repository

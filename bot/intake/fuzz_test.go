@@ -20,8 +20,9 @@ func FuzzNamedAgreesWithDecode(f *testing.F) {
 		f.Add(c.event, []byte(c.body))
 	}
 	f.Fuzz(func(t *testing.T, event string, body []byte) {
-		n := namedIn(body)
-		ev, err := gitlabevent.Decode(event, body)
+		head := gitlabevent.ReadHead(body)
+		n := named{ID: head.Project.ID, Path: head.Project.Path}
+		ev, err := head.Decode(event, body)
 		if err != nil {
 			return
 		}

@@ -2,30 +2,13 @@ package intake
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"strings"
 )
 
-// named is the project a body names, as gitlabevent reads it: every hook
-// shipbot acts on carries project.id and project.path_with_namespace.
+// named is the project a body names, as gitlabevent reads it.
 type named struct {
 	ID   int64
 	Path string
-}
-
-// namedIn reads the project out of a body that may be anything; a body
-// that names none names the zero project, which only the global secret
-// admits. On a wrong type elsewhere it keeps what it read, as the
-// decoder does, so the two never disagree about the project.
-func namedIn(body []byte) named {
-	var head struct {
-		Project struct {
-			ID   int64  `json:"id"`
-			Path string `json:"path_with_namespace"`
-		} `json:"project"`
-	}
-	_ = json.Unmarshal(body, &head) // a body that does not parse is refused later
-	return named{ID: head.Project.ID, Path: head.Project.Path}
 }
 
 // admit checks token against the secrets that apply to p: those of every

@@ -105,7 +105,10 @@ func (h *Handler) Receive(c echo.Context) error {
 	case err != nil:
 		return h.answer(c, label, resultError, http.StatusBadRequest, reply{Status: "rejected", Error: "could not read body"})
 	}
-	named := namedIn(body)
+	// Read once for both: the project, to pick the secret, and the
+	// object_kind, which decoding checks after the token.
+	head := gitlabevent.ReadHead(body)
+	named := named{ID: head.Project.ID, Path: head.Project.Path}
 	if !h.admit(r.Header.Get("X-Gitlab-Token"), named) {
 		return h.answer(c, label, resultToken, http.StatusUnauthorized, reply{Status: "rejected", Error: "missing or wrong X-Gitlab-Token"})
 	}
@@ -117,7 +120,7 @@ func (h *Handler) Receive(c echo.Context) error {
 		h.Log.Debug("ignoring webhook event", "event", event)
 		return h.answer(c, label, resultIgnored, http.StatusAccepted, reply{Status: "ignored"})
 	}
-	if _, err := gitlabevent.Decode(event, body); err != nil {
+	if _, err := head.Decode(event, body); err != nil {
 		if errors.Is(err, gitlabevent.ErrUnsupported) {
 			return h.answer(c, label, resultIgnored, http.StatusAccepted, reply{Status: "ignored"})
 		}
