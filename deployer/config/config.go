@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -357,6 +358,14 @@ func (c *Config) File() string { return c.file }
 // Sum is the SHA-256 of the bytes the config was parsed from: a watcher
 // compares the file with it to tell whether the file changed since.
 func (c *Config) Sum() [sha256.Size]byte { return c.sum }
+
+// SameAs reports whether c and o say the same, whatever file and bytes
+// each was read from.
+func (c *Config) SameAs(o *Config) bool {
+	a, b := *c, *o
+	a.file, a.sum, b.file, b.sum = "", [sha256.Size]byte{}, "", [sha256.Size]byte{}
+	return reflect.DeepEqual(a, b)
+}
 
 // Cluster returns the cluster with the given name.
 func (c *Config) Cluster(name string) (Cluster, bool) {

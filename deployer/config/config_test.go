@@ -332,3 +332,26 @@ func TestSourceErrors(t *testing.T) {
 		})
 	}
 }
+
+// Two files that say the same are the same config, whatever their names
+// and bytes (a comment); their sums differ. One that says more is not.
+func TestSameAsComparesWhatTheFileSays(t *testing.T) {
+	a, err := Parse("a.yaml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse("b.yaml", []byte("# the same, with a comment\n"+base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.SameAs(b) || a.Sum() == b.Sum() {
+		t.Errorf("a comment apart: SameAs %v, sums equal %v; want the same config of different bytes", a.SameAs(b), a.Sum() == b.Sum())
+	}
+	c, err := Parse("a.yaml", []byte(strings.Replace(base, "s3cret", "other", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.SameAs(c) {
+		t.Error("configs with different webhook secrets are the same")
+	}
+}
