@@ -158,7 +158,7 @@ func Supported(header string) bool {
 // ErrUnsupported for events shipbot does not act on, and ErrMalformed (with
 // the parser's reason) for bodies that do not fit their header.
 func Decode(header string, body []byte) (Event, error) {
-	return ReadHead(body).Decode(header, body)
+	return ReadHead(body).Decode(header)
 }
 
 // Head is what a body says of itself, read without decoding it whole:
@@ -171,7 +171,8 @@ type Head struct {
 		ID   int64  `json:"id"`
 		Path string `json:"path_with_namespace"`
 	} `json:"project"`
-	err error // why the body does not parse, if it does not
+	body []byte
+	err  error // why the body does not parse, if it does not
 }
 
 // ReadHead reads a body's Head. A body that is not JSON, or names no
@@ -179,14 +180,14 @@ type Head struct {
 // what it read, as the full decoder does, so the two never disagree about
 // the project. Its Decode reports a body that does not parse.
 func ReadHead(body []byte) Head {
-	var h Head
+	h := Head{body: body}
 	h.err = json.Unmarshal(body, &h)
 	return h
 }
 
 // Decode is the package's Decode of the body h was read from, which it
 // does not read again for the object_kind.
-func (h Head) Decode(header string, body []byte) (Event, error) {
+func (h Head) Decode(header string) (Event, error) {
 	if !Supported(header) {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupported, header)
 	}
@@ -198,7 +199,7 @@ func (h Head) Decode(header string, body []byte) (Event, error) {
 	if want := objectKinds[Kind(header)]; h.ObjectKind != want {
 		return nil, fmt.Errorf("%w: %s: object_kind is %q, want %q", ErrMalformed, header, h.ObjectKind, want)
 	}
-	raw, err := gitlab.ParseWebhook(gitlab.EventType(header), body)
+	raw, err := gitlab.ParseWebhook(gitlab.EventType(header), h.body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, header, err)
 	}

@@ -21,8 +21,8 @@ func FuzzNamedAgreesWithDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, event string, body []byte) {
 		head := gitlabevent.ReadHead(body)
-		n := named{ID: head.Project.ID, Path: head.Project.Path}
-		ev, err := head.Decode(event, body)
+		n := namedBy(head)
+		ev, err := head.Decode(event)
 		if err != nil {
 			return
 		}

@@ -3,6 +3,8 @@ package intake
 import (
 	"crypto/subtle"
 	"strings"
+
+	"github.com/shipbot/shipbot/bot/gitlabevent"
 )
 
 // named is the project a body names, as gitlabevent reads it.
@@ -10,6 +12,9 @@ type named struct {
 	ID   int64
 	Path string
 }
+
+// namedBy is the project a body's head names.
+func namedBy(h gitlabevent.Head) named { return named{ID: h.Project.ID, Path: h.Project.Path} }
 
 // admit checks token against the secrets that apply to p: those of every
 // configured project p names by path or by id that has its own, else the

@@ -108,7 +108,7 @@ func (h *Handler) Receive(c echo.Context) error {
 	// Read once for both: the project, to pick the secret, and the
 	// object_kind, which decoding checks after the token.
 	head := gitlabevent.ReadHead(body)
-	named := named{ID: head.Project.ID, Path: head.Project.Path}
+	named := namedBy(head)
 	if !h.admit(r.Header.Get("X-Gitlab-Token"), named) {
 		return h.answer(c, label, resultToken, http.StatusUnauthorized, reply{Status: "rejected", Error: "missing or wrong X-Gitlab-Token"})
 	}
@@ -120,7 +120,7 @@ func (h *Handler) Receive(c echo.Context) error {
 		h.Log.Debug("ignoring webhook event", "event", event)
 		return h.answer(c, label, resultIgnored, http.StatusAccepted, reply{Status: "ignored"})
 	}
-	if _, err := head.Decode(event, body); err != nil {
+	if _, err := head.Decode(event); err != nil {
 		if errors.Is(err, gitlabevent.ErrUnsupported) {
 			return h.answer(c, label, resultIgnored, http.StatusAccepted, reply{Status: "ignored"})
 		}

@@ -75,6 +75,9 @@ func intakeCmd() *cobra.Command {
 				return err
 			}
 			in := &serve.Intake{Config: cfg, Log: newLogger(cfg.Log, os.Stderr)}
+			serve.OnHangup(cmd.Context(), func() {
+				in.Log.Info("SIGHUP: shipbot intake reads its config at start only; restart it to apply a change", "file", cfg.File())
+			})
 			if err := in.Run(cmd.Context()); err != nil {
 				return err
 			}

@@ -38,6 +38,10 @@ type Pruned struct {
 // Total is everything Prune deleted.
 func (p Pruned) Total() int { return p.Deliveries + p.Deployments + p.Previews + p.Notes }
 
+func (p Pruned) add(q Pruned) Pruned {
+	return Pruned{p.Deliveries + q.Deliveries, p.Deployments + q.Deployments, p.Previews + q.Previews, p.Notes + q.Notes}
+}
+
 // pruneChunk bounds the writes of one prune transaction. A store
 // journaled in the apiserver (store.backend kubernetes) takes up to 1 MiB
 // per transaction, some ten thousand deletes, and a retention shortened
@@ -56,7 +60,7 @@ func (s *Store) Prune(now time.Time, r Retention) (Pruned, error) {
 	var total Pruned
 	for {
 		var p Pruned
-		budget := pruneChunk
+		budget, stamped := pruneChunk, 0
 		err := s.update(func(tx *wtx) (err error) {
 			p, budget = Pruned{}, pruneChunk
 			if p.Deliveries, err = pruneDeliveries(tx, now, r.Deliveries, &budget); err != nil {
@@ -68,16 +72,17 @@ func (s *Store) Prune(now time.Time, r Retention) (Pruned, error) {
 			if p.Previews, err = prunePreviews(tx, now, r.Records, &budget); err != nil {
 				return err
 			}
-			p.Notes, err = pruneNotes(tx, now, r, &budget)
+			p.Notes, stamped, err = pruneNotes(tx, now, r, &budget)
 			return err
 		})
 		if err != nil {
 			return total, err
 		}
-		total = Pruned{total.Deliveries + p.Deliveries, total.Deployments + p.Deployments, total.Previews + p.Previews, total.Notes + p.Notes}
+		total = total.add(p)
 		// A walk that stopped for want of budget left 0 or 1 (a note's
-		// delete takes 2); with more left, it found all there was.
-		if budget > 1 {
+		// delete takes 2); with more left, it found all there was. A pass
+		// that wrote nothing ends it too, whatever its budget says.
+		if budget > 1 || p.Total()+stamped == 0 {
 			return total, nil
 		}
 	}
@@ -141,8 +146,12 @@ func pruneDeployments(tx *wtx, now time.Time, keep time.Duration, budget *int) (
 		return 0, nil
 	}
 	b := tx.Bucket(bucketDeployments)
-	newest := map[string]string{} // target → id of its newest finished deployment
-	var done []Deployment
+	newest := map[string]string{} // target → key of its newest finished deployment
+	type finished struct {
+		key string
+		d   Deployment
+	}
+	var done []finished
 	err := b.ForEach(func(k, v []byte) error {
 		var d Deployment
 		if err := json.Unmarshal(v, &d); err != nil {
@@ -151,21 +160,22 @@ func pruneDeployments(tx *wtx, now time.Time, keep time.Duration, budget *int) (
 		if d.Status.Active() {
 			return nil
 		}
-		done = append(done, d)
-		newest[d.Target()] = d.ID // ids sort by creation
+		done = append(done, finished{string(k), d})
+		newest[d.Target()] = string(k) // keys are ids, which sort by creation
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
 	var old [][]byte
-	for _, d := range done {
-		ended := d.Finished
+	for _, f := range done {
+		ended := f.d.Finished
 		if ended.IsZero() {
-			ended = d.Created
+			ended = f.d.Created
 		}
-		if now.Sub(ended) > keep && newest[d.Target()] != d.ID && take(budget, 1) {
-			old = append(old, []byte(d.ID))
+		// Deleted by the key walked, so that a budget spent is a write made.
+		if now.Sub(ended) > keep && newest[f.d.Target()] != f.key && take(budget, 1) {
+			old = append(old, []byte(f.key))
 		}
 	}
 	return len(old), deleteKeys(b, old)
@@ -198,10 +208,10 @@ func prunePreviews(tx *wtx, now time.Time, keep time.Duration, budget *int) (int
 
 // pruneNotes deletes old notes, and stamps those without a time; a stamp
 // is one write of budget, a note's delete two.
-func pruneNotes(tx *wtx, now time.Time, r Retention, budget *int) (int, error) {
+func pruneNotes(tx *wtx, now time.Time, r Retention, budget *int) (deleted, stamped int, err error) {
 	notes, times := tx.Bucket(bucketNotes), tx.Bucket(bucketNoteTimes)
 	var old, unknown [][]byte
-	err := walk(notes, func(k, _ []byte) error {
+	err = walk(notes, func(k, _ []byte) error {
 		keep := r.keepNote(string(k))
 		raw := times.Get(k)
 		switch {
@@ -219,17 +229,17 @@ func pruneNotes(tx *wtx, now time.Time, r Retention, budget *int) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, k := range unknown {
 		if err := stampNote(times, k, now); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	if err := deleteKeys(times, old); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return len(old), deleteKeys(notes, old)
+	return len(old), len(unknown), deleteKeys(notes, old)
 }
 
 // keepNote is how long the note under key is kept: its longest matching

@@ -279,3 +279,69 @@ func TestPruneDeletesALotInTransactionsOfBoundedSize(t *testing.T) {
 		t.Errorf("a second prune: %+v, %v; want nothing left", again, err)
 	}
 }
+
+// The budget's edge: 999 delivery keys leave one write in the first
+// transaction, too few for a note (its value and its time), which the
+// next transaction deletes.
+func TestPruneGoesOnWhenANoteDoesNotFitTheRest(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	j := &countingJournal{}
+	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{LockTimeout: time.Second, NoSync: true, Now: func() time.Time { return now.Add(-40 * day) }, Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var writes []Write
+	for i := range pruneChunk - 1 {
+		writes = append(writes, Write{Bucket: string(bucketKeys), Key: fmt.Appendf(nil, "uuid:%05d", i),
+			Value: fmt.Appendf(nil, `{"seq":%d,"receivedAt":%q}`, i+1, now.Add(-30*day).Format(time.RFC3339))})
+	}
+	writes = append(writes, Write{Bucket: string(bucketNotes), Key: []byte("note"), Value: []byte("v")},
+		Write{Bucket: string(bucketNoteTimes), Key: []byte("note"), Value: itob(uint64(now.Add(-30 * day).UnixNano()))})
+	if err := s.Apply(writes); err != nil {
+		t.Fatal(err)
+	}
+	j.sizes = nil
+	p, err := s.Prune(now, Retention{Deliveries: day, Notes: day})
+	if err != nil || p.Deliveries != pruneChunk-1 || p.Notes != 1 {
+		t.Fatalf("pruned %+v, %v; want %d deliveries and the note", p, err, pruneChunk-1)
+	}
+	if len(j.sizes) != 2 || j.sizes[0] != pruneChunk-1 || j.sizes[1] != 2 {
+		t.Errorf("transactions of %v writes, want [%d 2]", j.sizes, pruneChunk-1)
+	}
+}
+
+// Deployment records whose key is not their id (a store written by hand,
+// or by an old version) are deleted by their key: a prune that counted a
+// delete by id that deleted nothing would never see its work end.
+func TestPruneDeletesDeploymentsByTheirKey(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{LockTimeout: time.Second, NoSync: true, Now: func() time.Time { return now.Add(-40 * day) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var writes []Write
+	for i := range 1200 {
+		writes = append(writes, Write{Bucket: string(bucketDeployments), Key: fmt.Appendf(nil, "k-%05d", i),
+			Value: fmt.Appendf(nil, `{"id":"d-%05d","app":"a","status":"succeeded","finished":%q}`, i, now.Add(-60*day).Format(time.RFC3339))})
+	}
+	if err := s.Apply(writes); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var p Pruned
+	go func() {
+		var err error
+		p, err = s.Prune(now, Retention{Records: day})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil || p.Deployments != 1199 {
+			t.Fatalf("pruned %+v, %v; want 1199 deployments, the newest kept", p, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("prune did not end within 30s")
+	}
+}

@@ -59,7 +59,7 @@ func (c *Cluster) NewNamespace(t testing.TB) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name:   namespaceName(t.Name()),
-		Labels: map[string]string{"shipbot.test/cluster-test": "true"},
+		Labels: map[string]string{testNamespaceLabel: "true"},
 	}}
 	if _, err := c.client.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create namespace %s: %v", ns.Name, err)
@@ -76,6 +76,9 @@ func (c *Cluster) NewNamespace(t testing.TB) string {
 	return ns.Name
 }
 
+// testNamespaceLabel marks the namespaces NewNamespace creates.
+const testNamespaceLabel = "shipbot.test/cluster-test"
+
 var notDNSLabel = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // namespaceName derives a valid, unique namespace name from a test name.
@@ -88,14 +91,15 @@ func namespaceName(testName string) string {
 	return fmt.Sprintf("t-%s-%s", base, strings.ToLower(rand.Text()[:6]))
 }
 
-// WaitNamespacesGone waits until no namespace is being deleted: a test
-// or benchmark that times the control plane starts once the teardown of
-// the one before it (hundreds of objects for the garbage collector) is
-// over, rather than racing it. It says how many it waited for.
+// WaitNamespacesGone waits until no namespace of NewNamespace's is being
+// deleted: a test or benchmark that times the control plane starts once
+// the teardown of the one before it (hundreds of objects for the garbage
+// collector) is over, rather than racing it. It says how many it waited
+// for.
 func (c *Cluster) WaitNamespacesGone(ctx context.Context) (int, error) {
 	waited := map[string]bool{}
 	for {
-		list, err := c.client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		list, err := c.client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: testNamespaceLabel + "=true"})
 		if err != nil {
 			return len(waited), err
 		}

@@ -115,9 +115,11 @@ func (h *HA) Run(ctx context.Context) error {
 		}
 	}()
 	if h.Watch {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		go h.hangups(ctx, hup)
+		OnHangup(ctx, func() {
+			if !h.leading.Load() {
+				h.Log.Info("SIGHUP: this replica does not lead; the leader reloads the config", "file", h.Config.File())
+			}
+		})
 	}
 	go func() {
 		defer close(h.done)
@@ -129,22 +131,25 @@ func (h *HA) Run(ctx context.Context) error {
 	return nil
 }
 
-// hangups takes SIGHUP, which asks for a config reload, until ctx ends.
-// The leader's own watcher reloads; a follower has nothing to reload, and
-// must not die of the signal, as a Go program that takes no interest in
-// SIGHUP does (ops may send it to every pod).
-func (h *HA) hangups(ctx context.Context, hup chan os.Signal) {
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			if !h.leading.Load() {
-				h.Log.Info("SIGHUP: this replica does not lead; the leader reloads the config", "file", h.Config.File())
+// OnHangup calls f on each SIGHUP until ctx ends. SIGHUP asks for a
+// config reload; a process that reloads nothing (an HA follower, whose
+// leader reloads, or an intake replica) must not die of it, as a Go program
+// that takes no interest in the signal does: ops may send it to every pod.
+// Main's own watcher, where there is one, reloads on it as well.
+func OnHangup(ctx context.Context, f func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				f()
 			}
 		}
-	}
+	}()
 }
 
 // route is what serves requests now.

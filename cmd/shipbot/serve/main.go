@@ -166,7 +166,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	var w *watcher
 	if m.Watch {
-		if w, err = m.newWatcher(); err != nil {
+		switch w, err = m.newWatcher(); {
+		case err != nil && m.Embedded:
+			// A replica taking over leads without reloads rather than not
+			// at all; it says so.
+			m.Log.Error("config is not watched: reloads are off while this replica leads", "err", err)
+		case err != nil:
 			return err
 		}
 	}

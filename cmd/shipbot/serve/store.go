@@ -34,7 +34,8 @@ func (m *Main) prune(ctx context.Context) {
 		p, err := m.store.Prune(m.Now(), m.retention())
 		switch {
 		case err != nil:
-			m.Log.Error("prune the store", "err", err)
+			// What the transactions before the failing one deleted stays deleted.
+			m.Log.Error("prune the store", "err", err, "deliveries", p.Deliveries, "deployments", p.Deployments, "previews", p.Previews, "notes", p.Notes)
 		case p.Total() > 0:
 			m.Log.Info("pruned the store", "deliveries", p.Deliveries, "deployments", p.Deployments, "previews", p.Previews, "notes", p.Notes)
 		}

@@ -60,7 +60,7 @@ func newRig(b *testing.B, o rigOptions) *rig {
 	// The benchmark before this one left its namespace to be deleted; its
 	// teardown keeps the controllers busy for seconds, which a release
 	// started meanwhile would pay (a first-weight time of 2–3 s, seen).
-	quiet, cancelQuiet := context.WithTimeout(context.Background(), 3*time.Minute)
+	quiet, cancelQuiet := context.WithTimeout(b.Context(), 3*time.Minute)
 	defer cancelQuiet()
 	if _, err := kc.WaitNamespacesGone(quiet); err != nil {
 		b.Fatal(err)

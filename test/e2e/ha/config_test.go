@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/shipbot/shipbot/bot/api"
+	"github.com/shipbot/shipbot/test/cluster"
+	"github.com/shipbot/shipbot/test/e2e/proc"
 	"github.com/shipbot/shipbot/test/fixtures"
 )
 
@@ -91,4 +94,33 @@ func TestAConfigChangeReachesWhicheverReplicaLeads(t *testing.T) {
 	next := set.Leader(lead)
 	fixtures.Eventually(t, 10*time.Second, "the next leader puts the file as it is now in force", reloaded(next))
 	trunk(set.Other(next), 2)
+}
+
+// shipbot intake reads its config at start only. SIGHUP, which ops may
+// send to every shipbot pod, is logged, and it goes on taking webhooks.
+func TestIntakeLivesThroughSIGHUP(t *testing.T) {
+	cluster.Require(t, kc)
+	addr := proc.FreeAddr(t)
+	text := strings.Replace(devConfig(kc.NewNamespace(t), filepath.Join(t.TempDir(), "shipbot.db")), "listen: 127.0.0.1:0\n", "listen: "+addr+"\n", 1)
+	text += fmt.Sprintf("webhook: {maxBodyBytes: 786432, inbox: {cluster: local, namespace: %s}}\n", kc.NewNamespace(t))
+	path := filepath.Join(t.TempDir(), "intake.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := proc.StartCommand(t, proc.Binary(t, kc.Dir()), "intake", path, addr, "intake")
+	s.Signal(syscall.SIGHUP)
+	time.Sleep(time.Second)
+	if gone, how := s.Exited(); gone {
+		t.Fatalf("intake exited on SIGHUP: %s", how)
+	}
+	body, uuid, err := pipelineOn("dev", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, err := fixtures.Deliver(t.Context(), addr, secret, "Pipeline Hook", body, "X-Gitlab-Event-UUID", uuid); err != nil || code != http.StatusOK {
+		t.Fatalf("a webhook after SIGHUP: %d, %v; want 200", code, err)
+	}
+	if tail := s.Tail(20); !strings.Contains(tail, "restart it to apply a change") {
+		t.Errorf("the log does not say SIGHUP applies nothing:\n%s", tail)
+	}
 }

@@ -86,13 +86,20 @@ type Server struct {
 // the test failed.
 func Start(t testing.TB, bin, cfg, addr, name string) *Server {
 	t.Helper()
+	return StartCommand(t, bin, "serve", cfg, addr, name)
+}
+
+// StartCommand is Start for `shipbot command --config cfg`, such as
+// intake.
+func StartCommand(t testing.TB, bin, command, cfg, addr, name string) *Server {
+	t.Helper()
 	s := &Server{t: t, name: name, Config: cfg, log: filepath.Join(t.TempDir(), name+".log"), done: make(chan struct{})}
 	f, err := os.Create(s.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close() // the child has its own descriptor
-	s.cmd = exec.Command(bin, "serve", "--config", cfg)
+	s.cmd = exec.Command(bin, command, "--config", cfg)
 	s.cmd.Stdout, s.cmd.Stderr = f, f
 	// Dies with the test binary, so a killed test leaves no shipbot behind.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
