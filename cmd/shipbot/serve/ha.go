@@ -65,6 +65,7 @@ type HA struct {
 	ns       string
 	cancel   context.CancelFunc
 	done     chan struct{}
+	hangups  <-chan struct{} // closed once SIGHUP is no longer taken (with Watch)
 
 	mu      sync.Mutex
 	main    *Main       // while leading
@@ -115,7 +116,7 @@ func (h *HA) Run(ctx context.Context) error {
 		}
 	}()
 	if h.Watch {
-		OnHangup(ctx, func() {
+		h.hangups = OnHangup(ctx, func() {
 			if !h.leading.Load() {
 				h.Log.Info("SIGHUP: this replica does not lead; the leader reloads the config", "file", h.Config.File())
 			}
@@ -135,11 +136,14 @@ func (h *HA) Run(ctx context.Context) error {
 // config reload; a process that reloads nothing (an HA follower, whose
 // leader reloads, or an intake replica) must not die of it, as a Go program
 // that takes no interest in the signal does: ops may send it to every pod.
-// Main's own watcher, where there is one, reloads on it as well.
-func OnHangup(ctx context.Context, f func()) {
+// Main's own watcher, where there is one, reloads on it as well. The
+// channel returned is closed once it no longer listens.
+func OnHangup(ctx context.Context, f func()) <-chan struct{} {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		defer signal.Stop(hup)
 		for {
 			select {
@@ -150,6 +154,7 @@ func OnHangup(ctx context.Context, f func()) {
 			}
 		}
 	}()
+	return stopped
 }
 
 // route is what serves requests now.
@@ -340,6 +345,9 @@ func (h *HA) Close() error {
 	if h.cancel != nil {
 		h.cancel()
 		<-h.done
+		if h.hangups != nil {
+			<-h.hangups
+		}
 	}
 	var err error
 	if h.srv != nil {

@@ -40,7 +40,10 @@ type Main struct {
 	// is read through live; the rest is built from Config once (see
 	// restartOnly in reload.go).
 	Config *config.Config
-	// Watch reloads Config.File() on SIGHUP and when it changes on disk.
+	// Watch reloads Config.File() on SIGHUP and when it changes on disk,
+	// and at start if the file is no longer the bytes Config was parsed
+	// from (Config.Sum; a Config not parsed from the file is replaced by
+	// it).
 	Watch bool
 	Log   *slog.Logger
 	// Now is the clock; time.Now when nil.
