@@ -18,12 +18,21 @@ type canary struct {
 
 var _ Driver = (*canary)(nil)
 
-// Ensure applies the Service, To's Deployment and a subset per version,
+// Ensure applies To's Deployment, the Service and a subset per version,
 // then adopts the VirtualService at the current weight. To is at full
 // size; with matchTraffic it keeps the size it has, and is created at the
 // stage's: only the stepper's scale action changes it.
 func (c *canary) Ensure(ctx context.Context, r *Release) error {
-	if err := c.w.applyShared(ctx, r, ""); err != nil {
+	// The objects To's pods may mount go first, then To's Deployment, then
+	// the Service: it is annotated with each release, so it is written at
+	// every release's first step, and its write need not hold back the
+	// pods, the slowest thing a stage waits for. It selects every version,
+	// so its order does not change what serves.
+	service, others, err := c.w.shared(ctx, r, "")
+	if err != nil {
+		return err
+	}
+	if err := c.w.apply(ctx, others...); err != nil {
 		return err
 	}
 	size := r.Replicas
@@ -38,6 +47,9 @@ func (c *canary) Ensure(ctx context.Context, r *Release) error {
 		}
 	}
 	if err := c.w.applyVersion(ctx, r, r.To, size); err != nil {
+		return err
+	}
+	if err := c.w.apply(ctx, service); err != nil {
 		return err
 	}
 	if err := c.router(r).backends(ctx, r.From, r.To); err != nil {
