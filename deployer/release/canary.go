@@ -18,21 +18,23 @@ type canary struct {
 
 var _ Driver = (*canary)(nil)
 
-// Ensure applies To's Deployment, the Service and a subset per version,
-// then adopts the VirtualService at the current weight. To is at full
-// size; with matchTraffic it keeps the size it has, and is created at the
-// stage's: only the stepper's scale action changes it.
+// Ensure applies the Service and the objects To renders beside it, a
+// subset per version, and adopts the VirtualService at the current weight;
+// then, last, To's Deployment. To is at full size; with matchTraffic it
+// keeps the size it has, and is created at the stage's: only the
+// stepper's scale action changes it.
 func (c *canary) Ensure(ctx context.Context, r *Release) error {
-	// The objects To's pods may mount go first, then To's Deployment, then
-	// the Service: it is annotated with each release, so it is written at
-	// every release's first step, and its write need not hold back the
-	// pods, the slowest thing a stage waits for. It selects every version,
-	// so its order does not change what serves.
-	service, others, err := c.w.shared(ctx, r, "")
-	if err != nil {
+	// The routes are split by version, To at its current weight (0 at the
+	// start), before To has a pod: a write refused after To's Deployment
+	// would otherwise leave its pods taking a share of the requests
+	// through the Service's unsplit route.
+	if err := c.w.applyShared(ctx, r, ""); err != nil {
 		return err
 	}
-	if err := c.w.apply(ctx, others...); err != nil {
+	if err := c.router(r).backends(ctx, r.From, r.To); err != nil {
+		return err
+	}
+	if err := c.router(r).ensure(ctx); err != nil {
 		return err
 	}
 	size := r.Replicas
@@ -46,16 +48,7 @@ func (c *canary) Ensure(ctx context.Context, r *Release) error {
 			size = s.spec
 		}
 	}
-	if err := c.w.applyVersion(ctx, r, r.To, size); err != nil {
-		return err
-	}
-	if err := c.w.apply(ctx, service); err != nil {
-		return err
-	}
-	if err := c.router(r).backends(ctx, r.From, r.To); err != nil {
-		return err
-	}
-	return c.router(r).ensure(ctx)
+	return c.w.applyVersion(ctx, r, r.To, size)
 }
 
 // SetTarget moves the weight, and sets the stage's header route and

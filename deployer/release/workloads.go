@@ -120,24 +120,15 @@ func (w *workloads) applyPlain(ctx context.Context, r *Release, rev Revision) er
 // version, the Service selects only that version's pods (blue-green);
 // without, it selects every version of the app.
 func (w *workloads) applyShared(ctx context.Context, r *Release, version string) error {
-	service, others, err := w.shared(ctx, r, version)
-	if err != nil {
-		return err
-	}
-	return w.apply(ctx, append([]*unstructured.Unstructured{service}, others...)...)
-}
-
-// shared renders what applyShared applies: the Service, and the rest.
-func (w *workloads) shared(ctx context.Context, r *Release, version string) (*unstructured.Unstructured, []*unstructured.Unstructured, error) {
 	objs, err := w.renderRev(ctx, r, r.To)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	if version != "" {
 		setLabel(objs.service, version, "spec", "selector")
 	}
 	annotate(objs.service, r)
-	return objs.service, objs.others, nil
+	return w.apply(ctx, append([]*unstructured.Unstructured{objs.service}, objs.others...)...)
 }
 
 func setLabel(obj *unstructured.Unstructured, version string, path ...string) {
