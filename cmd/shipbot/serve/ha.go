@@ -11,11 +11,9 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -130,31 +128,6 @@ func (h *HA) Run(ctx context.Context) error {
 	}()
 	h.Log.Info("shipbot replica started", "addr", h.Addr(), "identity", h.elector.Identity(), "lease", in.Namespace+"/"+LeaseName)
 	return nil
-}
-
-// OnHangup calls f on each SIGHUP until ctx ends. SIGHUP asks for a
-// config reload; a process that reloads nothing (an HA follower, whose
-// leader reloads, or an intake replica) must not die of it, as a Go program
-// that takes no interest in the signal does: ops may send it to every pod.
-// Main's own watcher, where there is one, reloads on it as well. The
-// channel returned is closed once it no longer listens.
-func OnHangup(ctx context.Context, f func()) <-chan struct{} {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				f()
-			}
-		}
-	}()
-	return stopped
 }
 
 // route is what serves requests now.

@@ -167,16 +167,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.echo, err = m.routes(); err != nil {
 		return err
 	}
-	var w *watcher
-	if m.Watch {
-		switch w, err = m.newWatcher(); {
-		case err != nil && m.Embedded:
-			// A replica taking over leads without reloads rather than not
-			// at all; it says so.
-			m.Log.Error("config is not watched: reloads are off while this replica leads", "err", err)
-		case err != nil:
-			return err
-		}
+	w, err := m.watchConfig()
+	if err != nil {
+		return err
 	}
 	m.start(ctx, w)
 	m.Log.Info("shipbot started", "addr", m.Addr(), "store", m.store.Path(), "clusters", len(m.clusters))

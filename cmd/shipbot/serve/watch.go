@@ -27,6 +27,21 @@ type watcher struct {
 	hup chan os.Signal
 }
 
+// watchConfig is newWatcher when Main.Watch is set, and nil otherwise. A
+// replica taking over (Embedded) whose watch cannot start leads without
+// reloads rather than not at all, and says so.
+func (m *Main) watchConfig() (*watcher, error) {
+	if !m.Watch {
+		return nil, nil
+	}
+	w, err := m.newWatcher()
+	if err != nil && m.Embedded {
+		m.Log.Error("config is not watched: reloads are off while this replica leads", "err", err)
+		return nil, nil
+	}
+	return w, err
+}
+
 // newWatcher starts watching, then reads the file once: it may have
 // changed since the config in force was loaded from it, a moment ago for a
 // process that just started, or hours ago for an HA replica that has only
@@ -83,4 +98,29 @@ func (m *Main) runWatcher(ctx context.Context, w *watcher) {
 			_ = m.reload(true)
 		}
 	}
+}
+
+// OnHangup calls f on each SIGHUP until ctx ends. SIGHUP asks for a
+// config reload; a process that reloads nothing (an HA follower, whose
+// leader reloads, or an intake replica) must not die of it, as a Go program
+// that takes no interest in the signal does: ops may send it to every pod.
+// Main's own watcher, where there is one, reloads on it as well. The
+// channel returned is closed once it no longer listens.
+func OnHangup(ctx context.Context, f func()) <-chan struct{} {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				f()
+			}
+		}
+	}()
+	return stopped
 }
