@@ -1,9 +1,16 @@
 package gitlabevent_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	gitlab "gitlab.com/gitlab-org/api/client-go"
 
 	"github.com/shipbot/shipbot/bot/gitlabevent"
 	"github.com/shipbot/shipbot/test/fixtures"
@@ -135,6 +142,126 @@ func TestDecodeRefusesAShortSHA(t *testing.T) {
 		}
 		if _, err := gitlabevent.Decode(c.header, fixtures.Marshal(t, m)); !errors.Is(err, gitlabevent.ErrMalformed) {
 			t.Errorf("%s with %s %q: %v, want ErrMalformed", c.header, c.path, c.sha, err)
+		}
+	}
+}
+
+// The examples GitLab's client ships decode to exactly what the client's
+// own parser makes of them: the faster decoder changes no field.
+func TestDecodeAgreesWithTheClientOnItsExamples(t *testing.T) {
+	for _, c := range []struct{ header, file string }{
+		{"Push Hook", "push.json"},
+		{"Tag Push Hook", "tag_push.json"},
+		{"Merge Request Hook", "merge_request.json"},
+		{"Merge Request Hook", "group_merge_request.json"},
+		{"Merge Request Hook", "service_merge_request.json"},
+		{"Note Hook", "note_merge_request.json"},
+		{"Note Hook", "note_commit.json"},
+		{"Pipeline Hook", "pipeline.json"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			body := fixtures.Bytes(t, c.file)
+			want, err := gitlab.ParseWebhook(gitlab.EventType(c.header), body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := gitlabevent.DecodeClient(c.header, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("decoded as\n%+v\nthe client's parser made\n%+v", got, want)
+			}
+		})
+	}
+}
+
+// FuzzDecodeAgreesWithTheClient: whatever body in GitLab's shape (every
+// key in lower case, as GitLab writes them) the client's parser
+// (encoding/json) takes, shipbot's decoder takes too, and reads the same.
+// Keys in other cases are matched differently by the two decoders (a
+// 30-field struct of goccy/go-json's missed "noteABle_tYpe"); the token
+// check and the action still read the same project, which Decode checks
+// and bot/intake's FuzzNamedAgreesWithDecode asserts.
+func FuzzDecodeAgreesWithTheClient(f *testing.F) {
+	for _, c := range []struct{ header, file string }{
+		{"Push Hook", "push.json"}, {"Tag Push Hook", "tag_push.json"}, {"Merge Request Hook", "merge_request.json"},
+		{"Note Hook", "note_merge_request.json"}, {"Note Hook", "note_commit.json"}, {"Pipeline Hook", "pipeline.json"},
+	} {
+		f.Add(c.header, fixtures.Bytes(f, c.file))
+	}
+	f.Add("Pipeline Hook", []byte(`{"object_kind":"pipeline","Project":{"ID":9},"project":{"path_with_namespace":"a"},"builds":[{"id":1},{"id":2}]}`))
+	f.Fuzz(func(t *testing.T, header string, body []byte) {
+		if !gitlabevent.Supported(header) || !lowerCaseKeys(body) || !utf8.Valid(body) {
+			return
+		}
+		want, err := gitlab.ParseWebhook(gitlab.EventType(header), body)
+		if err != nil {
+			return
+		}
+		switch want.(type) {
+		case *gitlab.IssueCommentEvent, *gitlab.SnippetCommentEvent:
+			return
+		}
+		got, err := gitlabevent.DecodeClient(header, body)
+		if err != nil {
+			t.Fatalf("the client's parser takes the body, shipbot's refuses it: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("decoded as\n%+v\nthe client's parser made\n%+v", got, want)
+		}
+	})
+}
+
+// lowerCaseKeys reports whether body is JSON whose every object key has
+// no upper-case letter.
+func lowerCaseKeys(body []byte) bool {
+	type frame struct{ object, wantKey bool }
+	var stack []frame
+	d := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return len(stack) == 0
+		}
+		if err != nil {
+			return false
+		}
+		top := len(stack) - 1
+		if k, ok := tok.(string); ok && top >= 0 && stack[top].wantKey {
+			if strings.ToLower(k) != k {
+				return false
+			}
+			stack[top].wantKey = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{object: true, wantKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:top]
+		}
+		// A value ended: the object around it has a key next.
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].wantKey = true
+		}
+	}
+}
+
+func TestLowerCaseKeys(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"a":{"b":[{"c":"D"}],"e":"F"}}`: true,
+		`{"a":{"b":[{"C":1}]}}`:           false,
+		`{"a":[],"B":2}`:                  false,
+		`["A",{"x":"Y"}]`:                 true,
+		`{"a":`:                           false,
+	} {
+		if got := lowerCaseKeys([]byte(body)); got != want {
+			t.Errorf("lowerCaseKeys(%s) = %v, want %v", body, got, want)
 		}
 	}
 }
