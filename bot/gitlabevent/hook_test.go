@@ -265,3 +265,26 @@ func TestLowerCaseKeys(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecode is the CPU of one pipeline body, head and full decode,
+// against the client's own parse (which the intake used before, after a
+// separate read of the head).
+func BenchmarkDecode(b *testing.B) {
+	body := fixtures.Bytes(b, "pipeline.json")
+	b.Run("shipbot", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := gitlabevent.ReadHead(body).Decode(string(gitlabevent.KindPipeline)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("client", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := gitlab.ParseWebhook(gitlab.EventTypePipeline, body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
