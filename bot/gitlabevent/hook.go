@@ -269,11 +269,14 @@ func (h Head) client(k Kind) (any, error) {
 			e = &gitlab.MergeCommentEvent{}
 		case "Commit":
 			e = &gitlab.CommitCommentEvent{}
-		case "Issue", "Snippet":
-			// Comments on issues and snippets carry no deploy commands.
-			return nil, fmt.Errorf("%w: %s on a %s", ErrUnsupported, k, t)
+		case "":
+			return nil, fmt.Errorf("%w: %s: object_attributes.noteable_type is missing", ErrMalformed, k)
 		default:
-			return nil, fmt.Errorf("%w: %s: object_attributes.noteable_type %q is none of MergeRequest, Commit, Issue or Snippet", ErrMalformed, k, t)
+			// Comments on issues, snippets, designs, wiki pages... carry no
+			// deploy commands. The client's parser refuses the kinds it does
+			// not know, but answering those with a 4xx would count towards
+			// GitLab disabling the hook.
+			return nil, fmt.Errorf("%w: %s on a %s", ErrUnsupported, k, t)
 		}
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnsupported, k)

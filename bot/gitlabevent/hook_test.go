@@ -80,6 +80,26 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+// GitLab adds kinds of comments over time (designs, wiki pages, work
+// items...). One shipbot has no use for is ignored, not refused: a refusal
+// is a 4xx, and GitLab disables a hook that keeps failing.
+func TestDecodeIgnoresCommentsOnOtherKinds(t *testing.T) {
+	for _, kind := range []any{"DesignManagement::Design", "WikiPage::Meta", "Vulnerability"} {
+		note := fixtures.Load(t, "note_merge_request.json")
+		note["object_attributes"].(map[string]any)["noteable_type"] = kind
+		if _, err := gitlabevent.Decode("Note Hook", fixtures.Marshal(t, note)); !errors.Is(err, gitlabevent.ErrUnsupported) {
+			t.Errorf("a comment on a %v: %v, want ErrUnsupported", kind, err)
+		}
+	}
+	for _, kind := range []any{nil, "", 7} {
+		note := fixtures.Load(t, "note_merge_request.json")
+		note["object_attributes"].(map[string]any)["noteable_type"] = kind
+		if _, err := gitlabevent.Decode("Note Hook", fixtures.Marshal(t, note)); !errors.Is(err, gitlabevent.ErrMalformed) {
+			t.Errorf("a comment whose noteable_type is %#v: %v, want ErrMalformed", kind, err)
+		}
+	}
+}
+
 func TestDeletedBranch(t *testing.T) {
 	m := fixtures.Load(t, "push.json")
 	fixtures.Set(m, "after", "0000000000000000000000000000000000000000")

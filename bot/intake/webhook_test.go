@@ -131,6 +131,8 @@ func TestRejections(t *testing.T) {
 		{"too large", "Pipeline Hook", bytes.Repeat([]byte(" "), 65<<10), nil, http.StatusRequestEntityTooLarge},
 		{"unknown event", "Wiki Page Hook", []byte(`{"object_kind":"wiki_page"}`), nil, http.StatusAccepted},
 		{"issue note", "Note Hook", fixtures.Marshal(t, fixtures.Load(t, "note_issue.json")), nil, http.StatusAccepted},
+		{"design note", "Note Hook", noteOn(t, "DesignManagement::Design"), nil, http.StatusAccepted},
+		{"note on nothing", "Note Hook", noteOn(t, ""), nil, http.StatusBadRequest},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -220,4 +222,13 @@ func TestAStoreUnavailableAsksToTryAgain(t *testing.T) {
 			t.Errorf("the answer shows the internal error: %s", rec.Body)
 		}
 	}
+}
+
+// noteOn is the client's merge request comment example, said to be on a
+// noteable of the given type.
+func noteOn(t *testing.T, noteableType string) []byte {
+	t.Helper()
+	note := fixtures.Load(t, "note_merge_request.json")
+	note["object_attributes"].(map[string]any)["noteable_type"] = noteableType
+	return fixtures.Marshal(t, note)
 }
