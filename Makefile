@@ -49,6 +49,7 @@ FUZZTIME ?= 60s
 fuzz: ## Fuzz each parser of outside input for FUZZTIME (60s) each
 	@set -e; for t in \
 		./bot/gitlabevent:FuzzDecode \
+		./bot/gitlabevent:FuzzDecodeAgreesWithTheClient \
 		./bot/intake:FuzzNamedAgreesWithDecode \
 		./bot/command:FuzzParse \
 		./bot/chat/slack:FuzzParseAction \
