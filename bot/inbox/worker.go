@@ -158,19 +158,7 @@ func projectOf(d store.Delivery) string {
 	if err != nil {
 		return ""
 	}
-	switch e := ev.(type) {
-	case *gitlabevent.Push:
-		return e.Project.Path
-	case *gitlabevent.TagPush:
-		return e.Project.Path
-	case *gitlabevent.MergeRequest:
-		return e.Project.Path
-	case *gitlabevent.Note:
-		return e.Project.Path
-	case *gitlabevent.Pipeline:
-		return e.Project.Path
-	}
-	return ""
+	return gitlabevent.ProjectOf(ev).Path
 }
 
 // process applies one delivery and removes it from the inbox, or, when its

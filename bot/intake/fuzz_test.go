@@ -26,19 +26,7 @@ func FuzzNamedAgreesWithDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var p gitlabevent.Project
-		switch e := ev.(type) {
-		case *gitlabevent.Push:
-			p = e.Project
-		case *gitlabevent.TagPush:
-			p = e.Project
-		case *gitlabevent.MergeRequest:
-			p = e.Project
-		case *gitlabevent.Note:
-			p = e.Project
-		case *gitlabevent.Pipeline:
-			p = e.Project
-		}
+		p := gitlabevent.ProjectOf(ev)
 		if p.ID != n.ID || p.Path != n.Path {
 			t.Fatalf("the token is checked for %+v, the inbox acts on %+v", n, p)
 		}
