@@ -177,11 +177,6 @@ type Head struct {
 		ID   int64  `json:"id"`
 		Path string `json:"path_with_namespace"`
 	} `json:"project"`
-	// Attributes holds what a Note Hook's comment is on, which decides the
-	// client type it decodes as.
-	Attributes struct {
-		NoteableType string `json:"noteable_type"`
-	} `json:"object_attributes"`
 	body []byte
 	err  error // why the body does not parse, if it does not
 }
@@ -221,7 +216,7 @@ func (h Head) Decode(header string) (Event, error) {
 	// acts as that one: should the head and the full decode, each with its
 	// own struct, ever read an odd body differently, it is refused.
 	if p := ProjectOf(e); p.ID != h.Project.ID || p.Path != h.Project.Path {
-		return nil, fmt.Errorf("%w: %s: the body names project %d %q in its head and %d %q in the whole", ErrMalformed, header, h.Project.ID, h.Project.Path, p.ID, p.Path)
+		return nil, fmt.Errorf("%w: %s: %w: %d %q in its head and %d %q in the whole", ErrMalformed, header, errTwoProjects, h.Project.ID, h.Project.Path, p.ID, p.Path)
 	}
 	return e, nil
 }
@@ -246,8 +241,14 @@ func fromClient(header string, raw any) (Event, error) {
 	return nil, fmt.Errorf("%w: %s decoded as %T", ErrUnsupported, header, raw)
 }
 
-// client decodes the body as the client's type for k, the one
-// gitlab.ParseWebhook would pick, in one pass.
+// errTwoProjects is a body whose head and whole name different projects.
+var errTwoProjects = errors.New("the body names two projects")
+
+// client decodes the body as the client's type for k, as
+// gitlab.ParseWebhook picks it, in one pass (two for a comment, whose
+// noteable_type is read first, as the client does). Unlike the client, it
+// answers a comment on anything but a merge request or a commit with
+// ErrUnsupported, without decoding it.
 func (h Head) client(k Kind) (any, error) {
 	var e any
 	switch k {
@@ -260,7 +261,15 @@ func (h Head) client(k Kind) (any, error) {
 	case KindPipeline:
 		e = &gitlab.PipelineEvent{}
 	case KindNote:
-		switch t := h.Attributes.NoteableType; t {
+		var on struct {
+			Attributes struct {
+				NoteableType string `json:"noteable_type"`
+			} `json:"object_attributes"`
+		}
+		if err := json.Unmarshal(h.body, &on); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, k, err)
+		}
+		switch t := on.Attributes.NoteableType; t {
 		case "MergeRequest":
 			e = &gitlab.MergeCommentEvent{}
 		case "Commit":

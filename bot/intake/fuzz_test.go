@@ -9,7 +9,9 @@ import (
 // FuzzNamedAgreesWithDecode: for any body the decoder accepts, the
 // project the token is checked against is the project the inbox acts on.
 // Were they to differ, a body could be admitted by one project's secret
-// and act as another.
+// and act as another. Head.Decode itself refuses a body whose head and
+// whole name different projects, so this fails when namedBy reads other
+// than the head's project, or when that guard goes.
 func FuzzNamedAgreesWithDecode(f *testing.F) {
 	for _, c := range []struct{ event, body string }{
 		{"Pipeline Hook", `{"object_kind":"pipeline","object_attributes":{"sha":"` + sha + `","status":"success"},"project":{"id":9,"path_with_namespace":"shop/web"}}`},
