@@ -32,6 +32,7 @@ test: test-deps cluster-bins ## Run every test, against a real local control pla
 .PHONY: bench
 bench: ## Run the benchmarks recorded in docs/BENCHMARKS.md
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/...
+	$(GO) test -run '^$$' -bench Decode -benchmem -count 3 ./bot/gitlabevent/
 
 .PHONY: demo
 demo: build cluster-bins ## shipbot on a local control plane: a dev deploy, an MR preview, a canary moved by keys (DEMO_FLAGS=-once: unattended)
