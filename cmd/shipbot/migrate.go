@@ -26,7 +26,8 @@ func migrateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "migrate --from bbolt:FILE --to kubernetes [--dry-run]",
 		Short: "Copy every record of a bbolt store into the cluster (webhook.inbox's namespace), for store.backend kubernetes",
-		Long: "Copy every record of a bbolt store into webhook.inbox's cluster and namespace as Record objects, " +
+		Long: "Copy every record of a bbolt store into webhook.inbox's cluster and namespace, as Release, Deployment, Preview, Note " +
+			"and Record objects, " +
 			"then count them back. Stop shipbot first: records written meanwhile are not copied. " +
 			"The namespace must hold no store yet. --dry-run counts what would be copied, per bucket, and writes nothing.",
 		Args: cobra.NoArgs,

@@ -117,10 +117,20 @@ func TestHAServiceAccountAccess(t *testing.T) {
 	if err := applyEach(t.Context(), role, false); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
+	type check struct {
 		a     access
 		allow bool
-	}{
+	}
+	var kinds []check // the records of a bucket with a kind of its own
+	for _, r := range []string{"deployments", "previews", "releases", "notes"} {
+		kinds = append(kinds,
+			check{access{verb: "patch", group: "shipbot.io", resource: r, ns: namespace, why: "kubestore.Compact applies"}, true},
+			check{access{verb: "create", group: "shipbot.io", resource: r, ns: namespace, why: "kubestore.Compact applies a new one"}, true},
+			check{access{verb: "list", group: "shipbot.io", resource: r, ns: namespace, why: "kubestore.Load"}, true},
+			check{access{verb: "delete", group: "shipbot.io", resource: r, ns: namespace, why: "kubestore.Compact folds a delete"}, true},
+			check{access{verb: "patch", group: "shipbot.io", resource: r, ns: envNS, why: "the store lives in shipbot's namespace only"}, false})
+	}
+	for _, c := range append(kinds, []check{
 		{access{verb: "get", group: "coordination.k8s.io", resource: "leases", ns: namespace, why: "leader election"}, true},
 		{access{verb: "create", group: "coordination.k8s.io", resource: "leases", ns: namespace, why: "leader election"}, true},
 		{access{verb: "update", group: "coordination.k8s.io", resource: "leases", ns: namespace, why: "leader election"}, true},
@@ -140,7 +150,7 @@ func TestHAServiceAccountAccess(t *testing.T) {
 		{access{verb: "update", group: "coordination.k8s.io", resource: "leases", ns: "kube-system", why: "other components' leader elections"}, false},
 		{access{verb: "create", group: "shipbot.io", resource: "journals", ns: envNS, why: "the store lives in shipbot's namespace only"}, false},
 		{access{verb: "update", group: "shipbot.io", resource: "journals", ns: namespace, why: "a journal is written once"}, false},
-	} {
+	}...) {
 		t.Run(c.a.String(), func(t *testing.T) {
 			allowed, reason := review(t, c.a)
 			if allowed != c.allow {

@@ -45,10 +45,11 @@ func recordName(bucket string, key []byte) string {
 	return "r-" + hex.EncodeToString(sum[:20])
 }
 
-// resources are the journal's, the records' and the blobs' resources in
-// one namespace.
+// resources are the journal's, the records', the kinds' and the blobs'
+// resources in one namespace.
 type resources struct {
 	journals, records, blobs dynamic.ResourceInterface
+	typed                    map[string]dynamic.ResourceInterface // by bucket
 	ns                       string
 }
 
@@ -57,10 +58,15 @@ func connect(rc *rest.Config, ns string) (resources, error) {
 	if err != nil {
 		return resources{}, fmt.Errorf("store in namespace %s: %w", ns, err)
 	}
+	typed := make(map[string]dynamic.ResourceInterface, len(kinds))
+	for b, k := range kinds {
+		typed[b] = dyn.Resource(k.GVR).Namespace(ns)
+	}
 	return resources{
 		journals: dyn.Resource(Journals).Namespace(ns),
 		records:  dyn.Resource(Records).Namespace(ns),
 		blobs:    dyn.Resource(Blobs).Namespace(ns),
+		typed:    typed,
 		ns:       ns,
 	}, nil
 }
@@ -95,8 +101,14 @@ func Compact(ctx context.Context, rc *rest.Config, ns string) (int, error) {
 	return c.compact(ctx, blobGrace)
 }
 
-// compact is Compact, collecting unreferenced Blobs older than grace.
+// compact is Compact, collecting unreferenced Blobs older than grace. It
+// first moves the Records of buckets that have a kind to that kind
+// (moveRecords), as a store written before the kinds, or by a replica of
+// that version during an upgrade, holds them.
 func (c resources) compact(ctx context.Context, grace time.Duration) (int, error) {
+	if _, err := c.moveRecords(ctx); err != nil {
+		return 0, fmt.Errorf("move records to their kinds: %w", err)
+	}
 	specs, err := c.journalSpecs(ctx)
 	if err != nil {
 		return 0, err
@@ -138,9 +150,17 @@ func (c resources) compact(ctx context.Context, grace time.Duration) (int, error
 	return folded, err
 }
 
-// fold applies one write to the Records, its value in Blobs when it is
-// too big for a Record.
+// fold applies one write to the Records, or to the object of its
+// bucket's kind, its value in Blobs when it is too big for the object.
 func (c resources) fold(ctx context.Context, w entry) error {
+	if k, ok := kinds[w.Bucket]; ok && w.Key != nil {
+		return c.foldTyped(ctx, k, w)
+	}
+	return c.foldRecord(ctx, w)
+}
+
+// foldRecord applies one write to the Records.
+func (c resources) foldRecord(ctx context.Context, w entry) error {
 	name := recordName(w.Bucket, w.Key)
 	if w.Deleted {
 		if err := c.records.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
@@ -169,7 +189,10 @@ func (c resources) fold(ctx context.Context, w entry) error {
 	return nil
 }
 
-// recordEntries reads every Record, as the entries that recreate them.
+// recordEntries reads every Record and every object of the buckets'
+// kinds, as the entries that recreate them. The kinds' come last: a key
+// whose Record is not yet moved to its kind (moveRecords) and that was
+// written since has both, and the kind's is the newer.
 func (c resources) recordEntries(ctx context.Context) ([]entry, error) {
 	objs, err := listAs[recordObject](ctx, c.records, c.ns, "record")
 	if err != nil {
@@ -182,7 +205,8 @@ func (c resources) recordEntries(ctx context.Context) ([]entry, error) {
 		}
 		out = append(out, obj.Spec)
 	}
-	return out, nil
+	typed, err := c.typedEntries(ctx)
+	return append(out, typed...), err
 }
 
 // listAs reads every object of ri in namespace ns, decoded as T; what

@@ -265,12 +265,19 @@ func TestAValueTooBigForOneObjectGoesToBlobs(t *testing.T) {
 		t.Errorf("after compaction %d records refer to blobs %v, want the release's record to keep %v", refs, blobNames(t, c), parts)
 	}
 	loadsAs(t, rc, ns, st, "from the records")
-	releases, err := c.records.List(t.Context(), metav1.ListOptions{LabelSelector: LabelBucket + "=releases"})
+	releases, err := c.typed["releases"].List(t.Context(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(releases.Items) != 2 { // the release, and the bucket's sequence
-		t.Errorf("%d records labelled as releases, want the release's and the sequence's", len(releases.Items))
+	if len(releases.Items) != 1 || releases.Items[0].GetName() != id {
+		t.Errorf("%d Releases, want the one named %s", len(releases.Items), id)
+	}
+	sequences, err := c.records.List(t.Context(), metav1.ListOptions{LabelSelector: LabelBucket + "=releases"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sequences.Items) != 1 { // the bucket's sequence
+		t.Errorf("%d Records labelled as releases, want the sequence's", len(sequences.Items))
 	}
 
 	other := cluster.NewNamespace(t)

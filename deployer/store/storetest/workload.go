@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -11,18 +13,39 @@ import (
 	"github.com/shipbot/shipbot/deployer/store"
 )
 
-// Contents lists a store's records and sequences, sorted.
+// Contents lists a store's records and sequences, sorted. A value that is
+// a JSON object is listed as the document it is, in one spelling (keys
+// sorted, no spaces): the apiserver keeps a document that way, not as the
+// bytes it was given.
 func Contents(t *testing.T, s *store.Store) []string {
 	t.Helper()
 	var out []string
 	err := s.Contents(func(w store.Write) error {
-		out = append(out, fmt.Sprintf("%s %q %q seq %d", w.Bucket, w.Key, w.Value, w.Sequence))
+		out = append(out, fmt.Sprintf("%s %q %q seq %d", w.Bucket, w.Key, canonical(w.Value), w.Sequence))
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(out)
+	return out
+}
+
+// canonical is value in one spelling when it is a JSON object, else value.
+func canonical(value []byte) []byte {
+	if !bytes.HasPrefix(bytes.TrimLeft(value, " \t\r\n"), []byte("{")) {
+		return value
+	}
+	dec := json.NewDecoder(bytes.NewReader(value))
+	dec.UseNumber()
+	var doc any
+	if dec.Decode(&doc) != nil || dec.More() {
+		return value
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return value
+	}
 	return out
 }
 

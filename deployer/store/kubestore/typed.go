@@ -1,0 +1,251 @@
+package kubestore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/shipbot/shipbot/deployer/store"
+)
+
+// kind is the resource that holds the records of one bucket whose values
+// are documents, so that `kubectl get releases.shipbot.io` shows releases
+// rather than Records of a bucket (deploy/crds/<plural>.yaml).
+type kind struct {
+	Kind string
+	GVR  schema.GroupVersionResource
+}
+
+// kinds are the buckets with a resource of their own; every other
+// bucket's records, and every bucket's sequence, are Records.
+var kinds = map[string]kind{
+	"deployments": {"Deployment", gvr("deployments")},
+	"previews":    {"Preview", gvr("previews")},
+	"releases":    {"Release", gvr("releases")},
+	"notes":       {"Note", gvr("notes")},
+}
+
+func gvr(plural string) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: "shipbot.io", Version: "v1alpha1", Resource: plural}
+}
+
+// Kinds lists the resources of the buckets that have one, by bucket.
+func Kinds() map[string]schema.GroupVersionResource {
+	out := make(map[string]schema.GroupVersionResource, len(kinds))
+	for b, k := range kinds {
+		out[b] = k.GVR
+	}
+	return out
+}
+
+// typedName names the object of a key: the key itself when it is a valid
+// object name (a release's r000000000012, a deployment's d000000000007),
+// so that kubectl shows it; otherwise, as a Record is named, by a hash.
+// A key that looks like a hashed name is hashed too, so two keys never
+// share a name.
+func typedName(bucket string, key []byte) string {
+	k := string(key)
+	if len(validation.IsDNS1123Subdomain(k)) == 0 && !strings.HasPrefix(k, "r-") {
+		return k
+	}
+	return recordName(bucket, key)
+}
+
+// typedSpec is the spec of a record in its bucket's resource: the key,
+// and the value as the document it is (record) when it is a JSON object
+// the apiserver keeps as it is, else as bytes (value), or where the Blobs
+// hold it (blob).
+type typedSpec struct {
+	Key    []byte          `json:"key"`
+	Record json.RawMessage `json:"record,omitempty"`
+	Value  []byte          `json:"value,omitempty"`
+	Blob   *blobRef        `json:"blob,omitempty"`
+}
+
+type typedObject struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              typedSpec `json:"spec"`
+}
+
+// document reports whether value is a JSON object that reads back from
+// the apiserver as the same document. The apiserver decodes a number to an
+// int64, or to a float64 when it is not an integer that fits: an integer
+// beyond int64 (a uint64's top half) would come back rounded, and a number
+// beyond float64 is refused, so a value holding one is kept as bytes.
+func document(value []byte) bool {
+	trimmed := bytes.TrimLeft(value, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(value))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return false
+	}
+	return numbersFit(v)
+}
+
+func numbersFit(v any) bool {
+	switch v := v.(type) {
+	case json.Number:
+		if _, err := v.Int64(); err == nil {
+			return true
+		}
+		if !strings.ContainsAny(string(v), ".eE") {
+			return false // an integer beyond int64
+		}
+		_, err := v.Float64()
+		return err == nil
+	case map[string]any:
+		for _, e := range v {
+			if !numbersFit(e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if !numbersFit(e) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// foldTyped applies w, a write to a key of a bucket with a kind, to that
+// kind's object.
+func (c resources) foldTyped(ctx context.Context, k kind, w entry) error {
+	ri := c.typed[w.Bucket]
+	name := typedName(w.Bucket, w.Key)
+	if w.Deleted {
+		if err := ri.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return unavailable(fmt.Errorf("delete %s %s: %w", k.GVR.Resource, name, err))
+		}
+		return nil
+	}
+	if w.Blob == nil && len(w.Value) > maxRecordValue {
+		if err := c.toBlob(ctx, &w); err != nil {
+			return err
+		}
+	}
+	obj := typedObject{
+		TypeMeta:   metav1.TypeMeta{APIVersion: k.GVR.GroupVersion().String(), Kind: k.Kind},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.ns},
+		Spec:       typedSpec{Key: w.Key, Blob: w.Blob},
+	}
+	if w.Blob == nil {
+		if document(w.Value) {
+			obj.Spec.Record = w.Value
+		} else {
+			obj.Spec.Value = w.Value
+		}
+	}
+	if err := applyTyped(ctx, ri, obj); err != nil {
+		return unavailable(fmt.Errorf("apply %s %s: %w", k.GVR.Resource, name, err))
+	}
+	return nil
+}
+
+func applyTyped(ctx context.Context, ri dynamic.ResourceInterface, obj typedObject) error {
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	force := true
+	_, err = ri.Patch(ctx, obj.Name, types.ApplyPatchType, raw, metav1.PatchOptions{FieldManager: "shipbot", Force: &force})
+	return err
+}
+
+// typedEntries reads every object of the buckets' kinds, as the entries
+// that recreate them.
+func (c resources) typedEntries(ctx context.Context) ([]entry, error) {
+	var out []entry
+	for _, bucket := range slices.Sorted(maps.Keys(kinds)) {
+		k := kinds[bucket]
+		list, err := c.typed[bucket].List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, unavailable(fmt.Errorf("list %s in namespace %s: %w", k.GVR.Resource, c.ns, err))
+		}
+		for _, item := range list.Items {
+			e, err := typedEntry(bucket, item)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s/%s: %w", k.GVR.Resource, c.ns, item.GetName(), err)
+			}
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// typedEntry is the entry that recreates item, an object of bucket's kind.
+func typedEntry(bucket string, item unstructured.Unstructured) (entry, error) {
+	var obj typedObject
+	record, found, err := unstructured.NestedFieldNoCopy(item.Object, "spec", "record")
+	if err != nil {
+		return entry{}, err
+	}
+	spec := item.Object["spec"]
+	if found { // the converter cannot fill a RawMessage; the document is read apart
+		spec = maps.Clone(item.Object["spec"].(map[string]any))
+		delete(spec.(map[string]any), "record")
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(map[string]any{"spec": spec}, &obj); err != nil {
+		return entry{}, err
+	}
+	if item.GetName() != typedName(bucket, obj.Spec.Key) {
+		return entry{}, fmt.Errorf("its name is not that of its key %q", obj.Spec.Key)
+	}
+	e := entry{Write: store.Write{Bucket: bucket, Key: obj.Spec.Key, Value: obj.Spec.Value}, Blob: obj.Spec.Blob}
+	if found {
+		if e.Value, err = json.Marshal(record); err != nil {
+			return entry{}, err
+		}
+	}
+	return e, nil
+}
+
+// moveRecords moves the Records of buckets that have a kind, as a store
+// written before the kinds existed holds them, to their kind's objects:
+// each is applied there, then its Record deleted. Until then Load reads
+// both, the kind's object last. It returns how many it moved.
+func (c resources) moveRecords(ctx context.Context) (int, error) {
+	selector := LabelBucket + " in (" + strings.Join(slices.Sorted(maps.Keys(kinds)), ",") + ")"
+	list, err := c.records.List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return 0, unavailable(fmt.Errorf("list records in namespace %s: %w", c.ns, err))
+	}
+	moved := 0
+	for _, item := range list.Items {
+		var obj recordObject
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(item.Object, &obj); err != nil {
+			return moved, fmt.Errorf("record %s/%s: %w", c.ns, item.GetName(), err)
+		}
+		k, ok := kinds[obj.Spec.Bucket]
+		if !ok || obj.Spec.Key == nil {
+			continue // a sequence stays a Record
+		}
+		if err := c.foldTyped(ctx, k, obj.Spec); err != nil {
+			return moved, err
+		}
+		if err := c.records.Delete(ctx, obj.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return moved, unavailable(fmt.Errorf("delete record %s: %w", obj.Name, err))
+		}
+		moved++
+	}
+	return moved, nil
+}
