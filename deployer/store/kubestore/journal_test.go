@@ -11,6 +11,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
@@ -200,7 +201,7 @@ func TestImportCopiesEveryRecord(t *testing.T) {
 // release that ran for weeks has, each entry different.
 func history(size int) []byte {
 	var b strings.Builder
-	b.WriteString(`{"history":[`)
+	b.WriteString(`{"app":"shop","phase":"Running","history":[`)
 	for i := 0; b.Len() < size; i++ {
 		fmt.Fprintf(&b, `{"at":"2026-12-06T10:%02d:%02dZ","kind":"retry","message":"step failed (%d); trying again in 30s"},`, i/60%60, i%60, i)
 	}
@@ -263,6 +264,17 @@ func TestAValueTooBigForOneObjectGoesToBlobs(t *testing.T) {
 	}
 	if refs != 1 || !slices.Equal(blobNames(t, c), parts) {
 		t.Errorf("after compaction %d records refer to blobs %v, want the release's record to keep %v", refs, blobNames(t, c), parts)
+	}
+	row := table(t, rc, ns, "releases")[id]
+	if row["App"] != "shop" || row["Phase"] != "Running" {
+		t.Errorf("kubectl get releases shows the release in Blobs as %v, want its app and phase", row)
+	}
+	rel, err := c.typed["releases"].Get(t.Context(), id, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if elided, _, _ := unstructured.NestedStringSlice(rel.Object, "spec", "elided"); !slices.Equal(elided, []string{"history"}) {
+		t.Errorf("the release in Blobs elides %v from its summary, want its history", elided)
 	}
 	loadsAs(t, rc, ns, st, "from the records")
 	releases, err := c.typed["releases"].List(t.Context(), metav1.ListOptions{})

@@ -73,6 +73,40 @@ type typedSpec struct {
 	Record json.RawMessage `json:"record,omitempty"`
 	Value  []byte          `json:"value,omitempty"`
 	Blob   *blobRef        `json:"blob,omitempty"`
+	// Elided, with Blob, names the fields of the document that Record
+	// leaves out: a record in Blobs keeps the rest here, so that kubectl
+	// still shows it (summary).
+	Elided []string `json:"elided,omitempty"`
+}
+
+// maxSummary bounds the document that the object of a record kept in
+// Blobs holds for kubectl.
+const maxSummary = 64 << 10
+
+// summary is doc, a document too big for its object, without its biggest
+// top-level fields until it takes at most limit bytes, and the names of
+// those fields: a release without its weeks of history.
+func summary(doc []byte, limit int) (json.RawMessage, []string, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &fields); err != nil {
+		return nil, nil, err
+	}
+	var elided []string
+	for {
+		out, err := json.Marshal(fields)
+		if err != nil || len(out) <= limit {
+			slices.Sort(elided)
+			return out, elided, err
+		}
+		biggest := ""
+		for name, v := range fields {
+			if b := fields[biggest]; biggest == "" || len(v) > len(b) || len(v) == len(b) && name < biggest {
+				biggest = name
+			}
+		}
+		delete(fields, biggest)
+		elided = append(elided, biggest)
+	}
 }
 
 type typedObject struct {
@@ -138,7 +172,15 @@ func (c resources) foldTyped(ctx context.Context, k kind, w entry) error {
 		}
 		return nil
 	}
-	if w.Blob == nil && len(w.Value) > maxRecordValue {
+	value := w.Value // the whole value, for a summary when it goes to Blobs
+	switch {
+	case w.Blob != nil: // a journal's value in Blobs
+		whole := w
+		if err := c.resolve(ctx, &whole); err != nil {
+			return err
+		}
+		value = whole.Value
+	case len(w.Value) > maxRecordValue:
 		if err := c.toBlob(ctx, &w); err != nil {
 			return err
 		}
@@ -148,11 +190,15 @@ func (c resources) foldTyped(ctx context.Context, k kind, w entry) error {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.ns},
 		Spec:       typedSpec{Key: w.Key, Blob: w.Blob},
 	}
-	if w.Blob == nil {
-		if document(w.Value) {
-			obj.Spec.Record = w.Value
-		} else {
-			obj.Spec.Value = w.Value
+	switch {
+	case !document(value):
+		obj.Spec.Value = w.Value // nil when in Blobs
+	case w.Blob == nil:
+		obj.Spec.Record = value
+	default:
+		var err error
+		if obj.Spec.Record, obj.Spec.Elided, err = summary(value, maxSummary); err != nil {
+			return fmt.Errorf("%s %s: %w", k.GVR.Resource, name, err)
 		}
 	}
 	if err := applyTyped(ctx, ri, obj); err != nil {
@@ -211,7 +257,7 @@ func typedEntry(bucket string, item unstructured.Unstructured) (entry, error) {
 		return entry{}, fmt.Errorf("its name is not that of its key %q", obj.Spec.Key)
 	}
 	e := entry{Write: store.Write{Bucket: bucket, Key: obj.Spec.Key, Value: obj.Spec.Value}, Blob: obj.Spec.Blob}
-	if found {
+	if found && e.Blob == nil { // with Blobs, the record is a summary
 		if e.Value, err = json.Marshal(record); err != nil {
 			return entry{}, err
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,6 +239,25 @@ func TestTypedNames(t *testing.T) {
 	} {
 		if got := typedName(c.bucket, []byte(c.key)); got != c.want {
 			t.Errorf("typedName(%s, %q) = %s, want %s", c.bucket, c.key, got, c.want)
+		}
+	}
+}
+
+func TestSummaryLeavesOutTheBiggestFields(t *testing.T) {
+	doc := `{"app":"shop","history":["` + strings.Repeat("h", 300) + `"],"checks":["` + strings.Repeat("c", 200) + `"],"intents":["` + strings.Repeat("i", 50) + `"],"phase":"Running"}`
+	for _, c := range []struct {
+		limit  int
+		want   string
+		elided []string
+	}{
+		{1000, `{"app":"shop","checks":["` + strings.Repeat("c", 200) + `"],"history":["` + strings.Repeat("h", 300) + `"],"intents":["` + strings.Repeat("i", 50) + `"],"phase":"Running"}`, nil},
+		{300, `{"app":"shop","intents":["` + strings.Repeat("i", 50) + `"],"phase":"Running"}`, []string{"checks", "history"}},
+		{40, `{"app":"shop","phase":"Running"}`, []string{"checks", "history", "intents"}},
+		{10, `{}`, []string{"app", "checks", "history", "intents", "phase"}},
+	} {
+		got, elided, err := summary([]byte(doc), c.limit)
+		if err != nil || string(got) != c.want || !slices.Equal(elided, c.elided) {
+			t.Errorf("summary in %d bytes: %s, eliding %v (%v); want %s, eliding %v", c.limit, got, elided, err, c.want, c.elided)
 		}
 	}
 }
