@@ -121,14 +121,16 @@ func TestHAServiceAccountAccess(t *testing.T) {
 		a     access
 		allow bool
 	}
-	var kinds []check // the records of a bucket with a kind of its own
-	for _, r := range []string{"deployments", "previews", "releases", "notes"} {
+	var kinds []check // Records, and the records of a bucket with a kind of its own
+	for _, r := range []string{"records", "deployments", "previews", "releases", "notes"} {
 		kinds = append(kinds,
 			check{access{verb: "patch", group: "shipbot.io", resource: r, ns: namespace, why: "kubestore.Compact applies"}, true},
 			check{access{verb: "create", group: "shipbot.io", resource: r, ns: namespace, why: "kubestore.Compact applies a new one"}, true},
 			check{access{verb: "list", group: "shipbot.io", resource: r, ns: namespace, why: "kubestore.Load"}, true},
 			check{access{verb: "delete", group: "shipbot.io", resource: r, ns: namespace, why: "kubestore.Compact folds a delete"}, true},
-			check{access{verb: "patch", group: "shipbot.io", resource: r, ns: envNS, why: "the store lives in shipbot's namespace only"}, false})
+			check{access{verb: "patch", group: "shipbot.io", resource: r, ns: envNS, why: "the store lives in shipbot's namespace only"}, false},
+			check{access{verb: "update", group: "shipbot.io", resource: r, ns: namespace, why: "the compactor applies, it never updates"}, false},
+			check{access{verb: "get", group: "shipbot.io", resource: r, ns: namespace, why: "the store lists, it never gets one"}, false})
 	}
 	for _, c := range append(kinds, []check{
 		{access{verb: "get", group: "coordination.k8s.io", resource: "leases", ns: namespace, why: "leader election"}, true},
@@ -137,10 +139,6 @@ func TestHAServiceAccountAccess(t *testing.T) {
 		{access{verb: "create", group: "shipbot.io", resource: "journals", ns: namespace, why: "kubestore.Journal.Record"}, true},
 		{access{verb: "list", group: "shipbot.io", resource: "journals", ns: namespace, why: "kubestore.Load"}, true},
 		{access{verb: "delete", group: "shipbot.io", resource: "journals", ns: namespace, why: "kubestore.Compact"}, true},
-		{access{verb: "patch", group: "shipbot.io", resource: "records", ns: namespace, why: "kubestore.Compact applies"}, true},
-		{access{verb: "create", group: "shipbot.io", resource: "records", ns: namespace, why: "kubestore.Compact applies a new one"}, true},
-		{access{verb: "list", group: "shipbot.io", resource: "records", ns: namespace, why: "kubestore.Load"}, true},
-		{access{verb: "delete", group: "shipbot.io", resource: "records", ns: namespace, why: "kubestore.Compact folds a delete"}, true},
 		{access{verb: "create", group: "shipbot.io", resource: "blobs", ns: namespace, why: "kubestore: a value too big for its Journal or Record"}, true},
 		{access{verb: "get", group: "shipbot.io", resource: "blobs", ns: namespace, why: "kubestore.Load reads a big value back"}, true},
 		{access{verb: "list", group: "shipbot.io", resource: "blobs", ns: namespace, why: "kubestore.Compact finds the unused ones"}, true},

@@ -21,7 +21,7 @@ import (
 )
 
 // Blobs is the resource of the Blob CRD (deploy/crds/blobs.yaml): the
-// parts of a value too big to sit in its Journal or Record, such as the
+// parts of a value too big to sit in its Journal or record, such as the
 // history of a release that ran for weeks.
 var Blobs = schema.GroupVersionResource{Group: "shipbot.io", Version: "v1alpha1", Resource: "blobs"}
 
@@ -30,7 +30,8 @@ var Blobs = schema.GroupVersionResource{Group: "shipbot.io", Version: "v1alpha1"
 // for the object's metadata.
 const blobPartBytes = 768 << 10
 
-// maxRecordValue is the largest value a Record holds itself; a bigger one
+// maxRecordValue is the largest value a record (a Record, or an object of
+// a bucket's kind) holds itself; a bigger one
 // goes to Blobs.
 const maxRecordValue = 768 << 10
 
@@ -39,7 +40,7 @@ const maxRecordValue = 768 << 10
 // Blob younger than this may belong to a Journal being written.
 const blobGrace = 10 * time.Minute
 
-// blobRef stands, in a Journal's or Record's write, for a value kept in
+// blobRef stands, in a Journal's or record's write, for a value kept in
 // Blobs. Each value written gets Blobs of its own, named Name-<part>, never
 // ones that exist already: an old set that nothing refers to may be
 // deleted at any moment, so a new write must not come to rely on it.
@@ -50,7 +51,7 @@ type blobRef struct {
 	Parts  int    `json:"parts"`
 }
 
-// entry is a store write as a Journal or Record holds it: with its value,
+// entry is a store write as a Journal or record holds it: with its value,
 // or with the reference to the Blobs that hold the value.
 type entry struct {
 	store.Write `json:",inline"`
@@ -138,7 +139,7 @@ func (c resources) resolve(ctx context.Context, e *entry) error {
 	return nil
 }
 
-// collectBlobs deletes the Blobs that no Journal or Record refers to and
+// collectBlobs deletes the Blobs that no Journal or record refers to and
 // that are older than grace. It lists the Blobs before the Journals and
 // Records, so that a Blob written after the listing is not judged by it;
 // grace covers one written just before, whose Journal may not exist yet.

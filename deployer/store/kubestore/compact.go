@@ -80,35 +80,34 @@ func unthrottled(rc *rest.Config) (dynamic.Interface, error) {
 	return dynamic.NewForConfig(rc)
 }
 
-// Compact folds the journals into Records and then deletes them. It folds
-// each record's net change only: of all the writes to one key in the
-// journals it read, the last. A term's fence (its first journal) is kept,
-// to exclude a late write of an earlier term whenever it comes; the
-// journals a fence leaves out are deleted unfolded. Last, it deletes the
-// Blobs nothing refers to any more (collectBlobs), when it folded
-// anything. It returns how many
-// journals it folded.
+// Compact folds the journals into records (Records, and the objects of
+// the buckets that have a kind) and then deletes them. It first moves to
+// their kinds the Records that a version before the kinds wrote
+// (moveRecords). It folds each record's net change only: of all the
+// writes to one key in the journals it read, the last. A term's fence
+// (its first journal) is kept, to exclude a late write of an earlier term
+// whenever it comes; the journals a fence leaves out are deleted unfolded.
+// Last, it deletes the Blobs nothing refers to any more (collectBlobs),
+// when it folded anything. It returns how many journals it folded.
 //
 // A crash midway is safe because the journals go oldest first, after
 // every fold: what is left is always a newest part of them, and Load,
-// applying it over Records that already hold the net change, ends where
+// applying it over records that already hold the net change, ends where
 // the whole journal would have.
 func Compact(ctx context.Context, rc *rest.Config, ns string) (int, error) {
 	c, err := connect(rc, ns)
 	if err != nil {
 		return 0, err
 	}
+	if _, err := c.moveRecords(ctx); err != nil {
+		return 0, err
+	}
 	return c.compact(ctx, blobGrace)
 }
 
-// compact is Compact, collecting unreferenced Blobs older than grace. It
-// first moves the Records of buckets that have a kind to that kind
-// (moveRecords), as a store written before the kinds, or by a replica of
-// that version during an upgrade, holds them.
+// compact is Compact after the move, collecting unreferenced Blobs older
+// than grace.
 func (c resources) compact(ctx context.Context, grace time.Duration) (int, error) {
-	if _, err := c.moveRecords(ctx); err != nil {
-		return 0, fmt.Errorf("move records to their kinds: %w", err)
-	}
 	specs, err := c.journalSpecs(ctx)
 	if err != nil {
 		return 0, err
@@ -233,7 +232,9 @@ type Compactor struct {
 	Log       *slog.Logger
 }
 
-// Run compacts until ctx ends.
+// Run compacts until ctx ends. It moves an earlier version's Records to
+// their kinds once, before it first compacts: no later write of this
+// version, nor of another leader of it, makes such a Record.
 func (c Compactor) Run(ctx context.Context) {
 	every := c.Every
 	if every <= 0 {
@@ -241,13 +242,22 @@ func (c Compactor) Run(ctx context.Context) {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	moved := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		n, err := Compact(ctx, c.Config, c.Namespace)
+		res, err := connect(c.Config, c.Namespace)
+		n := 0
+		if err == nil && !moved {
+			_, err = res.moveRecords(ctx)
+			moved = err == nil
+		}
+		if err == nil {
+			n, err = res.compact(ctx, blobGrace)
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			c.Log.Warn("compact the store's journal", "namespace", c.Namespace, "folded", n, "err", err)
@@ -257,9 +267,9 @@ func (c Compactor) Run(ctx context.Context) {
 	}
 }
 
-// Import writes a store's contents (store.Store.Contents) as the Records
+// Import writes a store's contents (store.Store.Contents) as the records
 // of an empty namespace, for `shipbot store migrate`; it refuses a
-// namespace that already holds a store. It returns how many Records the
+// namespace that already holds a store. It returns how many records the
 // namespace holds after, which is len(writes) when all went in.
 func Import(ctx context.Context, rc *rest.Config, ns string, writes []store.Write) (int, error) {
 	c, err := connect(rc, ns)

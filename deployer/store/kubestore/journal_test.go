@@ -59,7 +59,7 @@ func rebuild(t *testing.T, l Loaded) *store.Store {
 }
 
 // A store journaled in the apiserver is rebuilt, by the next leader, to
-// exactly what it held.
+// what it held (storetest.Contents).
 func TestAStoreIsRebuiltFromItsJournal(t *testing.T) {
 	cluster := requireCluster(t)
 	ns := cluster.NewNamespace(t)
@@ -224,7 +224,7 @@ func blobNames(t *testing.T, c resources) []string {
 
 // A release record of 3 MiB, more than one object holds, is journaled with
 // its value in Blobs, folded into a Record that refers to the same Blobs,
-// loaded back byte for byte, and imported the same way; once nothing
+// loaded back as it was, and imported the same way; once nothing
 // refers to them, compaction deletes the Blobs.
 func TestAValueTooBigForOneObjectGoesToBlobs(t *testing.T) {
 	cluster := requireCluster(t)

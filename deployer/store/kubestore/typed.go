@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,15 +43,6 @@ var kinds = map[string]kind{
 
 func gvr(plural string) schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: "shipbot.io", Version: "v1alpha1", Resource: plural}
-}
-
-// Kinds lists the resources of the buckets that have one, by bucket.
-func Kinds() map[string]schema.GroupVersionResource {
-	out := make(map[string]schema.GroupVersionResource, len(kinds))
-	for b, k := range kinds {
-		out[b] = k.GVR
-	}
-	return out
 }
 
 // typedName names the object of a key: the key itself when it is a valid
@@ -98,10 +92,10 @@ func summary(doc []byte, limit int) (json.RawMessage, []string, error) {
 			slices.Sort(elided)
 			return out, elided, err
 		}
-		biggest := ""
+		biggest, found := "", false
 		for name, v := range fields {
-			if b := fields[biggest]; biggest == "" || len(v) > len(b) || len(v) == len(b) && name < biggest {
-				biggest = name
+			if b := fields[biggest]; !found || len(v) > len(b) || len(v) == len(b) && name < biggest {
+				biggest, found = name, true
 			}
 		}
 		delete(fields, biggest)
@@ -119,46 +113,74 @@ type typedObject struct {
 // the apiserver as the same document. The apiserver decodes a number to an
 // int64, or to a float64 when it is not an integer that fits: an integer
 // beyond int64 (a uint64's top half) would come back rounded, and a number
-// beyond float64 is refused, so a value holding one is kept as bytes.
+// beyond float64 is refused. It turns bytes that are not UTF-8, and an
+// escaped lone surrogate, into U+FFFD, and keeps one of a key given twice.
+// A value with any of these is kept as bytes, as is one that is not a
+// single JSON object. shipbot's own documents (json.Marshal of its types)
+// have none of them; a note's bytes may.
 func document(value []byte) bool {
 	trimmed := bytes.TrimLeft(value, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' {
+	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(value) || !utf8.Valid(value) || surrogate.Match(value) {
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(value))
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil || dec.More() {
-		return false
+	type level struct {
+		keys  map[string]bool // nil in an array
+		onKey bool            // the next string is a key
 	}
-	return numbersFit(v)
-}
-
-func numbersFit(v any) bool {
-	switch v := v.(type) {
-	case json.Number:
-		if _, err := v.Int64(); err == nil {
+	var stack []level
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
 			return true
 		}
-		if !strings.ContainsAny(string(v), ".eE") {
-			return false // an integer beyond int64
+		if err != nil {
+			return false
 		}
-		_, err := v.Float64()
-		return err == nil
-	case map[string]any:
-		for _, e := range v {
-			if !numbersFit(e) {
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, level{keys: map[string]bool{}, onKey: true})
+				continue
+			case '[':
+				stack = append(stack, level{})
+				continue
+			}
+			stack = stack[:len(stack)-1]
+		case string:
+			if top := len(stack) - 1; stack[top].onKey {
+				if stack[top].keys[t] {
+					return false // a key given twice
+				}
+				stack[top].keys[t], stack[top].onKey = true, false
+				continue
+			}
+		case json.Number:
+			if !numberFits(t) {
 				return false
 			}
 		}
-	case []any:
-		for _, e := range v {
-			if !numbersFit(e) {
-				return false
-			}
+		if top := len(stack) - 1; top >= 0 && stack[top].keys != nil {
+			stack[top].onKey = true // a value ended: a key or the end comes next
 		}
 	}
-	return true
+}
+
+// surrogate matches an escaped UTF-16 surrogate, which json.Marshal never
+// writes (it writes the character itself).
+var surrogate = regexp.MustCompile(`\\[uU][dD][89abAB]`)
+
+func numberFits(n json.Number) bool {
+	if _, err := n.Int64(); err == nil {
+		return true
+	}
+	if !strings.ContainsAny(string(n), ".eE") {
+		return false // an integer beyond int64
+	}
+	_, err := n.Float64()
+	return err == nil
 }
 
 // foldTyped applies w, a write to a key of a bucket with a kind, to that
@@ -268,10 +290,10 @@ func typedEntry(bucket string, item unstructured.Unstructured) (entry, error) {
 // moveRecords moves the Records of buckets that have a kind, as a store
 // written before the kinds existed holds them, to their kind's objects:
 // each is applied there, then its Record deleted. Until then Load reads
-// both, the kind's object last. It returns how many it moved.
+// both, the kind's object last. It lists every Record, since one written
+// before the bucket label existed has none. It returns how many it moved.
 func (c resources) moveRecords(ctx context.Context) (int, error) {
-	selector := LabelBucket + " in (" + strings.Join(slices.Sorted(maps.Keys(kinds)), ",") + ")"
-	list, err := c.records.List(ctx, metav1.ListOptions{LabelSelector: selector})
+	list, err := c.records.List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return 0, unavailable(fmt.Errorf("list records in namespace %s: %w", c.ns, err))
 	}

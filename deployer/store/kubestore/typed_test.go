@@ -12,6 +12,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
 	"github.com/shipbot/shipbot/deployer/store"
@@ -150,6 +151,11 @@ func TestRecordsOfAnOlderStoreMoveToTheirKinds(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A Record written before the bucket label existed has none.
+	unlabel := []byte(`{"metadata":{"labels":null}}`)
+	if _, err := c.records.Patch(t.Context(), recordName("notes", notes[0]), types.MergePatchType, unlabel, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	loadsAs(t, rc, ns, src, "the older store")
 
 	moved, err := c.moveRecords(t.Context())
@@ -212,16 +218,23 @@ func rebuildRelease(t *testing.T, l Loaded, id string) []byte {
 func TestDocument(t *testing.T) {
 	for value, want := range map[string]bool{
 		`{"app":"shop","percent":10,"threshold":0.25,"history":[{"at":"2026-12-07T10:00:00Z"}]}`: true,
-		` {"a":null}`:                  true,
-		`{"big":9223372036854775807}`:  true,  // int64's top
-		`{"big":18446744073709551615}`: false, // a uint64 the apiserver would round
-		`{"huge":1e400}`:               false, // beyond float64
-		`{"a":1}{"b":2}`:               false,
-		`["a"]`:                        false,
-		`"a"`:                          false,
-		`1733570000.000100`:            false,
-		``:                             false,
-		`{"a":`:                        false,
+		` {"a":null}`:                      true,
+		`{"big":9223372036854775807}`:      true,  // int64's top
+		`{"big":18446744073709551615}`:     false, // a uint64 the apiserver would round
+		`{"huge":1e400}`:                   false, // beyond float64
+		`{"a":1}{"b":2}`:                   false,
+		`["a"]`:                            false,
+		`"a"`:                              false,
+		`1733570000.000100`:                false,
+		``:                                 false,
+		`{"a":`:                            false,
+		`{"a":1}]`:                         false, // trailing bytes after the object
+		"{\"a\":\"\xff\"}":                 false, // not UTF-8
+		`{"a":"\ud800"}`:                   false, // a lone surrogate, escaped
+		`{"a":1,"a":2}`:                    false, // a key twice
+		`{"a":{"b":1,"b":2}}`:              false,
+		`{"a":[{"b":1},{"b":2}],"b":3}`:    true, // one key in different objects
+		`{"name":"café ☕","esc":"\u00e9"}`: true,
 	} {
 		if got := document([]byte(value)); got != want {
 			t.Errorf("document(%s) = %v, want %v", value, got, want)

@@ -33,7 +33,7 @@ func Contents(t *testing.T, s *store.Store) []string {
 
 // canonical is value in one spelling when it is a JSON object, else value.
 func canonical(value []byte) []byte {
-	if !bytes.HasPrefix(bytes.TrimLeft(value, " \t\r\n"), []byte("{")) {
+	if !bytes.HasPrefix(bytes.TrimLeft(value, " \t\r\n"), []byte("{")) || !json.Valid(value) {
 		return value
 	}
 	dec := json.NewDecoder(bytes.NewReader(value))
