@@ -141,7 +141,7 @@ func (c resources) resolve(ctx context.Context, e *entry) error {
 
 // collectBlobs deletes the Blobs that no Journal or record refers to and
 // that are older than grace. It lists the Blobs before the Journals and
-// Records, so that a Blob written after the listing is not judged by it;
+// records, so that a Blob written after the listing is not judged by it;
 // grace covers one written just before, whose Journal may not exist yet.
 // Since every write makes Blobs of its own, one found unreferenced and
 // older than grace is never referred to again.

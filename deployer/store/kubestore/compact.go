@@ -25,7 +25,7 @@ import (
 var Records = schema.GroupVersionResource{Group: "shipbot.io", Version: "v1alpha1", Resource: "records"}
 
 // LabelBucket labels each Record with its bucket, so that one kind of
-// record can be listed: kubectl get records -l shipbot.io/bucket=releases.
+// record can be listed: kubectl get records -l shipbot.io/bucket=claims.
 const LabelBucket = "shipbot.io/bucket"
 
 type recordObject struct {

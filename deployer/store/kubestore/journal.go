@@ -161,8 +161,8 @@ type Loaded struct {
 	Ignored int
 }
 
-// Load reads the Records and the journal left, leaving out what a fence
-// excludes.
+// Load reads the records (the Records and the objects of the buckets'
+// kinds) and the journal left, leaving out what a fence excludes.
 func Load(ctx context.Context, rc *rest.Config, ns string) (Loaded, error) {
 	c, err := connect(rc, ns)
 	if err != nil {

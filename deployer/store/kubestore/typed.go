@@ -116,7 +116,9 @@ type typedObject struct {
 // beyond float64 is refused. It turns bytes that are not UTF-8, and an
 // escaped lone surrogate, into U+FFFD, and keeps one of a key given twice.
 // A value with any of these is kept as bytes, as is one that is not a
-// single JSON object. shipbot's own documents (json.Marshal of its types)
+// single JSON object, and, to keep the check simple, one with any escaped
+// surrogate, even a pair (or what looks like one after an escaped
+// backslash). shipbot's own documents (json.Marshal of its types)
 // have none of them; a note's bytes may.
 func document(value []byte) bool {
 	trimmed := bytes.TrimLeft(value, " \t\r\n")
