@@ -80,6 +80,19 @@ func TestRecordsAreObjectsOfTheirBucketsKinds(t *testing.T) {
 		}
 	}
 
+	var web bool
+	for _, row := range table(t, rc, ns, "deployments") {
+		web = web || row["App"] == "web" && row["Environment"] == "dev"
+	}
+	if !web {
+		t.Error("kubectl get deployments.shipbot.io shows no deployment of web to dev")
+	}
+	for name, row := range table(t, rc, ns, "previews") {
+		if _, ok := row["MR"].(float64); !ok {
+			t.Errorf("kubectl get previews.shipbot.io shows preview %s without its MR: %v", name, row)
+		}
+	}
+
 	c, err := connect(rc, ns)
 	if err != nil {
 		t.Fatal(err)
