@@ -240,6 +240,11 @@ func (c Compactor) Run(ctx context.Context) {
 	if every <= 0 {
 		every = time.Minute
 	}
+	res, err := connect(c.Config, c.Namespace)
+	if err != nil {
+		c.Log.Error("compact the store's journal: no client", "namespace", c.Namespace, "err", err)
+		return
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	moved := false
@@ -249,9 +254,9 @@ func (c Compactor) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		res, err := connect(c.Config, c.Namespace)
-		n := 0
-		if err == nil && !moved {
+		var n int
+		var err error // this tick's
+		if !moved {
 			_, err = res.moveRecords(ctx)
 			moved = err == nil
 		}

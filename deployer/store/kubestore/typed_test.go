@@ -1,15 +1,18 @@
 package kubestore
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -285,5 +288,56 @@ func TestSummaryLeavesOutTheBiggestFields(t *testing.T) {
 		if err != nil || string(got) != c.want || !slices.Equal(elided, c.elided) {
 			t.Errorf("summary in %d bytes: %s, eliding %v (%v); want %s, eliding %v", c.limit, got, elided, err, c.want, c.elided)
 		}
+	}
+}
+
+// The leader's Compactor moves an earlier version's Records to their
+// kinds, then compacts on every tick.
+func TestCompactorMovesThenCompactsOnEveryTick(t *testing.T) {
+	cluster := requireCluster(t)
+	ns, rc := cluster.NewNamespace(t), cluster.RESTConfig()
+	c, err := connect(rc, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := store.Write{Bucket: "notes", Key: []byte("slack/msg/r000000000001"), Value: []byte("1733570000.000100")}
+	if err := c.foldRecord(t.Context(), entry{Write: old}); err != nil { // as an earlier version folded it
+		t.Fatal(err)
+	}
+	st := journaledStore(t, rc, ns, 2)
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Compactor{Config: rc, Namespace: ns, Every: 50 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}.Run(ctx)
+	}()
+	defer func() { stop(); <-done }()
+
+	for round := range 2 {
+		id, err := st.CreateRelease(func(id string) ([]byte, error) { return fmt.Appendf(nil, `{"id":%q}`, id), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			specs, err := c.journalSpecs(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.typed["releases"].Get(t.Context(), id, metav1.GetOptions{})
+			if len(specs) == 1 && err == nil { // only the term's fence left, and the release folded
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %d journals left and release %s: %v, 10 s after it was written", round, len(specs), id, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if _, err := c.records.Get(t.Context(), recordName(old.Bucket, old.Key), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the earlier version's Record of a note: %v, want it moved", err)
+	}
+	if _, err := c.typed["notes"].Get(t.Context(), typedName(old.Bucket, old.Key), metav1.GetOptions{}); err != nil {
+		t.Errorf("the note's object: %v", err)
 	}
 }
